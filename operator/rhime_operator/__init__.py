@@ -1,0 +1,1 @@
+"""The Rhime operator: one RhimeDeployment custom resource becomes the whole platform."""

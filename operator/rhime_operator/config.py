@@ -1,0 +1,158 @@
+"""Per-component configuration: the env ConfigMap, secret references and the checksum.
+
+Each component gets its own ConfigMap, so that a change rolls only the pods that read it; the
+checksum on a pod template covers exactly that ConfigMap and the Secrets the component uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rhime import catalogue
+
+from rhime_operator import names
+from rhime_operator import spec as spec_mod
+
+GATEWAY = "gateway"
+INFRA_PORTS: Mapping[spec_mod.Infra, int] = {
+    spec_mod.Infra.NATS: 4222,
+    spec_mod.Infra.MONGO: 27017,
+    spec_mod.Infra.REDIS: 6379,
+}
+_INFRA_SCHEME: Mapping[spec_mod.Infra, str] = {
+    spec_mod.Infra.NATS: "nats://{host}:{port}",
+    spec_mod.Infra.MONGO: "mongodb://{host}:{port}",
+    spec_mod.Infra.REDIS: "redis://{host}:{port}/0",
+}
+
+SecretData = Mapping[str, Mapping[str, str]]
+
+
+def service_host(*, instance: str, namespace: str, part: str) -> str:
+    return f"{names.child_name(instance, part)}.{namespace}.svc"
+
+
+def service_url_template(*, instance: str) -> str:
+    """`RHIME_SERVICE_URL_TEMPLATE`: the app fills `{name}` and `{port}` from the catalogue."""
+    return f"http://{instance}-{{name}}:{{port}}"
+
+
+def public_url(spec: spec_mod.Spec, *, instance: str, namespace: str) -> str:
+    if spec.public_url:
+        return spec.public_url.rstrip("/")
+    ingress = spec.gateway.ingress
+    if ingress.enabled and ingress.host:
+        scheme = "https" if ingress.tls_secret else "http"
+        return f"{scheme}://{ingress.host}"
+    port = catalogue.get(GATEWAY).port
+    return f"http://{service_host(instance=instance, namespace=namespace, part=GATEWAY)}:{port}"
+
+
+def infra_used(component: catalogue.Component) -> list[spec_mod.Infra]:
+    return [i for i in spec_mod.Infra if spec_mod.INFRA_BACKING[i] in component.backing]
+
+
+def managed_infra_url(*, kind: spec_mod.Infra, instance: str, namespace: str) -> str:
+    host = service_host(instance=instance, namespace=namespace, part=kind.value)
+    return _INFRA_SCHEME[kind].format(host=host, port=INFRA_PORTS[kind])
+
+
+def env_data(
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str, namespace: str
+) -> dict[str, str]:
+    """The plain (non-secret) environment of one component."""
+    data = {
+        "RHIME_COMPONENT": component.name,
+        "RHIME_NAMESPACE": instance,
+        "RHIME_SERVICE_URL_TEMPLATE": service_url_template(instance=instance),
+        "RHIME_PUBLIC_URL": public_url(spec, instance=instance, namespace=namespace),
+        "RHIME_LOG_LEVEL": spec.log_level,
+    }
+    for kind in infra_used(component):
+        if spec.infra(kind).managed:
+            data[spec_mod.INFRA_ENV[kind]] = managed_infra_url(
+                kind=kind, instance=instance, namespace=namespace
+            )
+    if catalogue.Backing.S3 in component.backing:
+        data["RHIME_S3_BUCKET"] = spec.s3_bucket
+        data["RHIME_S3_REGION"] = spec.s3_region
+    return data
+
+
+def configmap_name(*, instance: str, component: str) -> str:
+    return names.child_name(instance, f"{component}-env")
+
+
+def render_configmap(
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str, namespace: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": names.metadata(
+            name=configmap_name(instance=instance, component=component.name),
+            namespace=namespace,
+            instance=instance,
+            component=component.name,
+        ),
+        "data": env_data(spec, component=component, instance=instance, namespace=namespace),
+    }
+
+
+def env_from(
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str
+) -> list[dict[str, Any]]:
+    sources: list[dict[str, Any]] = [
+        {"configMapRef": {"name": configmap_name(instance=instance, component=component.name)}}
+    ]
+    sources += [{"secretRef": {"name": spec.secret_name(s)}} for s in component.secrets]
+    return sources
+
+
+def env(spec: spec_mod.Spec, *, component: catalogue.Component) -> list[dict[str, Any]]:
+    """Explicit env: external infrastructure URLs from Secrets, then the spec's overrides."""
+    items: list[dict[str, Any]] = []
+    for kind in infra_used(component):
+        external = spec.infra(kind).external
+        if external is not None:
+            items.append(
+                {
+                    "name": spec_mod.INFRA_ENV[kind],
+                    "valueFrom": {"secretKeyRef": {"name": external.name, "key": external.key}},
+                }
+            )
+    items += [{"name": k, "value": v} for k, v in spec.override(component.name).env]
+    return items
+
+
+def used_secrets(spec: spec_mod.Spec, *, component: catalogue.Component) -> dict[str, str | None]:
+    """Secret name -> key (None for the whole Secret) that the component's pods read."""
+    used: dict[str, str | None] = {spec.secret_name(s): None for s in component.secrets}
+    for kind in infra_used(component):
+        external = spec.infra(kind).external
+        if external is not None and external.name not in used:
+            used[external.name] = external.key
+    return used
+
+
+def checksum(
+    spec: spec_mod.Spec,
+    *,
+    component: catalogue.Component,
+    instance: str,
+    namespace: str,
+    secrets: SecretData,
+) -> str:
+    """A digest of everything the pods read from ConfigMaps and Secrets, and nothing else."""
+    read: dict[str, Any] = {}
+    for name, key in sorted(used_secrets(spec, component=component).items()):
+        data = secrets.get(name, {})
+        read[name] = dict(sorted(data.items())) if key is None else data.get(key)
+    payload = {
+        "configmap": env_data(spec, component=component, instance=instance, namespace=namespace),
+        "secrets": read,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

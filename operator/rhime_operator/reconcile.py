@@ -1,0 +1,133 @@
+"""One reconciliation of a RhimeDeployment: validate, render, apply, prune, report status."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import kopf
+
+from rhime_operator import render
+from rhime_operator import runtime as runtime_mod
+from rhime_operator import spec as spec_mod
+from rhime_operator import status as status_mod
+
+WorkloadsFn = Callable[[], Iterable[status_mod.Workload]]
+
+_EVENT_MESSAGES = {
+    (status_mod.READY, "True"): "every component and all infrastructure are ready",
+    (status_mod.READY, "False"): "the platform is not ready",
+    (status_mod.STALLED, "True"): "the spec cannot be applied",
+    (status_mod.STALLED, "False"): "the spec is valid again",
+    (status_mod.PAUSED, "True"): "changes are paused by spec.paused",
+    (status_mod.PAUSED, "False"): "changes are applied again",
+}
+
+
+def _now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _read_secrets(
+    spec: spec_mod.Spec, *, namespace: str, runtime: runtime_mod.Runtime
+) -> dict[str, dict[str, str]]:
+    secrets: dict[str, dict[str, str]] = {}
+    missing: list[str] = []
+    for name in sorted(spec_mod.referenced_secrets(spec)):
+        data = await runtime.client.read_secret(namespace=namespace, name=name)
+        if data is None:
+            missing.append(name)
+        else:
+            secrets[name] = data
+    if missing:
+        raise spec_mod.SpecError(
+            f"Secret(s) not found in namespace {namespace}: {', '.join(missing)}",
+            reason="SecretNotFound",
+        )
+    return secrets
+
+
+async def _report(
+    *,
+    body: kopf.Body,
+    key: runtime_mod.Key,
+    status: dict[str, Any],
+    runtime: runtime_mod.Runtime,
+) -> None:
+    previous = runtime.statuses.get(key) or dict(body.get("status") or {})
+    conditions = previous.get("conditions") or []
+    for type_, value, reason in status_mod.transitions(conditions, status["conditions"]):
+        message = _EVENT_MESSAGES.get((type_, value), f"{type_} is {value}")
+        bad = (type_ == status_mod.STALLED and value == "True") or (
+            type_ == status_mod.READY and value == "False" and conditions
+        )
+        (kopf.warn if bad else kopf.info)(body, reason=reason, message=message)
+    # Fields this status does not mention are removed (merge patch: None deletes).
+    patch: dict[str, Any] = dict.fromkeys(previous) | status
+    if patch != previous:
+        namespace, name = key
+        await runtime.client.patch_status(namespace=namespace, name=name, status=patch)
+    runtime.statuses[key] = status
+
+
+async def reconcile(
+    *,
+    body: kopf.Body,
+    runtime: runtime_mod.Runtime,
+    workloads: WorkloadsFn,
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
+) -> dict[str, Any]:
+    """Bring the children of `body` to the desired state and write its status."""
+    meta = body["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    generation = int(meta.get("generation") or 1)
+    key = (namespace, name)
+    async with runtime.locks[key]:
+        previous_status = runtime.statuses.get(key) or dict(body.get("status") or {})
+        previous = previous_status.get("conditions") or []
+        try:
+            spec = spec_mod.parse(body.get("spec"), name=name)
+            if not spec.paused:
+                secrets = await _read_secrets(spec, namespace=namespace, runtime=runtime)
+        except spec_mod.SpecError as exc:
+            logger.warning("Not applying %s/%s: %s", namespace, name, exc.message)
+            status = status_mod.render_status(
+                generation=generation,
+                spec=None,
+                workloads=(),
+                previous=previous,
+                now=_now(),
+                error=exc,
+            )
+            await _report(body=body, key=key, status=status, runtime=runtime)
+            return status
+
+        if not spec.paused:
+            objs = [
+                render.owned(obj, owner=body)
+                for obj in render.render_platform(
+                    spec, instance=name, namespace=namespace, secrets=secrets
+                )
+            ]
+            await runtime.client.apply_all(objs)
+            pruned = await runtime.client.prune(
+                namespace=namespace,
+                instance=name,
+                owner_uid=meta["uid"],
+                keep={render.key(o) for o in objs},
+            )
+            if pruned:
+                kopf.info(
+                    body,
+                    reason="Pruned",
+                    message="removed " + ", ".join(f"{k}/{n}" for k, n in pruned),
+                )
+            logger.debug("Applied %d objects for %s/%s", len(objs), namespace, name)
+
+        status = status_mod.render_status(
+            generation=generation, spec=spec, workloads=workloads(), previous=previous, now=_now()
+        )
+        await _report(body=body, key=key, status=status, runtime=runtime)
+        return status

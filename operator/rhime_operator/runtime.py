@@ -1,0 +1,47 @@
+"""Shared state of one running operator: settings, API client, wake-up signals."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+from collections.abc import Hashable
+from typing import Any
+
+from rhime_operator import apply
+from rhime_operator import settings as settings_mod
+
+Key = tuple[str, str]  # (namespace, name) of a RhimeDeployment
+
+
+@dataclasses.dataclass(kw_only=True)
+class Runtime:
+    settings: settings_mod.OperatorSettings
+    client: apply.KubeClient
+    wakeups: dict[Key, asyncio.Event] = dataclasses.field(default_factory=dict)
+    locks: dict[Key, asyncio.Lock] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(asyncio.Lock)
+    )
+    # Last observed fingerprint of watched objects, to wake owners only on real changes.
+    seen: dict[Hashable, Hashable] = dataclasses.field(default_factory=dict)
+    # The status last written per RhimeDeployment (the watched body may lag behind it).
+    statuses: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def wakeup(self, key: Key) -> asyncio.Event:
+        return self.wakeups.setdefault(key, asyncio.Event())
+
+    def wake(self, key: Key) -> None:
+        event = self.wakeups.get(key)
+        if event is not None:
+            event.set()
+
+    def changed(self, key: Hashable, fingerprint: Hashable) -> bool:
+        """Record `fingerprint` for `key`; True if it differs from the last one recorded."""
+        old = self.seen.get(key)
+        self.seen[key] = fingerprint
+        return old != fingerprint
+
+    def forget(self, key: Key) -> None:
+        self.wakeups.pop(key, None)
+        self.locks.pop(key, None)
+        self.statuses.pop(key, None)

@@ -1,0 +1,228 @@
+"""Status of a RhimeDeployment per the Kubernetes API conventions, computed purely.
+
+Conditions: Ready, Reconciling, Stalled, Paused, InfrastructureReady, ComponentsAvailable;
+`observedGeneration` on the status and on every condition; per-component replicas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from rhime import catalogue
+
+from rhime_operator import names
+from rhime_operator import spec as spec_mod
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+PAUSED = "Paused"
+INFRASTRUCTURE_READY = "InfrastructureReady"
+COMPONENTS_AVAILABLE = "ComponentsAvailable"
+CONDITION_TYPES = (READY, RECONCILING, STALLED, PAUSED, INFRASTRUCTURE_READY, COMPONENTS_AVAILABLE)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Workload:
+    """Readiness of one Deployment or StatefulSet, as seen on the cluster."""
+
+    component: str
+    kind: str
+    ready: int
+    desired: int
+
+    @property
+    def available(self) -> bool:
+        return self.ready >= self.desired
+
+
+def observe_workload(body: Mapping[str, Any]) -> Workload:
+    """Read a Deployment's or StatefulSet's readiness from its manifest."""
+    labels = body.get("metadata", {}).get("labels", {})
+    replicas = body.get("spec", {}).get("replicas")
+    return Workload(
+        component=labels.get(names.LABEL_COMPONENT, ""),
+        kind=body.get("kind", ""),
+        ready=int(body.get("status", {}).get("readyReplicas") or 0),
+        desired=1 if replicas is None else int(replicas),
+    )
+
+
+def expected_workloads(spec: spec_mod.Spec) -> tuple[list[str], list[str]]:
+    """(components with a Deployment, managed infrastructure with a StatefulSet)."""
+    components = [c.name for c in catalogue.COMPONENTS if c.kind is not catalogue.Kind.CRON]
+    infra = [k.value for k in spec_mod.Infra if spec.infra(k).managed]
+    return components, infra
+
+
+def _condition(
+    type_: str,
+    status: bool | None,
+    *,
+    reason: str,
+    message: str,
+    generation: int,
+    previous: Mapping[str, Mapping[str, Any]],
+    now: str,
+) -> dict[str, Any]:
+    text = "Unknown" if status is None else ("True" if status else "False")
+    old = previous.get(type_)
+    since = old.get("lastTransitionTime", now) if old and old.get("status") == text else now
+    return {
+        "type": type_,
+        "status": text,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": since,
+    }
+
+
+def _summary(
+    names_: Sequence[str], seen: Mapping[str, Workload], *, default_desired: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    rows = []
+    for name in names_:
+        w = seen.get(name)
+        rows.append(
+            {
+                "name": name,
+                "ready": w.ready if w else 0,
+                "desired": w.desired if w else default_desired.get(name, 1),
+            }
+        )
+    return rows
+
+
+def render_status(
+    *,
+    generation: int,
+    spec: spec_mod.Spec | None,
+    workloads: Iterable[Workload],
+    previous: Sequence[Mapping[str, Any]],
+    now: str,
+    error: spec_mod.SpecError | None = None,
+) -> dict[str, Any]:
+    """The full `status` of a RhimeDeployment."""
+    prev = {c.get("type", ""): c for c in previous}
+
+    def cond(type_: str, value: bool | None, reason: str, message: str) -> dict[str, Any]:
+        return _condition(
+            type_,
+            value,
+            reason=reason,
+            message=message,
+            generation=generation,
+            previous=prev,
+            now=now,
+        )
+
+    if spec is None or error is not None:
+        reason = error.reason if error else "InvalidSpec"
+        message = error.message if error else "the spec could not be read"
+        return {
+            "observedGeneration": generation,
+            "conditions": [
+                cond(READY, False, reason, message),
+                cond(RECONCILING, False, "Stalled", "nothing is applied until the spec is fixed"),
+                cond(STALLED, True, reason, message),
+                cond(PAUSED, False, "NotPaused", "spec.paused is false"),
+                cond(INFRASTRUCTURE_READY, None, "Stalled", "not evaluated: the spec is invalid"),
+                cond(COMPONENTS_AVAILABLE, None, "Stalled", "not evaluated: the spec is invalid"),
+            ],
+        }
+
+    seen_components: dict[str, Workload] = {}
+    seen_infra: dict[str, Workload] = {}
+    for w in workloads:
+        (seen_infra if w.kind == "StatefulSet" else seen_components)[w.component] = w
+    component_names, infra_names = expected_workloads(spec)
+    components = _summary(
+        component_names,
+        seen_components,
+        default_desired={n: spec.replicas(n) for n in component_names},
+    )
+    infra = _summary(infra_names, seen_infra, default_desired={})
+    waiting_components = [r["name"] for r in components if r["ready"] < r["desired"]]
+    waiting_infra = [r["name"] for r in infra if r["ready"] < r["desired"]]
+    infra_ok = not waiting_infra
+    components_ok = not waiting_components
+    ready_count = len(components) - len(waiting_components)
+    external = [k.value for k in spec_mod.Infra if not spec.infra(k).managed]
+
+    infra_msg = (
+        f"waiting for {', '.join(waiting_infra)}"
+        if waiting_infra
+        else "managed: "
+        + (", ".join(infra_names) or "none")
+        + "; external: "
+        + (", ".join(external) or "none")
+    )
+    comp_msg = (
+        f"{ready_count}/{len(components)} components ready; waiting for "
+        + ", ".join(waiting_components)
+        if waiting_components
+        else f"all {len(components)} components have their replicas ready"
+    )
+    all_ok = infra_ok and components_ok
+    if spec.paused:
+        reconciling = cond(
+            RECONCILING, False, "Paused", "spec.paused is true: no changes are applied"
+        )
+    elif all_ok:
+        reconciling = cond(RECONCILING, False, "Reconciled", "every child matches the spec")
+    else:
+        reconciling = cond(RECONCILING, True, "Progressing", "waiting for children to become ready")
+    return {
+        "observedGeneration": generation,
+        "componentsReady": f"{ready_count}/{len(components)}",
+        "components": components,
+        "infrastructure": [{**row, "mode": "managed"} for row in infra]
+        + [{"name": n, "ready": 0, "desired": 0, "mode": "external"} for n in external],
+        "conditions": [
+            cond(
+                READY,
+                all_ok,
+                "Available" if all_ok else "NotAvailable",
+                "the platform is ready" if all_ok else comp_msg if not components_ok else infra_msg,
+            ),
+            reconciling,
+            cond(
+                STALLED,
+                False,
+                "Valid",
+                "the spec is valid and applied"
+                if not spec.paused
+                else "the spec is valid; applying is paused",
+            ),
+            cond(
+                PAUSED,
+                spec.paused,
+                "PausedBySpec" if spec.paused else "NotPaused",
+                "spec.paused is true: children are left as they are"
+                if spec.paused
+                else "spec.paused is false",
+            ),
+            cond(INFRASTRUCTURE_READY, infra_ok, "Ready" if infra_ok else "Waiting", infra_msg),
+            cond(
+                COMPONENTS_AVAILABLE,
+                components_ok,
+                "MinimumReplicasAvailable" if components_ok else "ReplicasUnavailable",
+                comp_msg,
+            ),
+        ],
+    }
+
+
+def transitions(
+    previous: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, str, str]]:
+    """(type, status, reason) of the conditions whose status changed, for Kubernetes Events."""
+    before = {c.get("type"): c.get("status") for c in previous}
+    return [
+        (c["type"], c["status"], c["reason"])
+        for c in current
+        if before.get(c["type"]) != c["status"] and c["type"] in (READY, STALLED, PAUSED)
+    ]
