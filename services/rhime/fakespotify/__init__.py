@@ -1,0 +1,1 @@
+"""A fake Spotify Web API and accounts service serving the synthetic population."""
