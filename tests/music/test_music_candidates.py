@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 import pytest
 from rhime.music import candidates as cand
 from rhime.music import similarity as sim
@@ -116,7 +118,7 @@ def test_recommendations_from_the_index_find_the_community() -> None:
     measure = sim.measure(sim.DEFAULT, idf=idf)
     loaded: list[int] = []
 
-    def load(ids: list[str] | tuple[str, ...]) -> dict[str, Profile]:
+    def load(ids: Sequence[str]) -> dict[str, Profile]:
         loaded.append(len(ids))
         return {i: by_id[i] for i in ids}
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 from rhime.music import similarity as sim
-from rhime.music.taste import EMPTY, Profile
+from rhime.music.taste import CATEGORIES, EMPTY, Profile
 
 
 def profile(
@@ -76,8 +76,8 @@ def test_measure_properties_on_generated_profiles() -> None:
             if not _shares(a, b):
                 assert value == 0.0, name
         for p in profiles:
-            full = [c for c in ("tracks", "artists", "genres") if p.weights(c)]
-            expected = sum(sim.BLEND[c] for c in full)
+            full = [c for c in CATEGORIES if p.weights(c)]
+            expected = sum((sim.BLEND[c] for c in full), 0.0)
             assert measure(p, p) == pytest.approx(expected), name
 
 
