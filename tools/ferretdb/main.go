@@ -1,5 +1,5 @@
 // Command rhime-ferretdb serves the MongoDB wire protocol on a loopback port with
-// FerretDB's SQLite backend. The upstream command panics when built from the module
+// FerretDB's SQLite backend, making single-document writes atomic (see serialize.go). The upstream command panics when built from the module
 // (it expects generated version files), so Rhime embeds the library instead.
 package main
 
@@ -8,8 +8,10 @@ import (
 	"flag"
 	"log"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -31,8 +33,11 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
+	// FerretDB listens on a private socket; clients reach it through the serializer.
+	socket := filepath.Join(*dir, "ferretdb.sock")
+	_ = os.Remove(socket)
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Listener:  ferretdb.ListenerConfig{Unix: socket},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + *dir + "/",
@@ -43,6 +48,17 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	public, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		<-ctx.Done()
+		public.Close()
+	}()
+	s := &serializer{backend: socket}
+	go func() { _ = s.serve(public) }()
 
 	if err := f.Run(ctx); err != nil {
 		log.Fatal(err)

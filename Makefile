@@ -1,0 +1,33 @@
+# Rhime: `make run` starts the platform locally, `make test` checks everything.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv/bin
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap run test lint typecheck unit bench format
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+bootstrap: ## install what this machine lacks (venv, Redis, NATS, FerretDB); quick when done
+	@scripts/bootstrap.sh
+
+run: bootstrap ## run the whole platform locally: gateway on http://localhost:8080
+	$(VENV)/rhime up $(ARGS)
+
+test: bootstrap lint unit ## bootstrap, lint, type-check and run every test
+
+lint: bootstrap ## ruff and mypy (strict) on services/ and operator/
+	$(VENV)/ruff check services operator tests bench
+	$(VENV)/ruff format --check services operator tests bench
+	$(VENV)/mypy services/rhime operator/rhime_operator
+
+unit: bootstrap ## the test suite against real Redis, NATS and a MongoDB-wire server
+	$(VENV)/pytest $(PYTEST_ARGS)
+
+bench: bootstrap ## run the benchmarks (they print numbers)
+	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b --quick || exit 1; done
+
+format: ## format the code
+	$(VENV)/ruff format services operator tests bench
+	$(VENV)/ruff check --fix services operator tests bench

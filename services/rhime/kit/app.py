@@ -1,0 +1,290 @@
+"""`create_app(settings, ...)`: a FastAPI app with everything a Rhime component needs.
+
+Connections are made in the background after the server starts, so a component started
+before its dependencies serves `/healthz`, reports not-ready on `/readyz`, and becomes ready
+when they appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Annotated, Any
+
+import aiohttp
+import orjson
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from motor.motor_asyncio import AsyncIOMotorClient
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import IndexModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rhime.kit import bus as bus_module
+from rhime.kit import errors, logs, metrics, outbox
+from rhime.kit.settings import Settings
+
+log = logging.getLogger("rhime.kit")
+
+SubscriptionsFactory = Callable[["Kit"], Sequence[bus_module.Subscription[Any]]]
+Task = Callable[["Kit"], Coroutine[Any, Any, None]]
+
+
+@dataclasses.dataclass(kw_only=True)
+class Kit:
+    """The component's connections and settings, on `app.state.kit`."""
+
+    settings: Settings
+    metrics: metrics.Metrics
+    database_name: str | None
+    uses_redis: bool
+    uses_nats: bool
+    mongo: Any = None  # motor client
+    redis: aioredis.Redis = dataclasses.field(default=None)  # type: ignore[assignment]
+    bus: bus_module.Bus | None = None
+    http: aiohttp.ClientSession = dataclasses.field(default=None)  # type: ignore[assignment]
+    ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def database(self) -> Any:
+        """The component's Mongo database (motor)."""
+        if self.mongo is None or self.database_name is None:
+            raise RuntimeError("this component has no database")
+        return self.mongo[self.database_name]
+
+    def require_bus(self) -> bus_module.Bus:
+        if self.bus is None:
+            raise errors.unavailable("The event bus is not connected yet.")
+        return self.bus
+
+    def key(self, *parts: str) -> str:
+        return self.settings.key(*parts)
+
+
+def get_kit(request: Request) -> Kit:
+    kit: Kit = request.app.state.kit
+    return kit
+
+
+KitDep = Annotated[Kit, Depends(get_kit)]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    title: str,
+    database: str | None = None,
+    redis: bool = True,
+    nats: bool = True,
+    routers: Sequence[APIRouter] = (),
+    indexes: Mapping[str, Sequence[IndexModel]] | None = None,
+    subscriptions: SubscriptionsFactory | None = None,
+    outboxes: Sequence[str] = (),
+    tasks: Sequence[Task] = (),
+    on_ready: Sequence[Task] = (),
+    description: str = "",
+    max_body_bytes: int = 1_000_000,
+) -> FastAPI:
+    """Build a component. `subscriptions` returns the event consumers (given the kit);
+    `outboxes` are collections whose staged events the kit relays; `tasks` run for the app's
+    lifetime once ready; `on_ready` run once when the dependencies are reachable."""
+    kit = Kit(
+        settings=settings,
+        metrics=metrics.create(),
+        database_name=settings.database_name(database) if database else None,
+        uses_redis=redis,
+        uses_nats=nats,
+    )
+    index_map = dict(indexes or {})
+    for name in outboxes:
+        index_map.setdefault(name, [])
+        index_map[name] = [*index_map[name], IndexModel([(f"{outbox.FIELD}.id", 1)])]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if database:
+            kit.mongo = AsyncIOMotorClient(
+                settings.mongo_url,
+                serverSelectionTimeoutMS=3000,
+                tz_aware=True,
+                appname=settings.component or title,
+            )
+        if redis:
+            kit.redis = aioredis.from_url(
+                settings.redis_url,
+                decode_responses=True,
+                socket_connect_timeout=2,
+                health_check_interval=30,
+            )
+        kit.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
+            json_serialize=lambda o: orjson.dumps(o).decode(),
+        )
+        background: list[asyncio.Task[None]] = []
+
+        async def start() -> None:
+            await _connect(kit, index_map, subscriptions)
+            for hook in on_ready:
+                await hook(kit)
+            if outboxes:
+                background.append(
+                    asyncio.create_task(
+                        outbox.relay(kit, collections=outboxes), name="outbox-relay"
+                    )
+                )
+            background.extend(asyncio.create_task(t(kit)) for t in tasks)
+            kit.ready.set()
+            log.info("ready")
+
+        starter = asyncio.create_task(start(), name="connect")
+        try:
+            yield
+        finally:
+            starter.cancel()
+            if kit.bus is not None:
+                await kit.bus.close(grace=settings.shutdown_grace_seconds)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(starter, *background, return_exceptions=True)
+            await kit.http.close()
+            if kit.redis is not None:
+                await kit.redis.aclose()
+            if kit.mongo is not None:
+                kit.mongo.close()
+
+    app = FastAPI(title=title, description=description, lifespan=lifespan, version="0.1.0")
+    app.state.kit = kit
+    errors.install(app)
+    app.add_middleware(_Observe, kit=kit, max_body_bytes=max_body_bytes)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        problems = await _check(kit)
+        if problems:
+            return errors.envelope(503, [{"msg": p} for p in problems])
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(kit.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _connect(
+    kit: Kit,
+    indexes: Mapping[str, Sequence[IndexModel]],
+    subscriptions: SubscriptionsFactory | None,
+) -> None:
+    """Reach every dependency, retrying with backoff until each answers."""
+    delay = 0.2
+    while True:
+        try:
+            if kit.mongo is not None:
+                await kit.mongo.admin.command("ping")
+                for collection, models in indexes.items():
+                    if models:
+                        await kit.database[collection].create_indexes(list(models))
+            if kit.redis is not None:
+                await kit.redis.ping()
+            if kit.uses_nats and kit.bus is None:
+                kit.bus = await bus_module.Bus.connect(
+                    url=kit.settings.nats_url,
+                    name=kit.settings.component or "rhime",
+                    namespace=kit.settings.namespace,
+                    metrics=kit.metrics,
+                    max_deliver=kit.settings.max_deliver,
+                    backoff=kit.settings.redelivery_backoff,
+                )
+            if kit.bus is not None:
+                await kit.bus.ensure_streams()
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("dependencies not reachable yet (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    if subscriptions is not None and kit.bus is not None:
+        for sub in subscriptions(kit):
+            kit.bus.start(sub, component=kit.settings.component or "rhime")
+
+
+async def _check(kit: Kit) -> list[str]:
+    if not kit.ready.is_set():
+        return ["starting: dependencies not reachable yet"]
+    problems = []
+
+    async def probe(name: str, check: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await asyncio.wait_for(check(), timeout=1.5)
+        except Exception:
+            problems.append(f"{name} is not reachable")
+
+    checks = []
+    if kit.mongo is not None:
+        checks.append(probe("mongodb", lambda: kit.mongo.admin.command("ping")))
+    if kit.redis is not None:
+        checks.append(probe("redis", kit.redis.ping))
+    await asyncio.gather(*checks)
+    if kit.bus is not None and not kit.bus.nc.is_connected:
+        problems.append("nats is not reachable")
+    return problems
+
+
+class _Observe:
+    """Request id, access metrics and the body size limit, as plain ASGI (cheaper than
+    BaseHTTPMiddleware on every request)."""
+
+    def __init__(self, app: ASGIApp, *, kit: Kit, max_body_bytes: int) -> None:
+        self.app = app
+        self.kit = kit
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        rid = headers.get(logs.HEADER.encode(), b"").decode("latin-1")[:64] or logs.new_request_id()
+        token = logs.request_id.set(rid)
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await errors.envelope(413, [{"msg": errors.message(413)}])(scope, receive, send)
+            logs.request_id.reset(token)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (logs.HEADER.encode(), rid.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            if path not in ("/metrics", "/healthz", "/readyz"):
+                method = scope["method"]
+                self.kit.metrics.requests.labels(method, path, str(status)).inc()
+                self.kit.metrics.latency.labels(method, path).observe(time.perf_counter() - started)
+            logs.request_id.reset(token)

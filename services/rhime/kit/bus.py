@@ -1,0 +1,259 @@
+"""Events over NATS JetStream: idempotent stream declarations, de-duplicated publishing and
+durable pull consumers with explicit ack, bounded redelivery with backoff and a dead-letter
+subject."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from pydantic import ValidationError
+
+from rhime import events
+from rhime.kit import logs
+from rhime.kit.metrics import Metrics
+
+log = logging.getLogger("rhime.bus")
+
+E = TypeVar("E", bound=events.Event)
+Handler = Callable[[E], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Subscription(Generic[E]):
+    """A durable consumer of one event type. `durable` defaults to the component's name, so
+    every replica of a component shares one consumer (work is split between them)."""
+
+    event: type[E]
+    handler: Handler[E]
+    durable: str = ""
+    batch: int = 64
+    ack_wait: float = 30.0
+
+
+class Bus:
+    def __init__(
+        self,
+        *,
+        nc: NATS,
+        namespace: str,
+        metrics: Metrics,
+        max_deliver: int,
+        backoff: Sequence[float],
+    ) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.namespace = namespace
+        self.metrics = metrics
+        self.max_deliver = max_deliver
+        self.backoff = tuple(backoff) or (1.0,)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @classmethod
+    async def connect(
+        cls,
+        *,
+        url: str,
+        name: str,
+        namespace: str,
+        metrics: Metrics,
+        max_deliver: int = 5,
+        backoff: Sequence[float] = (0.5, 2.0, 10.0),
+    ) -> Bus:
+        nc = await nats.connect(
+            url,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            allow_reconnect=True,
+        )
+        return cls(
+            nc=nc, namespace=namespace, metrics=metrics, max_deliver=max_deliver, backoff=backoff
+        )
+
+    def subject(self, name: str) -> str:
+        return f"{self.namespace}.{name}"
+
+    async def ensure_streams(self) -> None:
+        """Declare every stream; safe to run from every component at every start."""
+        for noun in (*events.STREAMS, events.DEAD_LETTER):
+            config = StreamConfig(
+                name=events.stream_name(self.namespace, noun),
+                subjects=[self.subject(f"{noun}.>")],
+                duplicate_window=600.0,
+            )
+            try:
+                await self.js.add_stream(config)
+            except nats.js.errors.BadRequestError:
+                await self.js.update_stream(config)
+
+    async def publish(self, event: events.Event, *, request_id: str | None = None) -> bool:
+        """Publish and wait for JetStream's ack. Returns False when JetStream recognised the
+        id as a duplicate (already published)."""
+        ack = await self.js.publish(
+            self.subject(event.SUBJECT),
+            event.model_dump_json().encode(),
+            headers=self._headers(event, request_id),
+        )
+        self.metrics.published.labels(event.SUBJECT).inc()
+        return not ack.duplicate
+
+    async def publish_many(self, batch: Sequence[events.Event], *, window: int = 256) -> None:
+        """Publish with up to `window` acks outstanding; returns when every ack arrived."""
+        semaphore = asyncio.Semaphore(window)
+
+        async def one(event: events.Event) -> None:
+            async with semaphore:
+                await self.publish(event)
+
+        await asyncio.gather(*(one(e) for e in batch))
+
+    def _headers(self, event: events.Event, request_id: str | None) -> dict[str, str]:
+        return {
+            "Nats-Msg-Id": event.id,
+            logs.HEADER: request_id or logs.request_id.get() or logs.new_request_id(),
+        }
+
+    def start(self, subscription: Subscription[Any], *, component: str) -> None:
+        durable = subscription.durable or component
+        name = f"{durable}-{subscription.event.SUBJECT.replace('.', '-')}"
+        self._tasks.append(asyncio.create_task(self._consume(subscription, name), name=name))
+
+    async def _consume(self, sub: Subscription[Any], durable: str) -> None:
+        subject = sub.event.SUBJECT
+        stream = events.stream_name(self.namespace, events.noun(subject))
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=sub.ack_wait,
+            max_ack_pending=max(1000, sub.batch * 4),
+            filter_subject=self.subject(subject),
+        )
+        psub = await self.js.pull_subscribe(
+            self.subject(subject), durable=durable, stream=stream, config=config
+        )
+        last_lag = 0.0
+        while not self._stopping.is_set():
+            try:
+                msgs = await psub.fetch(sub.batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                msgs = []
+            except (nats.errors.ConnectionClosedError, nats.errors.DrainTimeoutError):
+                return
+            except Exception:  # reconnecting, stream being recreated...
+                log.warning("fetch failed on %s; retrying", durable, exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if msgs:
+                self._begin()
+                try:
+                    for msg in msgs:
+                        await self._deliver(sub, durable, msg)
+                finally:
+                    self._end()
+            if time.monotonic() - last_lag > 5:
+                last_lag = time.monotonic()
+                with contextlib.suppress(Exception):
+                    info = await psub.consumer_info()
+                    self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
+
+    def _begin(self) -> None:
+        self._inflight += 1
+        self._idle.clear()
+
+    def _end(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
+
+    async def _deliver(self, sub: Subscription[Any], durable: str, msg: Msg) -> None:
+        subject = sub.event.SUBJECT
+        delivered = msg.metadata.num_delivered or 1
+        token = logs.request_id.set((msg.headers or {}).get(logs.HEADER, ""))
+        try:
+            if delivered > 1:
+                self.metrics.redelivered.labels(subject, durable).inc()
+            try:
+                event = sub.event.model_validate_json(msg.data)
+            except ValidationError as exc:
+                await self._dead_letter(msg, subject, durable, f"invalid payload: {exc}")
+                return
+            if delivered > self.max_deliver:
+                await self._dead_letter(msg, subject, durable, "delivered too many times")
+                return
+            started = time.perf_counter()
+            try:
+                await sub.handler(event)
+            except Exception as exc:
+                log.warning(
+                    "handler %s failed on delivery %d of %s",
+                    durable,
+                    delivered,
+                    event.id,
+                    exc_info=True,
+                )
+                if delivered >= self.max_deliver:
+                    await self._dead_letter(msg, subject, durable, repr(exc))
+                else:
+                    self.metrics.consumed.labels(subject, durable, "retry").inc()
+                    await msg.nak(delay=self.backoff[min(delivered, len(self.backoff)) - 1])
+                return
+            self.metrics.handling.labels(subject).observe(time.perf_counter() - started)
+            await msg.ack()
+            self.metrics.consumed.labels(subject, durable, "ok").inc()
+        finally:
+            logs.request_id.reset(token)
+
+    async def _dead_letter(self, msg: Msg, subject: str, durable: str, reason: str) -> None:
+        body = {
+            "subject": subject,
+            "durable": durable,
+            "reason": reason[:2000],
+            "data": msg.data.decode(errors="replace"),
+            "deliveries": msg.metadata.num_delivered,
+        }
+        await self.js.publish(
+            self.subject(f"{events.DEAD_LETTER}.{durable}"),
+            orjson.dumps(body),
+            headers={"Nats-Msg-Id": f"dlq:{durable}:{msg.metadata.sequence.stream}"},
+        )
+        await msg.term()
+        self.metrics.dead_lettered.labels(subject, durable).inc()
+        self.metrics.consumed.labels(subject, durable, "dead").inc()
+        log.error("dead-lettered %s for %s: %s", subject, durable, reason[:200])
+
+    async def close(self, *, grace: float) -> None:
+        """Stop fetching, let in-flight batches finish (up to `grace`), then drain."""
+        self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=grace)
+        # Idle now: whatever a task is doing is a fetch, safe to cancel (a batch that lands
+        # in between stays unacked and is redelivered).
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Our own draining is done: flush the acks and close (nats' drain() would wait on the
+        # pull subscriptions' inboxes for its full timeout).
+        with contextlib.suppress(Exception):
+            await self.nc.flush(timeout=2)
+        with contextlib.suppress(Exception):
+            await self.nc.close()

@@ -1,0 +1,279 @@
+"""`rhime up`: the whole platform on this machine, the embedded default.
+
+Backing servers start on loopback (data under `--data`, kept between runs), then every
+component of the catalogue runs as its own process, just as each runs in its own container
+on Kubernetes. A component that crashes is restarted with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from rhime import catalogue
+from rhime.runtime import servers
+
+_SECRET_NAMES = ("RHIME_ACCESS_TOKEN_SECRET", "RHIME_INTERNAL_SECRET", "RHIME_ENCRYPTION_KEY")
+
+
+def local_secrets(directory: Path) -> dict[str, str]:
+    """Secrets for this machine's platform: generated once, kept in the data folder (0600)."""
+    path = directory / "secrets.env"
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            values[name] = value
+    missing = [n for n in _SECRET_NAMES if n not in values]
+    if missing:
+        from cryptography.fernet import Fernet
+
+        for name in missing:
+            values[name] = (
+                Fernet.generate_key().decode()
+                if name == "RHIME_ENCRYPTION_KEY"
+                else secrets.token_urlsafe(48)
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        path.chmod(0o600)
+    return values
+
+
+def component_env(
+    *,
+    urls: dict[str, str],
+    secret_values: dict[str, str],
+    public_url: str,
+    namespace: str = "rhime",
+) -> dict[str, str]:
+    """The environment every local component gets (Kubernetes sets the same names)."""
+    env = {
+        "RHIME_NAMESPACE": namespace,
+        "RHIME_SERVICE_URL_TEMPLATE": "http://127.0.0.1:{port}",
+        "RHIME_PUBLIC_URL": public_url,
+        "RHIME_LOG_JSON": "true",
+        "RHIME_COOKIE_SECURE": "false",
+        **secret_values,
+    }
+    if "mongo" in urls:
+        env["RHIME_MONGO_URL"] = urls["mongo"]
+    if "redis" in urls:
+        env["RHIME_REDIS_URL"] = urls["redis"]
+    if "nats" in urls:
+        env["RHIME_NATS_URL"] = urls["nats"]
+    if "s3" in urls:
+        env |= {
+            "RHIME_S3_ENDPOINT_URL": urls["s3"],
+            "RHIME_S3_PUBLIC_ENDPOINT_URL": urls["s3"],
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local-secret",
+        }
+    if "spotify" in urls:
+        env |= {
+            "RHIME_SPOTIFY_API_URL": urls["spotify"],
+            "RHIME_SPOTIFY_ACCOUNTS_URL": urls["spotify"],
+            "RHIME_SPOTIFY_CLIENT_ID": "rhime-local",
+            "RHIME_SPOTIFY_CLIENT_SECRET": "rhime-local-secret",
+            "RHIME_FAKE_SPOTIFY_CLIENT_ID": "rhime-local",
+            "RHIME_FAKE_SPOTIFY_CLIENT_SECRET": "rhime-local-secret",
+        }
+    return env
+
+
+def available(component: catalogue.Component) -> bool:
+    module = component.entrypoint.partition(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@dataclasses.dataclass
+class Process:
+    component: catalogue.Component
+    log: Path
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        out = open(self.log, "ab")  # noqa: SIM115 - handed to the child process
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "rhime", "serve", self.component.name],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        out.close()
+        self.started_at = time.monotonic()
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def ready(self) -> bool:
+        if not self.running():
+            return False
+        port = self.env["RHIME_PORT"]
+        if self.component.kind == catalogue.Kind.GRPC:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", int(port)), 0.3),
+            ):
+                return True
+            return False
+        try:
+            url = f"http://127.0.0.1:{port}{self.component.probe.readiness}"
+            with urllib.request.urlopen(url, timeout=0.5) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> None:
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+class Supervisor:
+    def __init__(self, processes: list[Process]) -> None:
+        self.processes = processes
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.start()
+
+    def tick(self) -> list[str]:
+        """Restart crashed processes with backoff; returns what happened."""
+        notes = []
+        now = time.monotonic()
+        for p in self.processes:
+            if p.running() or p.popen is None:
+                continue
+            if p.next_start == 0.0:
+                if now - p.started_at > 60:
+                    p.restarts = 0  # it had been up a while: start the backoff afresh
+                delay = min(2**p.restarts, 30)
+                p.next_start = now + delay
+                notes.append(
+                    f"{p.component.name} exited ({p.popen.returncode}); "
+                    f"restarting in {delay}s, log: {p.log}"
+                )
+            elif now >= p.next_start:
+                p.restarts += 1
+                p.next_start = 0.0
+                p.start()
+        return notes
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.stop()
+        for p in self.processes:
+            p.wait(15)
+
+
+def _table(processes: list[Process]) -> str:
+    rows = [f"  {'component':24} {'kind':7} {'port':>5}  state"]
+    for p in processes:
+        state = "ready" if p.ready() else ("starting" if p.running() else "down")
+        rows.append(
+            f"  {p.component.name:24} {p.component.kind:7} {p.env['RHIME_PORT']:>5}  {state}"
+        )
+    return "\n".join(rows)
+
+
+@contextlib.contextmanager
+def platform(*, data: Path, gateway_port: int, log_dir: Path) -> Iterator[Supervisor]:
+    runtime = servers.Runtime(directory=data / "servers")
+    print("starting backing servers: " + ", ".join(runtime.servers), flush=True)
+    runtime.start(on_ready=lambda name: print(f"  {name} ready", flush=True))
+    env = component_env(
+        urls=runtime.urls,
+        secret_values=local_secrets(data),
+        public_url=f"http://localhost:{gateway_port}",
+    )
+    processes = []
+    for component in catalogue.COMPONENTS:
+        if component.kind == catalogue.Kind.CRON or not available(component):
+            continue
+        port = gateway_port if component.name == "gateway" else component.port
+        processes.append(
+            Process(
+                component=component,
+                log=log_dir / f"{component.name}.log",
+                env={**env, "RHIME_PORT": str(port)},
+            )
+        )
+    supervisor = Supervisor(processes)
+    supervisor.start()
+    try:
+        yield supervisor
+    finally:
+        print("\nstopping components...", flush=True)
+        supervisor.stop()
+        runtime.stop()
+        print("stopped.", flush=True)
+
+
+def up(*, data: str, fresh: bool, gateway_port: int) -> int:
+    directory = Path(data).resolve()
+    if fresh and directory.exists():
+        shutil.rmtree(directory)
+    log_dir = directory / "logs" / time.strftime("%Y%m%d-%H%M%S")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"logs: {log_dir}", flush=True)
+    interrupted = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with platform(data=directory, gateway_port=gateway_port, log_dir=log_dir) as supervisor:
+        deadline = time.monotonic() + 90
+        shown = -1
+        while not interrupted:
+            ready = sum(p.ready() for p in supervisor.processes)
+            if ready != shown:
+                print(f"components ready: {ready}/{len(supervisor.processes)}", flush=True)
+                shown = ready
+            if ready == len(supervisor.processes) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if not interrupted:
+            print(_table(supervisor.processes), flush=True)
+            print(
+                f"\nRhime is up: http://localhost:{gateway_port}  (API docs: "
+                f"http://localhost:{gateway_port}/api/docs)  Ctrl-C stops it.",
+                flush=True,
+            )
+        while not interrupted:
+            for note in supervisor.tick():
+                print(note, flush=True)
+            time.sleep(0.5)
+    return 0
