@@ -89,11 +89,14 @@ def create_app(
     tasks: Sequence[Task] = (),
     on_ready: Sequence[Task] = (),
     description: str = "",
+    api_prefix: str | None = None,
     max_body_bytes: int = 1_000_000,
 ) -> FastAPI:
     """Build a component. `subscriptions` returns the event consumers (given the kit);
     `outboxes` are collections whose staged events the kit relays; `tasks` run for the app's
-    lifetime once ready; `on_ready` run once when the dependencies are reachable."""
+    lifetime once ready; `on_ready` run once when the dependencies are reachable.
+    With `api_prefix`, the OpenAPI docs live under it (so they are reachable through the
+    gateway, e.g. /api/posts/docs)."""
     kit = Kit(
         settings=settings,
         metrics=metrics.create(),
@@ -158,7 +161,15 @@ def create_app(
             if kit.mongo is not None:
                 kit.mongo.close()
 
-    app = FastAPI(title=title, description=description, lifespan=lifespan, version="0.1.0")
+    app = FastAPI(
+        title=title,
+        description=description,
+        lifespan=lifespan,
+        version="0.1.0",
+        docs_url=f"{api_prefix}/docs" if api_prefix else None,
+        redoc_url=None,
+        openapi_url=f"{api_prefix}/openapi.json" if api_prefix else None,
+    )
     app.state.kit = kit
     errors.install(app)
     app.add_middleware(_Observe, kit=kit, max_body_bytes=max_body_bytes)
