@@ -99,9 +99,11 @@ def _wake_owner(event: Mapping[str, Any], memo: kopf.Memo, kind: str) -> None:
     instance = meta.get("labels", {}).get(names.LABEL_INSTANCE)
     if instance is None:
         return
-    fingerprint = (event.get("type") == "DELETED", status_mod.observe_workload(obj))
+    deleted = event.get("type") == "DELETED"
+    fingerprint = (deleted, status_mod.observe_workload(obj))
     if memo.rhime.changed((kind, meta.get("namespace"), meta.get("name")), fingerprint):
-        memo.rhime.wake((meta.get("namespace"), instance))
+        # A deleted child is recreated at once; a readiness change only refreshes the status.
+        memo.rhime.wake((meta.get("namespace"), instance), reapply=deleted)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
@@ -127,7 +129,7 @@ def secret_event(
     fingerprint = (event.get("type") == "DELETED", tuple(sorted(data.items())))
     if memo.rhime.changed(("Secret", namespace, name), fingerprint):
         for user in users:
-            memo.rhime.wake((namespace or "", user))
+            memo.rhime.wake((namespace or "", user), reapply=True)
 
 
 @kopf.on.create(*RD)
@@ -185,13 +187,18 @@ async def rhimedeployment_resync(
     workloads = _workloads(namespace, name, **kwargs)
     try:
         while not stopped:
+            woken = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=rt.settings.resync_seconds)
+                woken = await asyncio.wait_for(wakeup.wait(), timeout=rt.settings.resync_seconds)
             wakeup.clear()
             if stopped:
                 break
+            reapply = not woken or key in rt.reapply
+            rt.reapply.discard(key)
             try:
-                await reconcile.reconcile(body=body, runtime=rt, logger=logger, workloads=workloads)
+                await reconcile.reconcile(
+                    body=body, runtime=rt, logger=logger, workloads=workloads, reapply=reapply
+                )
             except apply.ApiError as exc:
                 logger.error("Re-applying %s/%s failed: %s", namespace, name, exc)
     finally:

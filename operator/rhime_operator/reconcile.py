@@ -78,8 +78,12 @@ async def reconcile(
     runtime: runtime_mod.Runtime,
     workloads: WorkloadsFn,
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    reapply: bool = True,
 ) -> dict[str, Any]:
-    """Bring the children of `body` to the desired state and write its status."""
+    """Bring the children of `body` to the desired state and write its status.
+
+    With `reapply=False` (a child's readiness changed), only the status is refreshed.
+    """
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation") or 1)
@@ -89,10 +93,12 @@ async def reconcile(
         previous = previous_status.get("conditions") or []
         try:
             spec = spec_mod.parse(body.get("spec"), name=name)
-            if not spec.paused:
+            apply = reapply and not spec.paused
+            if apply:
                 secrets = await _read_secrets(spec, namespace=namespace, runtime=runtime)
         except spec_mod.SpecError as exc:
-            logger.warning("Not applying %s/%s: %s", namespace, name, exc.message)
+            level = logging.DEBUG if exc.message in str(previous) else logging.WARNING
+            logger.log(level, "Not applying %s/%s: %s", namespace, name, exc.message)
             status = status_mod.render_status(
                 generation=generation,
                 spec=None,
@@ -104,7 +110,7 @@ async def reconcile(
             await _report(body=body, key=key, status=status, runtime=runtime)
             return status
 
-        if not spec.paused:
+        if apply:
             objs = [
                 render.owned(obj, owner=body)
                 for obj in render.render_platform(

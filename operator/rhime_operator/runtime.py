@@ -30,7 +30,14 @@ class Runtime:
     def wakeup(self, key: Key) -> asyncio.Event:
         return self.wakeups.setdefault(key, asyncio.Event())
 
-    def wake(self, key: Key) -> None:
+    # RhimeDeployments whose children must be re-applied at the next wake-up (not only
+    # their status refreshed).
+    reapply: set[Key] = dataclasses.field(default_factory=set)
+
+    def wake(self, key: Key, *, reapply: bool) -> None:
+        """Wake the resync loop of `key`: to re-apply everything, or only to refresh status."""
+        if reapply:
+            self.reapply.add(key)
         event = self.wakeups.get(key)
         if event is not None:
             event.set()
@@ -45,3 +52,4 @@ class Runtime:
         self.wakeups.pop(key, None)
         self.locks.pop(key, None)
         self.statuses.pop(key, None)
+        self.reapply.discard(key)
