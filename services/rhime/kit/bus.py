@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -65,6 +66,10 @@ class Bus:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # prometheus' labels() lookup is costly per message: keep the children
+        self._published = functools.cache(self.metrics.published.labels)
+        self._consumed = functools.cache(self.metrics.consumed.labels)
+        self._handling = functools.cache(self.metrics.handling.labels)
 
     @classmethod
     async def connect(
@@ -113,7 +118,7 @@ class Bus:
             event.model_dump_json().encode(),
             headers=self._headers(event, request_id),
         )
-        self.metrics.published.labels(event.SUBJECT).inc()
+        self._published(event.SUBJECT).inc()
         return not ack.duplicate
 
     async def publish_many(self, batch: Sequence[events.Event], *, window: int = 256) -> None:
@@ -127,10 +132,11 @@ class Bus:
         await asyncio.gather(*(one(e) for e in batch))
 
     def _headers(self, event: events.Event, request_id: str | None) -> dict[str, str]:
-        return {
-            "Nats-Msg-Id": event.id,
-            logs.HEADER: request_id or logs.request_id.get() or logs.new_request_id(),
-        }
+        headers = {"Nats-Msg-Id": event.id}
+        rid = request_id or logs.request_id.get()
+        if rid:
+            headers[logs.HEADER] = rid
+        return headers
 
     def start(self, subscription: Subscription[Any], *, component: str) -> None:
         durable = subscription.durable or component
@@ -214,12 +220,12 @@ class Bus:
                 if delivered >= self.max_deliver:
                     await self._dead_letter(msg, subject, durable, repr(exc))
                 else:
-                    self.metrics.consumed.labels(subject, durable, "retry").inc()
+                    self._consumed(subject, durable, "retry").inc()
                     await msg.nak(delay=self.backoff[min(delivered, len(self.backoff)) - 1])
                 return
-            self.metrics.handling.labels(subject).observe(time.perf_counter() - started)
+            self._handling(subject).observe(time.perf_counter() - started)
             await msg.ack()
-            self.metrics.consumed.labels(subject, durable, "ok").inc()
+            self._consumed(subject, durable, "ok").inc()
         finally:
             logs.request_id.reset(token)
 
@@ -238,7 +244,7 @@ class Bus:
         )
         await msg.term()
         self.metrics.dead_lettered.labels(subject, durable).inc()
-        self.metrics.consumed.labels(subject, durable, "dead").inc()
+        self._consumed(subject, durable, "dead").inc()
         log.error("dead-lettered %s for %s: %s", subject, durable, reason[:200])
 
     async def close(self, *, grace: float) -> None:
