@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhime import catalogue
-
 from rhime_operator import names
 from rhime_operator import spec as spec_mod
 

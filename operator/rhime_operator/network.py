@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from rhime import catalogue
-
 from rhime_operator import config, names, workloads
 from rhime_operator import spec as spec_mod
 

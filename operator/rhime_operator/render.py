@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rhime import catalogue
-
 from rhime_operator import config, infrastructure, names, network, workloads
 from rhime_operator import spec as spec_mod
 

@@ -264,7 +264,7 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
             key=_str(ref.get("key"), field=f"{field}.external.secretRef.key", default="url"),
         )
     managed = _mapping(raw.get("managed"), field=f"{field}.managed")
-    if external is not None and managed:
+    if external is not None and raw.get("managed") is not None:
         raise SpecError(f"spec.{field}: set either managed or external, not both")
     storage_class = managed.get("storageClassName")
     return InfraSpec(

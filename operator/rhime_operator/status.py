@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rhime import catalogue
-
 from rhime_operator import names
 from rhime_operator import spec as spec_mod
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rhime import catalogue
-
 from rhime_operator import config, names
 from rhime_operator import spec as spec_mod
 

@@ -15,6 +15,7 @@ import operator_cluster
 import operator_emulator
 import pytest
 import yaml
+
 from rhime_operator import handlers, names, settings
 
 

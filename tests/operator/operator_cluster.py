@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import operator_emulator
+
 from rhime_operator import names
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

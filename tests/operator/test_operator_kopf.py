@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from operator_cluster import RD, Cluster
+
 from rhime import catalogue
 from rhime_operator import names
 

@@ -1,0 +1,425 @@
+"""Pure renderers: every object the platform needs, checked with plain asserts."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterable
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from rhime import catalogue
+from rhime_operator import config, names, network, render, spec, status
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+NS = "prod"
+SECRETS = {
+    "rhime-auth": {"RHIME_ACCESS_TOKEN_SECRET": "YQ=="},
+    "rhime-spotify": {"RHIME_SPOTIFY_CLIENT_ID": "Yg=="},
+    "rhime-aws": {"AWS_ACCESS_KEY_ID": "Yw=="},
+    "mongo-url": {"url": "bW9uZ29kYjovL2V4dA=="},
+}
+EXTERNAL_MONGO = {"infrastructure": {"mongo": {"external": {"secretRef": {"name": "mongo-url"}}}}}
+
+
+def _platform(
+    raw: dict[str, Any] | None = None, *, name: str = "rd", secrets: Any = None
+) -> list[dict[str, Any]]:
+    parsed = spec.parse(raw or {}, name=name)
+    return render.render_platform(parsed, instance=name, namespace=NS, secrets=secrets or SECRETS)
+
+
+def _by_key(objs: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {render.key(o): o for o in objs}
+
+
+def _container(obj: dict[str, Any]) -> dict[str, Any]:
+    template = (
+        obj["spec"]["template"]
+        if obj["kind"] != "CronJob"
+        else (obj["spec"]["jobTemplate"]["spec"]["template"])
+    )
+    (container,) = template["spec"]["containers"]
+    return dict(container)
+
+
+def _example(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((EXAMPLES / name).read_text()))
+
+
+PLATFORMS = {
+    "minimal": lambda: _platform(_example("minimal.yaml")["spec"], name="rhime"),
+    "production": lambda: _platform(
+        _example("production.yaml")["spec"],
+        name="rhime",
+        secrets={**SECRETS, "rhime-mongo-atlas": {"url": "eA=="}},
+    ),
+    "dev": lambda: _platform(_example("dev.yaml")["spec"], name="rhime"),
+}
+
+
+@pytest.mark.parametrize("version", ["1.29", "1.37"])
+@pytest.mark.parametrize("example", sorted(PLATFORMS))
+def test_every_rendered_manifest_validates_strictly(example: str, version: str) -> None:
+    objs = PLATFORMS[example]()
+    owner = {"metadata": {"name": "rhime", "uid": "0000-1111"}}
+    for obj in objs:
+        kubernetes_validate.validate(render.owned(obj, owner=owner), version, strict=True)
+
+
+def test_every_component_gets_a_workload_and_only_servers_get_a_service() -> None:
+    objs = _by_key(_platform())
+    for c in catalogue.COMPONENTS:
+        workload = "CronJob" if c.kind is catalogue.Kind.CRON else "Deployment"
+        assert (workload, f"rd-{c.name}") in objs
+        assert (("Service", f"rd-{c.name}") in objs) == c.serves_traffic
+    grpc = objs["Service", "rd-user-graph-view"]["spec"]["ports"][0]
+    assert grpc["appProtocol"] == "grpc"
+    assert grpc["port"] == catalogue.get("user-graph-view").port
+
+
+def test_command_env_and_config_follow_the_catalogue() -> None:
+    objs = _by_key(_platform())
+    for c in catalogue.COMPONENTS:
+        workload = objs[
+            "CronJob" if c.kind is catalogue.Kind.CRON else "Deployment", f"rd-{c.name}"
+        ]
+        container = _container(workload)
+        assert container["command"] == ["rhime", "serve", c.name]
+        data = objs["ConfigMap", f"rd-{c.name}-env"]["data"]
+        assert data["RHIME_COMPONENT"] == c.name
+        assert data["RHIME_NAMESPACE"] == "rd"
+        assert ("RHIME_MONGO_URL" in data) == (catalogue.Backing.MONGO in c.backing)
+        assert ("RHIME_REDIS_URL" in data) == (catalogue.Backing.REDIS in c.backing)
+        assert ("RHIME_NATS_URL" in data) == (catalogue.Backing.NATS in c.backing)
+        assert ("RHIME_S3_BUCKET" in data) == (catalogue.Backing.S3 in c.backing)
+        refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+        assert refs == [f"rhime-{s}" for s in c.secrets]
+
+
+def test_the_service_url_template_reaches_the_rendered_services() -> None:
+    objs = _by_key(_platform())
+    template = objs["ConfigMap", "rd-feed-env"]["data"]["RHIME_SERVICE_URL_TEMPLATE"]
+    for c in catalogue.COMPONENTS:
+        if c.serves_traffic:
+            url = catalogue.service_url(c.name, template)
+            service = objs["Service", f"rd-{c.name}"]
+            assert (
+                url == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+            )
+
+
+def test_managed_infrastructure_urls_name_the_statefulsets_services() -> None:
+    objs = _by_key(_platform())
+    data = objs["ConfigMap", "rd-feed-env"]["data"]
+    assert data["RHIME_MONGO_URL"] == "mongodb://rd-mongo.prod.svc:27017"
+    assert data["RHIME_REDIS_URL"] == "redis://rd-redis.prod.svc:6379/0"
+    assert data["RHIME_NATS_URL"] == "nats://rd-nats.prod.svc:4222"
+    for infra in ("mongo", "redis", "nats"):
+        sts = objs["StatefulSet", f"rd-{infra}"]
+        assert sts["spec"]["serviceName"] == f"rd-{infra}"
+        assert objs["Service", f"rd-{infra}"]["spec"]["clusterIP"] == "None"
+        assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+    assert "--jetstream" in _container(objs["StatefulSet", "rd-nats"])["args"]
+
+
+def test_external_mongo_comes_from_its_secret_and_is_not_run() -> None:
+    objs = _by_key(_platform(EXTERNAL_MONGO))
+    assert ("StatefulSet", "rd-mongo") not in objs
+    assert ("NetworkPolicy", "rd-mongo") not in objs
+    assert "RHIME_MONGO_URL" not in objs["ConfigMap", "rd-feed-env"]["data"]
+    env = {e["name"]: e for e in _container(objs["Deployment", "rd-feed"])["env"]}
+    assert env["RHIME_MONGO_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "mongo-url",
+        "key": "url",
+    }
+    assert "env" not in _container(objs["Deployment", "rd-web"])  # web uses no MongoDB
+
+
+def test_probes_come_from_the_catalogue() -> None:
+    objs = _by_key(_platform())
+    for c in catalogue.COMPONENTS:
+        if c.kind is catalogue.Kind.CRON:
+            container = _container(objs["CronJob", f"rd-{c.name}"])
+            assert "readinessProbe" not in container
+            assert "ports" not in container
+            continue
+        container = _container(objs["Deployment", f"rd-{c.name}"])
+        assert container["ports"][0]["containerPort"] == c.port
+        if c.probe.grpc:
+            assert container["readinessProbe"]["grpc"] == {"port": c.port}
+        else:
+            assert container["readinessProbe"]["httpGet"]["path"] == c.probe.readiness
+            assert container["livenessProbe"]["httpGet"]["path"] == c.probe.liveness
+
+
+def test_pods_run_as_non_root_with_a_read_only_root_filesystem() -> None:
+    for obj in _platform():
+        if obj["kind"] not in ("Deployment", "StatefulSet", "CronJob"):
+            continue
+        template = (
+            obj["spec"]["template"]
+            if obj["kind"] != "CronJob"
+            else (obj["spec"]["jobTemplate"]["spec"]["template"])
+        )
+        assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert template["spec"]["automountServiceAccountToken"] is False
+        context = _container(obj)["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_pod_disruption_budgets_only_where_replicas_exceed_one() -> None:
+    objs = _by_key(_platform({"components": {"feed": {"replicas": 3}, "post": {"replicas": 1}}}))
+    pdbs = {name for kind, name in objs if kind == "PodDisruptionBudget"}
+    assert pdbs == {"rd-feed"}
+    assert objs["Deployment", "rd-feed"]["spec"]["replicas"] == 3
+
+
+def _allowed_from(policy: dict[str, Any]) -> set[str] | None:
+    """Components allowed in by a policy; None when anyone may connect."""
+    allowed: set[str] = set()
+    for rule in policy["spec"]["ingress"]:
+        if "from" not in rule:
+            return None
+        allowed |= {
+            peer["podSelector"]["matchLabels"][names.LABEL_COMPONENT] for peer in rule["from"]
+        }
+    return allowed
+
+
+def test_network_policies_open_only_the_gateway_and_follow_calls_and_backing() -> None:
+    objs = _by_key(_platform())
+    deny = objs["NetworkPolicy", "rd-default-deny"]["spec"]
+    assert deny["ingress"] == []
+    assert deny["podSelector"]["matchLabels"] == {names.LABEL_INSTANCE: "rd"}
+    assert _allowed_from(objs["NetworkPolicy", "rd-gateway"]) is None
+    assert _allowed_from(objs["NetworkPolicy", "rd-user-graph-view"]) == {
+        "feed",
+        "recommendation",
+        "recommendation-worker",
+    }
+    assert _allowed_from(objs["NetworkPolicy", "rd-auth"]) == {"gateway"}
+    for c in catalogue.COMPONENTS:
+        if c.serves_traffic and not c.public:
+            callers = {x.name for x in catalogue.COMPONENTS if c.name in x.calls}
+            assert _allowed_from(objs["NetworkPolicy", f"rd-{c.name}"]) == callers
+    mongo_users = {c.name for c in catalogue.COMPONENTS if catalogue.Backing.MONGO in c.backing}
+    assert _allowed_from(objs["NetworkPolicy", "rd-mongo"]) == mongo_users
+    assert "gateway" not in mongo_users
+    assert "web" not in (_allowed_from(objs["NetworkPolicy", "rd-redis"]) or set())
+
+
+def test_every_call_names_a_component_with_a_service() -> None:
+    for c in catalogue.COMPONENTS:
+        for target in c.calls:
+            assert catalogue.get(target).serves_traffic, (c.name, target)
+    assert network.callers("gateway") == ["web"]
+
+
+def test_gateway_exposure_service_type_and_ingress() -> None:
+    objs = _by_key(
+        _platform(
+            {
+                "gateway": {
+                    "service": {"type": "LoadBalancer"},
+                    "ingress": {
+                        "enabled": True,
+                        "host": "rhime.example.com",
+                        "className": "nginx",
+                        "tls": {"secretName": "tls"},
+                    },
+                }
+            }
+        )
+    )
+    assert objs["Service", "rd-gateway"]["spec"]["type"] == "LoadBalancer"
+    assert objs["Service", "rd-feed"]["spec"]["type"] == "ClusterIP"
+    ingress = objs["Ingress", "rd-gateway"]["spec"]
+    assert ingress["ingressClassName"] == "nginx"
+    assert ingress["tls"] == [{"hosts": ["rhime.example.com"], "secretName": "tls"}]
+    assert ingress["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "rd-gateway"
+    assert (
+        objs["ConfigMap", "rd-web-env"]["data"]["RHIME_PUBLIC_URL"] == "https://rhime.example.com"
+    )
+    assert ("Ingress", "rd-gateway") not in _by_key(_platform())
+
+
+def test_cronjob_schedules_default_from_catalogue_and_can_be_overridden() -> None:
+    objs = _by_key(_platform({"schedules": {"music-refresh": "0 4 * * *"}}))
+    assert objs["CronJob", "rd-music-refresh"]["spec"]["schedule"] == "0 4 * * *"
+    assert (
+        objs["CronJob", "rd-like-reconcile"]["spec"]["schedule"]
+        == catalogue.get("like-reconcile").schedule
+    )
+
+
+def _checksums(secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {
+        name: _container_template(obj)["metadata"]["annotations"][names.CHECKSUM_ANNOTATION]
+        for (kind, name), obj in _by_key(_platform(EXTERNAL_MONGO, secrets=secrets)).items()
+        if kind in ("Deployment", "CronJob")
+    }
+
+
+def _container_template(obj: dict[str, Any]) -> dict[str, Any]:
+    return dict(
+        obj["spec"]["template"]
+        if obj["kind"] == "Deployment"
+        else obj["spec"]["jobTemplate"]["spec"]["template"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "users"),
+    [
+        (
+            "rhime-spotify",
+            {c.name for c in catalogue.COMPONENTS if catalogue.Secret.SPOTIFY in c.secrets},
+        ),
+        ("rhime-aws", {"user"}),
+        (
+            "mongo-url",
+            {c.name for c in catalogue.COMPONENTS if catalogue.Backing.MONGO in c.backing},
+        ),
+    ],
+)
+def test_checksum_changes_only_for_the_users_of_a_secret(secret: str, users: set[str]) -> None:
+    before = _checksums(SECRETS)
+    after = _checksums({**SECRETS, secret: {"url": "Y2hhbmdlZA==", "X": "eQ=="}})
+    assert {name.removeprefix("rd-") for name in before if before[name] != after[name]} == users
+
+
+def test_a_config_change_rolls_only_its_component() -> None:
+    before = _checksums(SECRETS)
+    after = {
+        name: _container_template(obj)["metadata"]["annotations"][names.CHECKSUM_ANNOTATION]
+        for (kind, name), obj in _by_key(
+            _platform({**EXTERNAL_MONGO, "s3": {"bucket": "b2"}})
+        ).items()
+        if kind in ("Deployment", "CronJob")
+    }
+    assert {n for n in before if before[n] != after[n]} == {"rd-user"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "needle"),
+    [
+        ({"components": {"nope": {}}}, "InvalidSpec", "nope"),
+        ({"components": {"feed": {"replicas": -1}}}, "InvalidSpec", "replicas"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "InvalidSpec", "pullPolicy"),
+        ({"schedules": {"feed": "* * * * *"}}, "InvalidSpec", "feed"),
+        ({"schedules": {"music-refresh": "every day"}}, "InvalidSpec", "cron"),
+        ({"gateway": {"service": {"type": "ExternalName"}}}, "InvalidSpec", "ExternalName"),
+        (
+            {
+                "infrastructure": {
+                    "mongo": {"external": {"secretRef": {"name": "m"}}, "managed": {}}
+                }
+            },
+            "InvalidSpec",
+            "not both",
+        ),
+        (
+            {"components": {"feed": {"resources": {"limits": {"memory": "lots"}}}}},
+            "InvalidSpec",
+            "lots",
+        ),
+        (
+            {"components": {"feed": {"env": [{"name": "RHIME_COMPONENT", "value": "x"}]}}},
+            "InvalidSpec",
+            "RHIME_COMPONENT",
+        ),
+    ],
+)
+def test_invalid_specs_are_rejected_with_a_reason(
+    raw: dict[str, Any], reason: str, needle: str
+) -> None:
+    with pytest.raises(spec.SpecError) as info:
+        spec.parse(raw, name="rd")
+    assert info.value.reason == reason
+    assert needle in info.value.message
+
+
+def test_too_long_names_are_rejected() -> None:
+    with pytest.raises(spec.SpecError) as info:
+        spec.parse({}, name="a" * 50)
+    assert info.value.reason == "InvalidName"
+
+
+def test_minimal_spec_defaults() -> None:
+    parsed = spec.parse({}, name="rd")
+    assert parsed.image.reference == f"{spec.DEFAULT_REPOSITORY}:{spec.DEFAULT_TAG}"
+    assert all(i.managed for i in parsed.infrastructure.values())
+    assert parsed.secret_name(catalogue.Secret.AUTH) == "rhime-auth"
+    assert parsed.replicas("feed") == 1
+    assert not parsed.paused
+    assert (
+        config.public_url(parsed, instance="rd", namespace=NS) == "http://rd-gateway.prod.svc:8080"
+    )
+
+
+def _workloads(ready: bool, *, parsed: spec.Spec) -> list[status.Workload]:
+    components, infra = status.expected_workloads(parsed)
+    return [
+        status.Workload(component=c, kind="Deployment", ready=1 if ready else 0, desired=1)
+        for c in components
+    ] + [status.Workload(component=i, kind="StatefulSet", ready=1, desired=1) for i in infra]
+
+
+def _conditions(st: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in st["conditions"]}
+
+
+def test_status_is_ready_only_when_every_workload_is() -> None:
+    parsed = spec.parse({}, name="rd")
+    st = status.render_status(
+        generation=3, spec=parsed, workloads=_workloads(True, parsed=parsed), previous=[], now="t1"
+    )
+    conditions = _conditions(st)
+    assert set(conditions) == set(status.CONDITION_TYPES)
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Reconciling"]["status"] == "False"
+    assert st["observedGeneration"] == 3
+    assert all(c["observedGeneration"] == 3 for c in st["conditions"])
+
+    later = status.render_status(
+        generation=3,
+        spec=parsed,
+        workloads=_workloads(False, parsed=parsed),
+        previous=st["conditions"],
+        now="t2",
+    )
+    conditions = _conditions(later)
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["Ready"]["lastTransitionTime"] == "t2"
+    assert conditions["Stalled"]["lastTransitionTime"] == "t1"  # unchanged status keeps its time
+    assert conditions["ComponentsAvailable"]["reason"] == "ReplicasUnavailable"
+    assert later["componentsReady"].startswith("0/")
+    assert status.transitions(st["conditions"], later["conditions"]) == [
+        ("Ready", "False", "NotAvailable")
+    ]
+
+
+def test_status_of_an_invalid_spec_is_stalled() -> None:
+    error = spec.SpecError("spec.components.x: unknown component")
+    st = status.render_status(
+        generation=2, spec=None, workloads=[], previous=[], now="t", error=error
+    )
+    conditions = _conditions(st)
+    assert conditions["Stalled"]["status"] == "True"
+    assert conditions["Stalled"]["reason"] == "InvalidSpec"
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["InfrastructureReady"]["status"] == "Unknown"
+
+
+def test_external_infrastructure_counts_as_ready() -> None:
+    parsed = spec.parse(EXTERNAL_MONGO, name="rd")
+    st = status.render_status(
+        generation=1, spec=parsed, workloads=_workloads(True, parsed=parsed), previous=[], now="t"
+    )
+    assert _conditions(st)["InfrastructureReady"]["status"] == "True"
+    assert {"name": "mongo", "ready": 0, "desired": 0, "mode": "external"} in st["infrastructure"]
