@@ -1,0 +1,1 @@
+"""user-graph: follow and unfollow, follower and following lists and counts."""

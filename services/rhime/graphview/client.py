@@ -1,0 +1,65 @@
+"""Calling user-graph-view: a channel per process, and a user's followers or followees as an
+async stream of id batches.
+
+    async with graphview_client.channel(settings) as ch:
+        async for ids in graphview_client.followers(channel=ch, user_id=uid):
+            ...
+
+Errors arrive as `grpc.aio.AioRpcError` (e.g. `INVALID_ARGUMENT` for a malformed id,
+`UNAVAILABLE` when the server is down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from rhime import catalogue
+from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc
+from rhime.kit.settings import Settings
+
+
+def target(settings: Settings) -> str:
+    """host:port of user-graph-view from the service URL template."""
+    url = catalogue.service_url("user-graph-view", settings.service_url_template)
+    return url.split("://", 1)[-1]
+
+
+def channel(settings: Settings) -> grpc.aio.Channel:
+    """One long-lived channel (HTTP/2, multiplexed); keep it for the process's lifetime."""
+    return grpc.aio.insecure_channel(
+        target(settings),
+        options=[
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.enable_retries", 1),
+        ],
+    )
+
+
+async def followers(
+    *,
+    channel: grpc.aio.Channel,
+    user_id: str,
+    batch_size: int = 500,
+    timeout: float | None = None,
+) -> AsyncIterator[list[str]]:
+    """Everyone who follows `user_id`, ascending, in batches of at most `batch_size`."""
+    stub = graphview_pb2_grpc.UserGraphViewStub(channel)
+    request = graphview_pb2.UserRequest(user_id=user_id, batch_size=batch_size)
+    async for batch in stub.Followers(request, timeout=timeout):
+        yield list(batch.user_ids)
+
+
+async def followees(
+    *,
+    channel: grpc.aio.Channel,
+    user_id: str,
+    batch_size: int = 500,
+    timeout: float | None = None,
+) -> AsyncIterator[list[str]]:
+    """Everyone `user_id` follows, ascending, in batches of at most `batch_size`."""
+    stub = graphview_pb2_grpc.UserGraphViewStub(channel)
+    request = graphview_pb2.UserRequest(user_id=user_id, batch_size=batch_size)
+    async for batch in stub.Followees(request, timeout=timeout):
+        yield list(batch.user_ids)

@@ -1,0 +1,144 @@
+"""user-graph-view: gRPC server streaming a user's followers or followees in batches.
+
+It reads the `graph` database as user-graph writes it (see `rhime.graph.edges`), one Mongo
+cursor per call, so a list of a million ids is many small messages, never one big one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from motor.motor_asyncio import AsyncIOMotorClient
+from pydantic import Field
+
+from rhime.graph import edges
+from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc, health_pb2, health_pb2_grpc
+from rhime.kit.settings import Settings as KitSettings
+
+log = logging.getLogger("rhime.graphview")
+SERVICE_NAME = "rhime.graphview.v1.UserGraphView"
+
+
+class Settings(KitSettings):
+    default_batch: int = Field(default=500, ge=1)
+    max_batch: int = Field(default=5000, ge=1)
+
+
+class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):
+    def __init__(self, *, database: Any, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+
+    async def _stream(
+        self,
+        request: graphview_pb2.UserRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        direction: edges.Direction,
+    ) -> AsyncIterator[graphview_pb2.UserBatch]:
+        if not edges.OBJECT_ID.fullmatch(request.user_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid userId")
+        size = request.batch_size or self.settings.default_batch
+        if size < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid batch_size")
+        size = min(size, self.settings.max_batch)
+        async for batch in edges.stream(
+            self.database, user_id=request.user_id, direction=direction, batch_size=size
+        ):
+            yield graphview_pb2.UserBatch(user_ids=batch)
+
+    async def Followers(
+        self,
+        request: graphview_pb2.UserRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[graphview_pb2.UserBatch]:
+        # grpc.aio streams only from handlers that are themselves async generators
+        async for batch in self._stream(request, context, "followers"):
+            yield batch
+
+    async def Followees(
+        self,
+        request: graphview_pb2.UserRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[graphview_pb2.UserBatch]:
+        # grpc.aio streams only from handlers that are themselves async generators
+        async for batch in self._stream(request, context, "following"):
+            yield batch
+
+
+class Health(health_pb2_grpc.HealthServicer):
+    """grpc.health.v1.Health/Check: serving while MongoDB answers (the readiness probe)."""
+
+    def __init__(self, *, mongo: Any) -> None:
+        self.mongo = mongo
+
+    async def Check(
+        self,
+        request: health_pb2.HealthCheckRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> health_pb2.HealthCheckResponse:
+        status = health_pb2.HealthCheckResponse
+        if request.service not in ("", SERVICE_NAME):
+            await context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+        try:
+            await asyncio.wait_for(self.mongo.admin.command("ping"), timeout=1.5)
+        except Exception:
+            return status(status=status.NOT_SERVING)
+        return status(status=status.SERVING)
+
+
+@dataclasses.dataclass
+class Running:
+    server: grpc.aio.Server
+    port: int
+    mongo: Any
+
+    async def stop(self, grace: float) -> None:
+        await self.server.stop(grace)
+        self.mongo.close()
+
+
+async def start(settings: Settings) -> Running:
+    """Start serving on `settings.host:settings.port` (port 0 picks a free one)."""
+    mongo: Any = AsyncIOMotorClient(
+        settings.mongo_url,
+        serverSelectionTimeoutMS=3000,
+        tz_aware=True,
+        appname=settings.component or "user-graph-view",
+    )
+    database = mongo[settings.database_name("graph")]
+    server = grpc.aio.server(
+        options=[
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.max_concurrent_streams", 1000),
+        ]
+    )
+    graphview_pb2_grpc.add_UserGraphViewServicer_to_server(
+        UserGraphView(database=database, settings=settings), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(Health(mongo=mongo), server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    log.info("serving gRPC on port %d", port)
+    return Running(server=server, port=port, mongo=mongo)
+
+
+async def create(settings: Settings) -> int:
+    """The catalogue's entrypoint: serve until SIGTERM or SIGINT, then finish open streams
+    within the shutdown grace."""
+    running = await start(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("stopping")
+    await running.stop(settings.shutdown_grace_seconds)
+    return 0

@@ -1,0 +1,92 @@
+"""user-graph-view over real gRPC: batches, ordering, errors and the health service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import pytest
+from bson import ObjectId
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from rhime.graph import edges
+from rhime.graphview import client, server
+from rhime.graphview.proto import health_pb2, health_pb2_grpc
+
+
+@pytest.fixture
+async def view(make_settings: Callable[..., Any]) -> AsyncIterator[tuple[Any, grpc.aio.Channel]]:
+    settings = make_settings(server.Settings, host="127.0.0.1", port=0, max_batch=50)
+    running = await server.start(settings)
+    mongo: Any = AsyncIOMotorClient(settings.mongo_url)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        yield mongo[settings.database_name("graph")], channel
+    finally:
+        await channel.close()
+        await running.stop(0)
+        mongo.close()
+
+
+def oid() -> str:
+    return str(ObjectId())
+
+
+async def collect(stream: AsyncIterator[list[str]]) -> list[list[str]]:
+    return [batch async for batch in stream]
+
+
+async def test_streams_followers_and_followees_in_batches(view: Any) -> None:
+    db, channel = view
+    star = oid()
+    fans = sorted(oid() for _ in range(23))
+    for fan in [*fans, star]:
+        await edges.add_user(db, user_id=fan, user_name="n" + fan[-4:])
+    for fan in fans:
+        await edges.transition(db, follower=fan, followee=star, active=True)
+    await edges.transition(db, follower=star, followee=fans[0], active=True)
+    # an unfollow leaves an inactive edge that must not be streamed
+    await edges.transition(db, follower=fans[1], followee=star, active=False)
+
+    batches = await collect(client.followers(channel=channel, user_id=star, batch_size=10))
+    assert [len(b) for b in batches] == [10, 10, 2]
+    assert [i for b in batches for i in b] == [f for f in fans if f != fans[1]]
+
+    assert await collect(client.followees(channel=channel, user_id=star)) == [[fans[0]]]
+    assert await collect(client.followees(channel=channel, user_id=fans[2])) == [[star]]
+    assert await collect(client.followers(channel=channel, user_id=oid())) == []
+
+
+async def test_batch_size_is_capped_by_the_server(view: Any) -> None:
+    db, channel = view
+    star = oid()
+    await edges.add_user(db, user_id=star, user_name="star")
+    for _ in range(60):
+        await edges.transition(db, follower=oid(), followee=star, active=True)
+    batches = await collect(client.followers(channel=channel, user_id=star, batch_size=10_000))
+    assert [len(b) for b in batches] == [50, 10]
+
+
+async def test_invalid_user_id_is_rejected(view: Any) -> None:
+    _, channel = view
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await collect(client.followers(channel=channel, user_id="not-an-id"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_health_check(view: Any) -> None:
+    _, channel = view
+    stub = health_pb2_grpc.HealthStub(channel)
+    reply = await stub.Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    reply = await stub.Check(health_pb2.HealthCheckRequest(service=server.SERVICE_NAME))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Check(health_pb2.HealthCheckRequest(service="nope"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_channel_target_comes_from_the_catalogue(make_settings: Callable[..., Any]) -> None:
+    settings = make_settings(service_url_template="http://{name}.rhime.svc:{port}")
+    assert client.target(settings) == "user-graph-view.rhime.svc:8110"
