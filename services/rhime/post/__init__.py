@@ -1,0 +1,1 @@
+"""post: posts that share a Spotify track with an optional caption."""

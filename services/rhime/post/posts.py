@@ -1,0 +1,108 @@
+"""Post storage: one document per post with its track embedded (posts are immutable, so a
+post renders from one read). Events ride in the document's outbox, so `post.created` and
+`post.deleted` are never lost between the write and the publish."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+import bson
+from pymongo import DESCENDING, IndexModel
+
+from rhime import events
+from rhime.kit import errors, outbox
+from rhime.post import models
+
+if TYPE_CHECKING:
+    from rhime.kit.app import Kit
+
+COLLECTION = "posts"
+INDEXES = {COLLECTION: [IndexModel([("user_id", 1), ("_id", DESCENDING)])]}
+LIVE = {outbox.PURGE: {"$ne": True}}  # a post being deleted is already gone for readers
+
+
+def object_id(value: str, *, what: str) -> str:
+    """A 24-hex ObjectId string, or 400 "Invalid <what>"."""
+    if len(value) != 24 or not bson.ObjectId.is_valid(value):
+        raise errors.bad_request(f"Invalid {what}", field=what)
+    return value.lower()
+
+
+def render(doc: dict[str, Any]) -> models.PostOut:
+    created: datetime.datetime = doc["created_at"]
+    return models.PostOut(
+        postId=doc["_id"],
+        userId=doc["user_id"],
+        createdAt=created.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z"),
+        caption=doc.get("caption", ""),
+        track=models.TrackOut(**doc["track"]),
+    )
+
+
+async def create(kit: Kit, *, user_id: str, post: models.NewPost) -> models.PostOut:
+    oid = bson.ObjectId()
+    post_id = str(oid)
+    created_at = oid.generation_time
+    track = post.track.model_dump(mode="json")
+    event = events.PostCreated(
+        id=f"post.created:{post_id}", post_id=post_id, user_id=user_id, created_at=created_at
+    )
+    doc = {
+        "_id": post_id,
+        "user_id": user_id,
+        "track": track,
+        "caption": post.caption,
+        "created_at": created_at,
+        outbox.FIELD: outbox.staged(event),
+    }
+    await kit.database[COLLECTION].insert_one(doc)
+    await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)
+    return render(doc)
+
+
+async def get(kit: Kit, *, post_id: str) -> models.PostOut:
+    doc = await kit.database[COLLECTION].find_one({"_id": post_id, **LIVE})
+    if doc is None:
+        raise errors.not_found("No such post exists.")
+    return render(doc)
+
+
+async def get_many(kit: Kit, *, post_ids: list[str]) -> dict[str, models.PostOut]:
+    wanted = sorted({p for p in post_ids if bson.ObjectId.is_valid(p) and len(p) == 24})
+    if not wanted:
+        return {}
+    cursor = kit.database[COLLECTION].find({"_id": {"$in": wanted}, **LIVE}).limit(len(wanted))
+    return {doc["_id"]: render(doc) async for doc in cursor}
+
+
+async def of_user(kit: Kit, *, user_id: str, before: str | None, limit: int) -> models.PostPage:
+    """A user's posts, newest first; `before` is the exclusive keyset anchor (a post id)."""
+    query: dict[str, Any] = {"user_id": user_id, **LIVE}
+    if before is not None:
+        query["_id"] = {"$lt": before}
+    cursor = kit.database[COLLECTION].find(query).sort("_id", DESCENDING).limit(limit + 1)
+    docs = [doc async for doc in cursor]
+    page = [render(d) for d in docs[:limit]]
+    return models.PostPage(posts=page, next=page[-1].postId if len(docs) > limit else None)
+
+
+async def count(kit: Kit, *, user_id: str) -> int:
+    return int(await kit.database[COLLECTION].count_documents({"user_id": user_id, **LIVE}))
+
+
+async def delete(kit: Kit, *, user_id: str, post_id: str) -> None:
+    """Mark the post purged with its `post.deleted` event in one write; the outbox publishes
+    the event and then removes the document (a crash in between is finished by the relay)."""
+    coll = kit.database[COLLECTION]
+    event = events.PostDeleted(id=f"post.deleted:{post_id}", post_id=post_id, user_id=user_id)
+    result = await coll.update_one(
+        {"_id": post_id, "user_id": user_id, **LIVE},
+        {"$set": {outbox.PURGE: True}, **outbox.push(event)},
+    )
+    if result.matched_count == 0:
+        existing = await coll.find_one({"_id": post_id, **LIVE}, {"user_id": 1})
+        if existing is None:
+            raise errors.not_found("No such post exists.")
+        raise errors.forbidden("You can only delete your own posts.")
+    await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)

@@ -1,0 +1,70 @@
+"""Helpers for the content tests (post, comment, likes, feed)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import nats.errors
+import orjson
+
+from rhime import events
+from rhime.kit import identity
+from tests.support import SECRET
+
+TRACK = {
+    "id": "4uLU6hMCjMI75M1A2tKUQC",
+    "name": "Never Gonna Give You Up",
+    "artists": [{"id": "0gxyHStUsqpMadRV0Di1Qt", "name": "Rick Astley"}],
+    "url": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC",
+    "image": "https://i.scdn.co/image/ab67616d0000b273",
+}
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Retry `check` until it stops raising AssertionError; returns its result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.05)
+
+
+async def published(settings: Any, subject: str, *, expect: int) -> list[dict[str, Any]]:
+    """The payloads published on `subject` in this test's namespace (waits for `expect`)."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        stream = events.stream_name(settings.namespace, events.noun(subject))
+        sub = await js.pull_subscribe(f"{settings.namespace}.{subject}", stream=stream)
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while len(found) < expect and time.monotonic() < deadline:
+            try:
+                msgs = await sub.fetch(100, timeout=0.5)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                found.append(orjson.loads(msg.data))
+                await msg.ack()
+        # anything beyond `expect` that is already there
+        try:
+            for msg in await sub.fetch(100, timeout=0.3):
+                found.append(orjson.loads(msg.data))
+        except nats.errors.TimeoutError:
+            pass
+        return found
+    finally:
+        await nc.close()
+
+
+def service_headers(service: str) -> dict[str, str]:
+    """The identity a component sends when it calls an internal route."""
+    who = identity.Identity(user_id="", service=service)
+    return {identity.HEADER: identity.encode(who, secret=SECRET)}

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import bson
+import httpx
+import pytest
+
+from rhime.post import app as post_app
+from tests.content.content_helpers import TRACK, published, service_headers
+from tests.support import auth_headers
+
+ALICE = str(bson.ObjectId())
+BOB = str(bson.ObjectId())
+
+
+@pytest.fixture
+async def client(make_settings: Callable[..., Any], serve: Any) -> Any:
+    settings = make_settings(post_app.Settings, component="post")
+    served = await serve(post_app.create(settings))
+    async with httpx.AsyncClient(base_url=served.url) as c:
+        c.settings = settings  # type: ignore[attr-defined]
+        yield c
+
+
+async def new_post(client: httpx.AsyncClient, user: str, caption: str = "") -> dict[str, Any]:
+    r = await client.post(
+        "/api/posts", json={"track": TRACK, "caption": caption}, headers=auth_headers(user)
+    )
+    assert r.status_code == 201, r.text
+    post: dict[str, Any] = r.json()["post"]
+    return post
+
+
+async def test_create_and_read_keeps_the_caption(client: httpx.AsyncClient) -> None:
+    post = await new_post(client, ALICE, caption="this one is for the road")
+    assert post["caption"] == "this one is for the road"
+    assert post["userId"] == ALICE
+    assert post["track"]["artists"] == [{"id": TRACK["artists"][0]["id"], "name": "Rick Astley"}]
+    r = await client.get(f"/api/posts/{post['postId']}", headers=auth_headers(BOB))
+    assert r.status_code == 200
+    assert r.json()["post"] == post
+    assert post["createdAt"].endswith("Z")
+
+
+async def test_post_created_is_published(client: httpx.AsyncClient) -> None:
+    post = await new_post(client, ALICE)
+    found = await published(client.settings, "post.created", expect=1)  # type: ignore[attr-defined]
+    assert [(e["post_id"], e["user_id"]) for e in found] == [(post["postId"], ALICE)]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "track"),
+        ({"track": {**TRACK, "id": ""}}, "track.id"),
+        ({"track": {**TRACK, "name": ""}}, "track.name"),
+        ({"track": {**TRACK, "artists": []}}, "track.artists"),
+        ({"track": {**TRACK, "url": "not a url"}}, "track.url"),
+        ({"track": TRACK, "caption": "x" * 281}, "caption"),
+        ({"track": TRACK, "extra": 1}, "extra"),
+        ({"track": TRACK, "caption": 5}, "caption"),
+    ],
+)
+async def test_create_rejects_bad_bodies(
+    client: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    r = await client.post("/api/posts", json=body, headers=auth_headers(ALICE))
+    assert r.status_code == 400, r.text
+    assert field in [e.get("field") for e in r.json()["errors"]]
+    r = await client.get(f"/api/posts/users/{ALICE}/count", headers=auth_headers(ALICE))
+    assert r.json() == {"count": 0}
+
+
+async def test_caption_of_280_is_accepted(client: httpx.AsyncClient) -> None:
+    post = await new_post(client, ALICE, caption="y" * 280)
+    assert len(post["caption"]) == 280
+
+
+async def test_bad_ids_and_missing_identity(client: httpx.AsyncClient) -> None:
+    h = auth_headers(ALICE)
+    for path in ("/api/posts/nope", "/api/posts/" + "z" * 24):
+        r = await client.get(path, headers=h)
+        assert r.status_code == 400
+        assert r.json()["errors"][0]["msg"] == "Invalid postId"
+    r = await client.get("/api/posts/users/123/count", headers=h)
+    assert r.json()["errors"][0]["msg"] == "Invalid userId"
+    r = await client.get(f"/api/posts/users/{ALICE}?before=abc", headers=h)
+    assert r.status_code == 400
+    r = await client.get(f"/api/posts/users/{ALICE}?limit=0", headers=h)
+    assert r.status_code == 400
+    r = await client.get(f"/api/posts/{bson.ObjectId()}", headers=h)
+    assert r.status_code == 404
+    r = await client.post("/api/posts", json={"track": TRACK})
+    assert r.status_code == 401
+    r = await client.post("/internal/posts/batch", json={"ids": []}, headers=h)
+    assert r.status_code == 403
+
+
+async def test_user_posts_newest_first_with_keyset_pages(client: httpx.AsyncClient) -> None:
+    made = [(await new_post(client, ALICE, caption=str(n)))["postId"] for n in range(7)]
+    await new_post(client, BOB)
+    h = auth_headers(BOB)
+    seen: list[str] = []
+    url = f"/api/posts/users/{ALICE}?limit=3"
+    anchor = None
+    while True:
+        r = await client.get(url + (f"&before={anchor}" if anchor else ""), headers=h)
+        assert r.status_code == 200
+        page = r.json()
+        seen += [p["postId"] for p in page["posts"]]
+        anchor = page["next"]
+        if anchor is None:
+            break
+    assert seen == list(reversed(made))
+    r = await client.get(f"/api/posts/users/{ALICE}/count", headers=h)
+    assert r.json() == {"count": 7}
+
+
+async def test_delete_own_post_only(client: httpx.AsyncClient) -> None:
+    post = await new_post(client, ALICE)
+    pid = post["postId"]
+    r = await client.delete(f"/api/posts/{pid}", headers=auth_headers(BOB))
+    assert r.status_code == 403
+    r = await client.delete(f"/api/posts/{pid}", headers=auth_headers(ALICE))
+    assert r.status_code == 204
+    r = await client.get(f"/api/posts/{pid}", headers=auth_headers(ALICE))
+    assert r.status_code == 404
+    r = await client.delete(f"/api/posts/{pid}", headers=auth_headers(ALICE))
+    assert r.status_code == 404
+    found = await published(client.settings, "post.deleted", expect=1)  # type: ignore[attr-defined]
+    assert [(e["post_id"], e["user_id"]) for e in found] == [(pid, ALICE)]
+    r = await client.get(f"/api/posts/users/{ALICE}/count", headers=auth_headers(ALICE))
+    assert r.json() == {"count": 0}
+
+
+async def test_internal_batch(client: httpx.AsyncClient) -> None:
+    a = await new_post(client, ALICE, caption="a")
+    b = await new_post(client, BOB, caption="b")
+    service = service_headers("feed")
+    r = await client.post(
+        "/internal/posts/batch",
+        json={"ids": [a["postId"], b["postId"], str(bson.ObjectId()), "junk"]},
+        headers=service,
+    )
+    assert r.status_code == 200
+    assert r.json()["posts"] == {a["postId"]: a, b["postId"]: b}
