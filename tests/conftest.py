@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from rhime.kit.settings import Settings
-from rhime.runtime import servers
+from rhime.runtime import local, servers
 
 from tests.support import SECRET
 
@@ -109,6 +109,18 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for served in reversed(started):
         await served.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platform]:
+    """The whole platform as `rhime up` runs it: backing servers and every component as its
+    own process, gateway on a free port. Started once, for the tests that ask for it."""
+    data = tmp_path_factory.mktemp("platform")
+    with local.platform(
+        data=data, gateway_port=servers.free_port(), log_dir=data / "logs", quiet=True
+    ) as running:
+        running.wait_ready(timeout=120)
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -103,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--gateway-port", type=int, default=8080)
 
     commands.add_parser("components", help="list the catalogue")
+    commands.add_parser("config", help="print the configuration reference (markdown)")
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -110,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "components":
         for c in catalogue.COMPONENTS:
             print(f"{c.name:22} {c.kind:7} {c.port or '-':>5}  {c.description}")
+        return 0
+    if args.command == "config":
+        from rhime import configuration
+
+        print(configuration.reference(), end="")
         return 0
     if args.command == "up":
         from rhime.runtime import local

@@ -16,26 +16,44 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RHIME_", extra="ignore", frozen=True)
 
-    component: str = ""
-    # Logical prefix for database names, Redis keys and NATS subjects: isolates deployments
-    # (and tests) that share servers.
-    namespace: str = Field(default="rhime", pattern=_NAMESPACE.pattern)
-    host: str = "0.0.0.0"
-    port: int = Field(default=8000, ge=0, le=65535)
-    mongo_url: str = "mongodb://127.0.0.1:27017/"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    nats_url: str = "nats://127.0.0.1:4222"
-    # How components find each other; `{name}` and `{port}` come from the catalogue.
-    service_url_template: str = "http://{name}:{port}"
-    # Signs the identity the gateway forwards to services (and services to each other).
-    internal_secret: SecretStr = Field(min_length=32)
-    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    log_json: bool = True
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    # Consumers: redeliveries before a message goes to the dead-letter subject.
-    max_deliver: int = Field(default=5, ge=1)
-    redelivery_backoff: tuple[float, ...] = (0.5, 2.0, 10.0, 30.0)
-    outbox_relay_seconds: float = Field(default=2.0, gt=0)
+    component: str = Field(default="", description="component name (set by `rhime serve`)")
+    namespace: str = Field(
+        default="rhime",
+        pattern=_NAMESPACE.pattern,
+        description="prefix of database names, Redis keys and NATS subjects; isolates "
+        "deployments (and tests) that share servers",
+    )
+    host: str = Field(default="0.0.0.0", description="address to listen on")
+    port: int = Field(default=8000, ge=0, le=65535, description="port (the catalogue's)")
+    mongo_url: str = Field(default="mongodb://127.0.0.1:27017/", description="MongoDB URL")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL")
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS URL (JetStream)")
+    service_url_template: str = Field(
+        default="http://{name}:{port}",
+        description="how components reach each other; `{name}` and `{port}` come from the "
+        "catalogue",
+    )
+    internal_secret: SecretStr = Field(
+        min_length=32,
+        description="signs the identity the gateway forwards to services (Secret `auth`)",
+    )
+    log_level: str = Field(
+        default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="log level"
+    )
+    log_json: bool = Field(default=True, description="JSON log lines (false: plain text)")
+    shutdown_grace_seconds: float = Field(
+        default=10.0, ge=0, description="time to finish in-flight work on SIGTERM"
+    )
+    max_deliver: int = Field(
+        default=5, ge=1, description="deliveries of an event before it is dead-lettered"
+    )
+    redelivery_backoff: tuple[float, ...] = Field(
+        default=(0.5, 2.0, 10.0, 30.0),
+        description="seconds before each redelivery of a failed event (JSON list)",
+    )
+    outbox_relay_seconds: float = Field(
+        default=2.0, gt=0, description="how often staged events left by a crash are relayed"
+    )
 
     def database_name(self, database: str) -> str:
         return f"{self.namespace}_{database}"

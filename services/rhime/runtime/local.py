@@ -206,11 +206,36 @@ def _table(processes: list[Process]) -> str:
     return "\n".join(rows)
 
 
+@dataclasses.dataclass
+class Platform:
+    runtime: servers.Runtime
+    supervisor: Supervisor
+    gateway_url: str
+
+    def ready(self) -> bool:
+        return all(p.ready() for p in self.supervisor.processes)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                down = [p.component.name for p in self.supervisor.processes if not p.ready()]
+                raise TimeoutError(f"components not ready: {', '.join(down)}")
+            time.sleep(0.2)
+
+    def process(self, name: str) -> Process:
+        return next(p for p in self.supervisor.processes if p.component.name == name)
+
+
 @contextlib.contextmanager
-def platform(*, data: Path, gateway_port: int, log_dir: Path) -> Iterator[Supervisor]:
+def platform(
+    *, data: Path, gateway_port: int, log_dir: Path, quiet: bool = False
+) -> Iterator[Platform]:
+    """Backing servers plus every available component as a process."""
+    say = (lambda _: None) if quiet else (lambda text: print(text, flush=True))
     runtime = servers.Runtime(directory=data / "servers")
-    print("starting backing servers: " + ", ".join(runtime.servers), flush=True)
-    runtime.start(on_ready=lambda name: print(f"  {name} ready", flush=True))
+    say("starting backing servers: " + ", ".join(runtime.servers))
+    runtime.start(on_ready=lambda name: say(f"  {name} ready"))
     env = component_env(
         urls=runtime.urls,
         secret_values=local_secrets(data),
@@ -231,12 +256,14 @@ def platform(*, data: Path, gateway_port: int, log_dir: Path) -> Iterator[Superv
     supervisor = Supervisor(processes)
     supervisor.start()
     try:
-        yield supervisor
+        yield Platform(
+            runtime=runtime, supervisor=supervisor, gateway_url=f"http://127.0.0.1:{gateway_port}"
+        )
     finally:
-        print("\nstopping components...", flush=True)
+        say("\nstopping components...")
         supervisor.stop()
         runtime.stop()
-        print("stopped.", flush=True)
+        say("stopped.")
 
 
 def up(*, data: str, fresh: bool, gateway_port: int) -> int:
@@ -254,7 +281,8 @@ def up(*, data: str, fresh: bool, gateway_port: int) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with platform(data=directory, gateway_port=gateway_port, log_dir=log_dir) as supervisor:
+    with platform(data=directory, gateway_port=gateway_port, log_dir=log_dir) as running:
+        supervisor = running.supervisor
         deadline = time.monotonic() + 90
         shown = -1
         while not interrupted:
