@@ -133,6 +133,8 @@ class Spec:
     gateway: Gateway = Gateway()
     schedules: Mapping[str, str] = dataclasses.field(default_factory=dict)
     paused: bool = False
+    # Development only (Tilt): writable root FS and a server loop restartable after a sync.
+    live_reload: bool = False
 
     def override(self, name: str) -> Override:
         return self.components.get(name, Override())
@@ -354,6 +356,10 @@ def parse(raw: Mapping[str, Any] | None, *, name: str) -> Spec:
     if not isinstance(paused, bool):
         raise SpecError("spec.paused must be true or false")
     public_url = spec.get("publicUrl")
+    development = _mapping(spec.get("development"), field="development")
+    live_reload = development.get("liveReload", False)
+    if not isinstance(live_reload, bool):
+        raise SpecError("spec.development.liveReload must be true or false")
     return Spec(
         image=_image(_mapping(spec.get("image"), field="image")),
         log_level=log_level,
@@ -379,6 +385,7 @@ def parse(raw: Mapping[str, Any] | None, *, name: str) -> Spec:
         gateway=_gateway(_mapping(spec.get("gateway"), field="gateway")),
         schedules=_schedules(_mapping(spec.get("schedules"), field="schedules")),
         paused=paused,
+        live_reload=live_reload,
     )
 
 

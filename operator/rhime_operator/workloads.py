@@ -33,10 +33,23 @@ def render_serviceaccount(*, instance: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def container_security_context() -> dict[str, Any]:
+# With spec.development.liveReload, the server runs in a loop; killing the pid in this file
+# (what Tilt's live update does after syncing sources) restarts it on the new code.
+RELOAD_PID_FILE = "/tmp/rhime.pid"
+
+
+def command(spec: spec_mod.Spec, *, component: catalogue.Component) -> list[str]:
+    serve = ["rhime", "serve", component.name]
+    if not spec.live_reload or component.kind is catalogue.Kind.CRON:
+        return serve
+    loop = f"while :; do {' '.join(serve)} & echo $! > {RELOAD_PID_FILE}; wait $!; sleep 1; done"
+    return ["sh", "-c", loop]
+
+
+def container_security_context(*, read_only: bool = True) -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
+        "readOnlyRootFilesystem": read_only,
         "runAsNonRoot": True,
         "capabilities": {"drop": ["ALL"]},
     }
@@ -81,10 +94,10 @@ def render_container(
         "name": component.name,
         "image": spec.image.reference,
         "imagePullPolicy": spec.image.pull_policy,
-        "command": ["rhime", "serve", component.name],
+        "command": command(spec, component=component),
         "envFrom": config.env_from(spec, component=component, instance=instance),
         "resources": dict(override.resources or DEFAULT_RESOURCES),
-        "securityContext": container_security_context(),
+        "securityContext": container_security_context(read_only=not spec.live_reload),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         **probes(component),
     }

@@ -423,3 +423,18 @@ def test_external_infrastructure_counts_as_ready() -> None:
     )
     assert _conditions(st)["InfrastructureReady"]["status"] == "True"
     assert {"name": "mongo", "ready": 0, "desired": 0, "mode": "external"} in st["infrastructure"]
+
+
+def test_live_reload_runs_a_restartable_loop_on_a_writable_filesystem() -> None:
+    objs = _by_key(_platform({"development": {"liveReload": True}}))
+    container = _container(objs["Deployment", "rd-feed"])
+    assert container["command"][:2] == ["sh", "-c"]
+    assert "rhime serve feed" in container["command"][2]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    assert _container(objs["CronJob", "rd-music-refresh"])["command"] == [
+        "rhime",
+        "serve",
+        "music-refresh",
+    ]
+    production = _container(_by_key(_platform())["Deployment", "rd-feed"])
+    assert production["securityContext"]["readOnlyRootFilesystem"] is True
