@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
+
 from rhime.kit.settings import Settings
 from rhime.runtime import local, servers
-
 from tests.support import SECRET
 
 

@@ -232,7 +232,11 @@ def platform(
     *, data: Path, gateway_port: int, log_dir: Path, quiet: bool = False
 ) -> Iterator[Platform]:
     """Backing servers plus every available component as a process."""
-    say = (lambda _: None) if quiet else (lambda text: print(text, flush=True))
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, flush=True)
+
     runtime = servers.Runtime(directory=data / "servers")
     say("starting backing servers: " + ", ".join(runtime.servers))
     runtime.start(on_ready=lambda name: say(f"  {name} ready"))
