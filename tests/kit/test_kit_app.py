@@ -12,10 +12,10 @@ import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+
 from rhime.kit import app as kit_app
 from rhime.kit import errors, identity
 from rhime.runtime import servers
-
 from tests.support import SECRET, auth_headers
 
 

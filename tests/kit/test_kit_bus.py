@@ -8,6 +8,7 @@ from typing import Any
 
 import nats
 import orjson
+
 from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, outbox

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
+
 from rhime.kit import idempotency
 
 

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rhime.outbox")
 FIELD = "_outbox"
 PURGE = "_purge"
-PENDING = {f"{FIELD}.0": {"$exists": True}}
+# A range over the indexed `_outbox.id` (a multikey index) finds pending documents without
+# scanning the collection.
+PENDING = {f"{FIELD}.id": {"$gt": ""}}
 
 
 def staged(*batch: events.Event) -> list[dict[str, Any]]:
