@@ -68,6 +68,8 @@ async def exists(db: Any, *, user_id: str) -> bool:
 
 async def _ensure_node(db: Any, *, user_id: str) -> None:
     """A follower whose `user.created` is still in flight gets a node to count on."""
+    if await db[USERS].find_one({"_id": user_id}, {"_id": 1}) is not None:
+        return  # the usual case: a read is cheaper than an upsert
     with contextlib.suppress(DuplicateKeyError):
         await db[USERS].update_one(
             {"_id": user_id},
@@ -233,3 +235,8 @@ async def stream(
             batch = []
     if batch:
         yield batch
+
+
+def outbox_pending() -> dict[str, Any]:
+    """Filter for edges whose events are not published yet."""
+    return dict(outbox.PENDING)

@@ -1,0 +1,134 @@
+"""user-graph: `/api/graph` — follow, unfollow, lists, counts and relationships."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from rhime import events
+from rhime.graph import edges, follows
+from rhime.kit import app as kit_app
+from rhime.kit import bus, errors, identity
+from rhime.kit.settings import Settings as KitSettings
+
+PREFIX = "/api/graph"
+
+
+class Settings(KitSettings):
+    pass
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Following(Out):
+    following: bool = Field(description="Whether the caller now follows the user.")
+
+
+class Relationship(Out):
+    following: bool = Field(description="The caller follows the user.")
+    followed_by: bool = Field(description="The user follows the caller.")
+
+
+class Counts(Out):
+    followers: int
+    following: int
+
+
+class Page(Out):
+    user_ids: list[str] = Field(description=f"Up to {edges.PAGE} ids, ascending.")
+    next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
+
+
+def user_id_path(user_id: Annotated[str, Path(alias="userId")]) -> str:
+    if not edges.OBJECT_ID.fullmatch(user_id):
+        raise errors.bad_request("Invalid userId", field="userId")
+    return user_id
+
+
+def after_query(after: Annotated[str | None, Query()] = None) -> str | None:
+    if after is not None and not edges.OBJECT_ID.fullmatch(after):
+        raise errors.bad_request("Invalid after", field="after")
+    return after
+
+
+UserId = Annotated[str, Depends(user_id_path)]
+After = Annotated[str | None, Depends(after_query)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid userId or cursor"},
+    401: {"description": "Not signed in"},
+    404: {"description": "No such user"},
+}
+
+
+def create(settings: Settings) -> FastAPI:
+    router = APIRouter(prefix=PREFIX, tags=["graph"], responses=ERRORS)
+
+    @router.put("/following/{userId}", responses={403: {"description": "Yourself"}})
+    async def follow(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Following:
+        """Follow the user. Idempotent: following again changes nothing."""
+        now = await follows.set_following(kit, follower=user.user_id, followee=user_id, active=True)
+        return Following(following=now)
+
+    @router.delete("/following/{userId}", responses={403: {"description": "Yourself"}})
+    async def unfollow(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Following:
+        """Stop following the user. Idempotent."""
+        now = await follows.set_following(
+            kit, follower=user.user_id, followee=user_id, active=False
+        )
+        return Following(following=now)
+
+    @router.get("/relationship/{userId}", responses={403: {"description": "Yourself"}})
+    async def relationship(
+        user: identity.User, user_id: UserId, kit: kit_app.KitDep
+    ) -> Relationship:
+        """Whether you follow the user and whether the user follows you."""
+        following, followed_by = await follows.relationship(
+            kit, caller=user.user_id, target=user_id
+        )
+        return Relationship(following=following, followed_by=followed_by)
+
+    @router.get("/users/{userId}/counts")
+    async def counts(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Counts:
+        """Follower and following counts."""
+        found = await follows.counts(kit, user_id=user_id)
+        return Counts(followers=found.followers, following=found.following)
+
+    @router.get("/users/{userId}/followers")
+    async def followers(
+        user: identity.User, user_id: UserId, after: After, kit: kit_app.KitDep
+    ) -> Page:
+        """Who follows the user, 20 per page, by id (keyset: pass `next` as `after`)."""
+        ids, cursor = await follows.page(kit, user_id=user_id, direction="followers", after=after)
+        return Page(user_ids=ids, next=cursor)
+
+    @router.get("/users/{userId}/following")
+    async def following(
+        user: identity.User, user_id: UserId, after: After, kit: kit_app.KitDep
+    ) -> Page:
+        """Whom the user follows, 20 per page, by id (keyset: pass `next` as `after`)."""
+        ids, cursor = await follows.page(kit, user_id=user_id, direction="following", after=after)
+        return Page(user_ids=ids, next=cursor)
+
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def on_user_created(event: events.UserCreated) -> None:
+            await edges.add_user(kit.database, user_id=event.user_id, user_name=event.user_name)
+
+        return [bus.Subscription(event=events.UserCreated, handler=on_user_created)]
+
+    return kit_app.create_app(
+        settings,
+        title="user-graph",
+        description="Follow and unfollow; follower and following lists, counts, relationships.",
+        database="graph",
+        api_prefix=PREFIX,
+        routers=[router],
+        indexes=edges.INDEXES,
+        outboxes=[edges.EDGES],
+        subscriptions=subscriptions,
+        tasks=[follows.settle_forever],
+    )

@@ -1,0 +1,74 @@
+"""Follow and unfollow as idempotent operations; reading lists, counts and relationships."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from rhime.graph import edges
+from rhime.kit import errors, outbox
+from rhime.kit.app import Kit
+
+log = logging.getLogger("rhime.graph")
+
+
+async def _target(kit: Kit, *, caller: str, target: str) -> None:
+    if caller == target:
+        raise errors.forbidden("You cannot follow yourself.")
+    if not await edges.exists(kit.database, user_id=target):
+        raise errors.not_found("The user does not exist.")
+
+
+async def set_following(kit: Kit, *, follower: str, followee: str, active: bool) -> bool:
+    """Follow (`active`) or unfollow; repeating an operation changes nothing. Returns whether
+    the follower now follows the followee."""
+    await _target(kit, caller=follower, target=followee)
+    try:
+        version = await edges.transition(
+            kit.database, follower=follower, followee=followee, active=active
+        )
+    except edges.ConcurrentChange:
+        raise errors.conflict("The relationship is changing; try again.") from None
+    if version is not None:
+        key = edges.edge_id(follower, followee)
+        await edges.settle(kit.database, key=key)
+        try:
+            await outbox.flush(kit, collection=edges.EDGES, doc_id=key)
+        except Exception:
+            # the change is stored with its event; the outbox relay publishes it later
+            log.warning("event for %s left to the outbox relay", key, exc_info=True)
+    return active
+
+
+async def relationship(kit: Kit, *, caller: str, target: str) -> tuple[bool, bool]:
+    """(caller follows target, target follows caller)."""
+    await _target(kit, caller=caller, target=target)
+    return await asyncio.gather(
+        edges.follows(kit.database, follower=caller, followee=target),
+        edges.follows(kit.database, follower=target, followee=caller),
+    )
+
+
+async def counts(kit: Kit, *, user_id: str) -> edges.Counts:
+    found = await edges.counts(kit.database, user_id=user_id)
+    if found is None:
+        raise errors.not_found("The user does not exist.")
+    return found
+
+
+async def page(
+    kit: Kit, *, user_id: str, direction: edges.Direction, after: str | None
+) -> tuple[list[str], str | None]:
+    if not await edges.exists(kit.database, user_id=user_id):
+        raise errors.not_found("The user does not exist.")
+    return await edges.page(kit.database, user_id=user_id, direction=direction, after=after)
+
+
+async def settle_forever(kit: Kit) -> None:
+    """Count changes a crash left unsettled (normally none)."""
+    while True:
+        try:
+            await edges.settle_stale(kit.database)
+        except Exception:
+            log.warning("settling stale edges failed", exc_info=True)
+        await asyncio.sleep(kit.settings.outbox_relay_seconds * 5)
