@@ -1,0 +1,203 @@
+"""The recommendation service: my recommendations, best first, with an explanation; dismiss one."""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures.
+
+import asyncio
+import base64
+import binascii
+import logging
+from typing import Annotated, Any
+
+import grpc
+import orjson
+from fastapi import APIRouter, FastAPI, Path, Query, Response
+from pydantic import BaseModel
+
+from rhime.graphview import client as graphview
+from rhime.kit import app as kit_app
+from rhime.kit import errors, identity
+from rhime.recommendation import follows, store
+from rhime.recommendation.settings import Settings
+
+log = logging.getLogger("rhime.recommendation")
+
+MAX_ROUNDS = 5  # pages read to fill one page when filtered ones are skipped
+
+
+class Item(BaseModel):
+    id: str
+    name: str
+
+
+class Explanation(BaseModel):
+    commonArtists: list[Item]
+    commonTracks: list[Item]
+    commonGenres: list[Item]
+    breakdown: dict[str, float]
+
+
+class Recommendation(BaseModel):
+    userId: str
+    similarity: float
+    percent: int
+    explanation: Explanation
+
+
+class Page(BaseModel):
+    recommendations: list[Recommendation]
+    next: str | None
+
+
+def encode_cursor(similarity: float, other_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([similarity, other_id])).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        similarity, other_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return float(similarity), str(other_id)
+    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+        raise errors.bad_request("The cursor is not valid.", field="cursor") from None
+
+
+async def read_page(
+    db: Any,
+    *,
+    user_id: str,
+    size: int,
+    cursor: tuple[float, str] | None,
+    hidden: set[str],
+) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+    """Keyset pages on (similarity desc, otherId asc), skipping hidden and disconnected
+    people; returns up to `size` documents and the next cursor."""
+    recs = db[store.RECOMMENDATIONS]
+    shown: list[dict[str, Any]] = []
+    position = cursor
+    for _ in range(MAX_ROUNDS):
+        query: dict[str, Any] = {"userId": user_id, "dismissed": False}
+        if position is not None:
+            similarity, other = position
+            query["$or"] = [
+                {"similarity": {"$lt": similarity}},
+                {"similarity": similarity, "otherId": {"$gt": other}},
+            ]
+        batch = [
+            doc
+            async for doc in recs.find(query)
+            .sort([("similarity", -1), ("otherId", 1)])
+            .limit(size + 1)
+        ]
+        if not batch:
+            return shown, None
+        ids = [doc["otherId"] for doc in batch]
+        connected = {
+            doc["_id"]
+            async for doc in db[store.TOKENS].find(
+                {"_id": {"$in": ids}, "connected": True}, {"_id": 1}
+            )
+        }
+        for doc in batch:
+            if len(shown) == size:
+                last = shown[-1]
+                return shown, (last["similarity"], last["otherId"])
+            position = (doc["similarity"], doc["otherId"])
+            if doc["otherId"] in connected and doc["otherId"] not in hidden:
+                shown.append(doc)
+        if len(batch) <= size:
+            return shown, None
+    if shown:
+        return shown, (shown[-1]["similarity"], shown[-1]["otherId"])
+    return shown, position
+
+
+def create(settings: Settings) -> FastAPI:
+    router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
+
+    async def open_channel(kit: kit_app.Kit) -> None:
+        kit.extras["graphview"] = graphview.channel(settings) if settings.use_graph_view else None
+
+    @router.get("")
+    async def mine(
+        user: identity.User,
+        kit: kit_app.KitDep,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Page:
+        """My recommendations, best first, a page at a time."""
+        position = decode_cursor(cursor) if cursor else None
+        channel: grpc.aio.Channel | None = kit.extras.get("graphview")
+        # a follow made after the computation hides the person at once
+        hidden = await follows.followees(channel, user_id=user.user_id)
+        docs, following = await read_page(
+            kit.database,
+            user_id=user.user_id,
+            size=settings.page_size,
+            cursor=position,
+            hidden=hidden,
+        )
+        return Page(
+            recommendations=[
+                Recommendation(
+                    userId=doc["otherId"],
+                    similarity=round(doc["similarity"], 4),
+                    percent=round(doc["similarity"] * 100),
+                    explanation=Explanation(**doc.get("explanation") or _EMPTY),
+                )
+                for doc in docs
+            ],
+            next=encode_cursor(*following) if following else None,
+        )
+
+    @router.post("/{userId}/dismiss", status_code=204)
+    async def dismiss(
+        other_id: Annotated[
+            str, Path(alias="userId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+        ],
+        user: identity.User,
+        kit: kit_app.KitDep,
+    ) -> Response:
+        """Never show this person again; recomputation keeps it dismissed."""
+        if other_id == user.user_id:
+            raise errors.bad_request("You cannot dismiss yourself.", field="userId")
+        await kit.database[store.RECOMMENDATIONS].update_one(
+            {"_id": store.recommendation_id(user.user_id, other_id)},
+            {
+                "$set": {"dismissed": True},
+                # dismissing before it is computed still keeps the person away
+                "$setOnInsert": {"userId": user.user_id, "otherId": other_id, "similarity": 0.0},
+            },
+            upsert=True,
+        )
+        return Response(status_code=204)
+
+    async def close_channel(kit: kit_app.Kit) -> None:
+        try:
+            await _forever()
+        finally:
+            channel = kit.extras.get("graphview")
+            if channel is not None:
+                await channel.close(grace=None)
+
+    indexes: Any = store.INDEXES
+    return kit_app.create_app(
+        settings,
+        title="recommendation",
+        database=store.DATABASE,
+        api_prefix="/api/recommendations",
+        routers=[router],
+        indexes=indexes,
+        on_ready=[open_channel],
+        tasks=[close_channel],
+        description="My friend recommendations with an explanation; dismiss one.",
+    )
+
+
+_EMPTY: dict[str, Any] = {
+    "commonArtists": [],
+    "commonTracks": [],
+    "commonGenres": [],
+    "breakdown": {},
+}
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()

@@ -1,0 +1,183 @@
+"""Recommendations for one user: candidates from the inverted index, exact ranking, storage
+both ways.
+
+The work per user is bounded by the user's own index keys (at most `postings_per_key`
+postings read from each) and `max_candidates` ranked profiles, not by the population.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from pymongo import DeleteOne, UpdateOne
+
+from rhime.music import candidates as cand
+from rhime.music import similarity as sim
+from rhime.music import taste
+from rhime.recommendation import store, tastes
+
+KEEP = 50  # recommendations written per computation (pages of 10)
+MAX_STORED = 100  # a user's undismissed list is trimmed to this many
+SHOWN_COMMON = 10  # common items kept per category in an explanation
+
+
+class _Head(list[cand.Posting]):
+    """The heaviest postings of a key as read from MongoDB; `len` is the whole list's length,
+    which candidate search uses for IDF and to skip common keys."""
+
+    def __init__(self, items: Sequence[cand.Posting], total: int) -> None:
+        super().__init__(items)
+        self.total = max(total, len(items))
+
+    def __len__(self) -> int:
+        return self.total
+
+
+class _IndexView(cand.InvertedIndex):
+    """The part of the MongoDB index one query needs, shaped for `find_candidates`."""
+
+    def __init__(self, postings: cand.Postings, population: int) -> None:
+        super().__init__(postings=postings)
+        self.population = population
+
+    @property
+    def users(self) -> int:
+        return self.population
+
+
+async def _read_postings(db: Any, keys: Sequence[str], limit: int) -> dict[str, list[cand.Posting]]:
+    read: dict[str, list[cand.Posting]] = {}
+    for key in keys:
+        cursor = db[store.POSTINGS].find({"key": key}, {"userId": 1, "wt": 1})
+        read[key] = [
+            (doc["userId"], int(doc["wt"])) async for doc in cursor.sort("wt", -1).limit(limit)
+        ]
+    return read
+
+
+async def find_candidates(
+    db: Any, *, user_id: str, profile: taste.Profile, exclude: Collection[str] = ()
+) -> cand.CandidateSearch:
+    limits = tastes.LIMITS
+    keys = [key for key, _ in cand.index_entries(profile, limits=limits)]
+    counts = {
+        doc["_id"]: int(doc.get("postings", 0))
+        async for doc in db[store.STATS].find({"_id": {"$in": keys}}, {"postings": 1})
+    }
+    population = max(1, await db[store.TASTES].estimated_document_count())
+    too_common = max(limits.min_key_postings, limits.max_key_share * population)
+    # common keys are read only if the others give too few candidates, as find_candidates does
+    rare = [k for k in keys if counts.get(k, 0) <= too_common]
+    common = [k for k in keys if counts.get(k, 0) > too_common]
+    read = await _read_postings(db, rare, limits.postings_per_key)
+
+    def search() -> cand.CandidateSearch:
+        view: cand.Postings = {k: _Head(read.get(k, []), counts.get(k, 0)) for k in keys}
+        return cand.find_candidates(
+            _IndexView(view, population),
+            user_id=user_id,
+            profile=profile,
+            limits=limits,
+            exclude=exclude,
+        )
+
+    found = search()
+    if common and len(found.candidates) < limits.min_candidates:
+        read |= await _read_postings(db, common, limits.postings_per_key)
+        found = search()
+    return found
+
+
+def explanation(a: taste.Profile, b: taste.Profile, *, names: Mapping[str, str]) -> dict[str, Any]:
+    """Common artists, tracks and genres (most telling first) and the per-category scores."""
+    why = sim.explain(a, b, name=tastes.measure_name())
+
+    def named(ids: Sequence[str]) -> list[dict[str, str]]:
+        return [{"id": i, "name": names.get(i, "")} for i in ids[:SHOWN_COMMON]]
+
+    return {
+        "commonArtists": named(why.common_artists),
+        "commonTracks": named(why.common_tracks),
+        "commonGenres": [{"id": g, "name": g} for g in why.common_genres[:SHOWN_COMMON]],
+        "breakdown": {c: round(v, 4) for c, v in why.breakdown.items()},
+    }
+
+
+def _both_ways(a: str, b: str, fields: Mapping[str, Any]) -> list[UpdateOne]:
+    return [
+        UpdateOne(
+            {"_id": store.recommendation_id(x, y)},
+            {"$set": {"userId": x, "otherId": y, **fields}, "$setOnInsert": {"dismissed": False}},
+            upsert=True,
+        )
+        for x, y in ((a, b), (b, a))
+    ]
+
+
+async def recommend(
+    db: Any, *, user_id: str, exclude: Collection[str] = ()
+) -> list[tuple[str, float]]:
+    """Compute and store `user_id`'s recommendations; returns the top ones, best first.
+
+    Pairs are upserted in both directions with `$setOnInsert dismissed=false`, so a dismissal
+    survives recomputation. `exclude` (people the user follows) is never recommended to them.
+    """
+    doc = await db[store.TASTES].find_one({"_id": user_id}, {"raw": 1, "scored": 1, "names": 1})
+    if doc is None:
+        return []
+    mine = tastes.profile_from(doc)
+    search = await find_candidates(
+        db, user_id=user_id, profile=tastes.stored_profile(doc), exclude=exclude
+    )
+    recs = db[store.RECOMMENDATIONS]
+    existing = [
+        r["otherId"]
+        async for r in recs.find({"userId": user_id, "dismissed": False}, {"otherId": 1})
+        .sort([("similarity", -1), ("otherId", 1)])
+        .limit(MAX_STORED)
+    ]
+    pool = (set(existing) | {u for u, _ in search.candidates}) - set(exclude) - {user_id}
+    loaded = {
+        other["_id"]: tastes.profile_from(other)
+        async for other in db[store.TASTES].find({"_id": {"$in": sorted(pool)}}, {"scored": 1})
+    }
+    ranked = cand.rank(
+        profile=mine, candidates=loaded, similarity=tastes.scoring_measure(), limit=len(loaded)
+    )
+    top = [(other, s) for other, s in ranked[:KEEP] if s > 0]
+    keep = {other for other, _ in top}
+    names = tastes.names_of(doc)
+    stamp = datetime.datetime.now(datetime.UTC)
+    ops: list[UpdateOne | DeleteOne] = []
+    for other, similarity in ranked:
+        if other in keep or (other in existing and similarity > 0):
+            fields = {
+                "similarity": similarity,
+                "explanation": explanation(mine, loaded[other], names=names),
+                "computedAt": stamp,
+            }
+            ops += _both_ways(user_id, other, fields)
+    gone = set(existing) - {other for other, s in ranked if s > 0}
+    ops += [
+        DeleteOne({"_id": store.recommendation_id(user_id, other), "dismissed": False})
+        for other in sorted(gone)
+    ]
+    if ops:
+        await recs.bulk_write(ops, ordered=False)
+    await _trim(recs, user_id=user_id)
+    return top
+
+
+async def _trim(recs: Any, *, user_id: str) -> None:
+    """Keep a user's undismissed list bounded (others' computations add to it)."""
+    cursor = (
+        recs.find({"userId": user_id, "dismissed": False}, {"_id": 1})
+        .sort([("similarity", -1), ("otherId", 1)])
+        .skip(MAX_STORED)
+        .limit(1000)
+    )
+    extra = [doc["_id"] async for doc in cursor]
+    if extra:
+        await recs.delete_many({"_id": {"$in": extra}, "dismissed": False})

@@ -1,0 +1,71 @@
+"""Fetch a user's top tracks and artists from Spotify, with genres back-filled."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rhime.music import taste
+
+PAGE = 50
+MAX_PAGES = 4  # Spotify serves at most a few pages of top items
+ARTIST_BATCH = 50  # /v1/artists accepts up to 50 ids
+
+Get = Callable[[str, dict[str, str | int] | None], Awaitable[Any]]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TopItems:
+    tracks: list[taste.TopTrack]
+    artists: list[taste.TopArtist]
+    genres_by_artist: dict[str, tuple[str, ...]]
+    names: dict[str, str]  # track and artist ids → names
+
+
+async def _paged(get: Get, kind: str, time_range: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page: Any = await get(
+        f"/v1/me/top/{kind}", {"time_range": time_range, "limit": PAGE, "offset": 0}
+    )
+    for _ in range(MAX_PAGES):
+        items.extend(item for item in page.get("items") or [] if item and item.get("id"))
+        following = page.get("next")
+        if not following:
+            break
+        page = await get(following, None)
+    return items
+
+
+async def top_items(get: Get, *, time_range: str) -> TopItems:
+    """`get(path_or_url, params)` performs an authorised Web API GET."""
+    raw_tracks = await _paged(get, "tracks", time_range)
+    raw_artists = await _paged(get, "artists", time_range)
+    names: dict[str, str] = {}
+    tracks = []
+    for item in raw_tracks:
+        artist_ids = tuple(a["id"] for a in item.get("artists") or [] if a.get("id"))
+        for artist in item.get("artists") or []:
+            if artist.get("id"):
+                names.setdefault(artist["id"], str(artist.get("name", "")))
+        names[item["id"]] = str(item.get("name", ""))
+        tracks.append(taste.TopTrack(id=item["id"], name=names[item["id"]], artist_ids=artist_ids))
+    artists = []
+    for item in raw_artists:
+        names[item["id"]] = str(item.get("name", ""))
+        artists.append(
+            taste.TopArtist(
+                id=item["id"], name=names[item["id"]], genres=tuple(item.get("genres") or ())
+            )
+        )
+    # artists met only on tracks carry no genres: ask for them in batches
+    known = {a.id for a in artists}
+    missing = sorted({a for t in tracks for a in t.artist_ids} - known)
+    genres_by_artist: dict[str, tuple[str, ...]] = {}
+    for start in range(0, len(missing), ARTIST_BATCH):
+        ids = ",".join(missing[start : start + ARTIST_BATCH])
+        body = await get("/v1/artists", {"ids": ids})
+        for artist in body.get("artists") or []:
+            if artist and artist.get("id"):
+                genres_by_artist[artist["id"]] = tuple(artist.get("genres") or ())
+    return TopItems(tracks=tracks, artists=artists, genres_by_artist=genres_by_artist, names=names)

@@ -1,0 +1,109 @@
+"""music-refresh: the weekly CronJob that enqueues the taste refresh in batches.
+
+It pages through connected users by id and enqueues one rq job per batch
+(`refresh-{week}-{n}`), recording after each batch the last user id in the week's progress
+document. A restarted run resumes after that id; the job ids make a batch enqueued twice
+(a crash between enqueue and record) run once. Each week has its own document, so the
+refresh repeats every week.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from rhime.recommendation import jobs, store
+from rhime.recommendation.settings import RefreshSettings
+
+log = logging.getLogger("rhime.recommendation.refresh")
+
+
+def week_of(moment: datetime.datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def enqueue_week(
+    db: Any,
+    *,
+    settings: RefreshSettings,
+    week: str,
+    max_batches: int | None = None,
+) -> dict[str, Any]:
+    """Enqueue the week's remaining batches; returns the progress document.
+    `max_batches` stops early (a run cut short, as by a crash)."""
+    progress = db[store.REFRESHES]
+    await progress.update_one(
+        {"_id": week},
+        {
+            "$setOnInsert": {
+                "after": "",
+                "batches": 0,
+                "users": 0,
+                "startedAt": datetime.datetime.now(datetime.UTC),
+            }
+        },
+        upsert=True,
+    )
+    conn = jobs.connection(settings)
+    enqueued = 0
+    try:
+        while max_batches is None or enqueued < max_batches:
+            state = await progress.find_one({"_id": week})
+            if state.get("finishedAt"):
+                break
+            users = [
+                doc["_id"]
+                async for doc in db[store.TOKENS]
+                .find({"connected": True, "_id": {"$gt": state["after"]}}, {"_id": 1})
+                .sort("_id", 1)
+                .limit(settings.refresh_batch)
+            ]
+            if not users:
+                await progress.update_one(
+                    {"_id": week}, {"$set": {"finishedAt": datetime.datetime.now(datetime.UTC)}}
+                )
+                break
+            number = int(state["batches"])
+            await asyncio.to_thread(
+                jobs.enqueue_refresh,
+                conn,
+                settings=settings,
+                week=week,
+                number=number,
+                user_ids=users,
+                retry_intervals=settings.job_retry_intervals,
+                timeout=settings.job_timeout_seconds,
+            )
+            # compare-and-set on the cursor: a second run at the same time cannot skip ahead
+            await progress.update_one(
+                {"_id": week, "after": state["after"]},
+                {
+                    "$set": {"after": users[-1], "batches": number + 1},
+                    "$inc": {"users": len(users)},
+                },
+            )
+            enqueued += 1
+    finally:
+        conn.close()
+    found: dict[str, Any] = await progress.find_one({"_id": week})
+    return found
+
+
+async def run(settings: RefreshSettings) -> int:
+    """The CronJob's entrypoint: enqueue this week's refresh (or finish it after a restart)."""
+    mongo: Any = AsyncIOMotorClient(settings.mongo_url, tz_aware=True, appname="music-refresh")
+    try:
+        db = mongo[settings.database_name(store.DATABASE)]
+        week = week_of(datetime.datetime.now(datetime.UTC))
+        state = await enqueue_week(db, settings=settings, week=week)
+        log.info(
+            "refresh %s: %d users in %d batches enqueued", week, state["users"], state["batches"]
+        )
+        return 0
+    finally:
+        mongo.close()

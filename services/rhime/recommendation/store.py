@@ -1,0 +1,51 @@
+"""The `music` database that the spotify service and the recommendation components share.
+
+- `tokens`: Spotify tokens per user (see rhime.spotify.tokens).
+- `tastes`: one document per user: named top items with their weights, the profile used for
+  scoring (reweighed by IDF when the default measure needs it) and the index keys it holds.
+- `postings`: the inverted index of rhime.music.candidates, one `{key, userId, wt}` document
+  per posting, read as `find({key}).sort(wt desc).limit(n)`.
+- `stats`: per item key, `df` (users whose profile has it, for IDF) and `postings` (length of
+  the key's posting list).
+- `recommendations`: `{_id: "a:b", userId: a, otherId: b, similarity, dismissed, explanation}`,
+  one per direction.
+- `refreshes`: the weekly refresh's durable progress, one document per week.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+DATABASE = "music"
+TOKENS = "tokens"
+TASTES = "tastes"
+POSTINGS = "postings"
+STATS = "stats"
+RECOMMENDATIONS = "recommendations"
+REFRESHES = "refreshes"
+
+INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    POSTINGS: [IndexModel([("key", ASCENDING), ("wt", DESCENDING)])],
+    RECOMMENDATIONS: [
+        IndexModel(
+            [
+                ("userId", ASCENDING),
+                ("dismissed", ASCENDING),
+                ("similarity", DESCENDING),
+                ("otherId", ASCENDING),
+            ]
+        )
+    ],
+    # the weekly refresh pages through connected users by id
+    TOKENS: [IndexModel([("connected", ASCENDING), ("_id", ASCENDING)])],
+}
+
+
+def posting_id(key: str, user_id: str) -> str:
+    return f"{key}|{user_id}"
+
+
+def recommendation_id(user_id: str, other_id: str) -> str:
+    return f"{user_id}:{other_id}"

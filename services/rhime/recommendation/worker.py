@@ -1,0 +1,108 @@
+"""recommendation-worker: a kit app (health, readiness, metrics) running an rq worker and
+rq's scheduler in threads.
+
+rq installs signal handlers and forks by default; neither works in a thread beside the web
+server, so the worker runs jobs in its own thread (SimpleWorker, timer-based timeouts) and
+the scheduler (which moves retries and delayed jobs to the queue when due) runs its loop in
+another. Replicas share the queue; rq's scheduler lock lets one replica schedule at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from fastapi import FastAPI
+from rq import SimpleWorker
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
+
+from rhime.kit import app as kit_app
+from rhime.recommendation import jobs, store
+from rhime.recommendation.settings import WorkerSettings
+
+log = logging.getLogger("rhime.recommendation.worker")
+
+
+class _ThreadWorker(SimpleWorker):
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass  # the app stops this worker, not signals
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return 1  # wake up every second to notice a stop request
+
+    def stop_soon(self) -> None:
+        self._stop_requested = True
+
+
+class _ThreadScheduler(RQScheduler):
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+class Threads:
+    """The worker and scheduler threads of one process."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.conn = jobs.connection(settings)
+        self.worker = _ThreadWorker(
+            [jobs.queue(settings, self.conn)], connection=self.conn, serializer=JSONSerializer
+        )
+        self.scheduler = _ThreadScheduler(
+            [jobs.queue_name(settings)], connection=self.conn, serializer=JSONSerializer
+        )
+        self.threads = [
+            threading.Thread(target=self._work, name="rq-worker", daemon=True),
+            threading.Thread(target=self._schedule, name="rq-scheduler", daemon=True),
+        ]
+
+    def _work(self) -> None:
+        runtime = jobs.Runtime.open(self.settings)
+        jobs.current.set(runtime)
+        try:
+            self.worker.work(logging_level=self.settings.log_level)
+        finally:
+            runtime.close()
+
+    def _schedule(self) -> None:
+        self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        self.scheduler.work()  # type: ignore[no-untyped-call]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.worker.stop_soon()
+        self.scheduler.request_stop()  # type: ignore[no-untyped-call]
+        for thread in self.threads:
+            thread.join(timeout=60)
+        self.conn.close()
+
+
+def create(settings: WorkerSettings) -> FastAPI:
+    async def run_worker(kit: kit_app.Kit) -> None:
+        threads = Threads(settings)
+        threads.start()
+        kit.extras["rq"] = threads
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.to_thread(threads.stop)
+
+    indexes: Any = store.INDEXES
+    return kit_app.create_app(
+        settings,
+        title="recommendation-worker",
+        database=store.DATABASE,
+        nats=False,
+        indexes=indexes,
+        tasks=[run_worker],
+    )

@@ -1,0 +1,1 @@
+"""The spotify service: OAuth with Spotify, encrypted tokens, top items, track search."""

@@ -1,0 +1,197 @@
+"""Spotify tokens at rest: one document per user, access and refresh tokens Fernet-encrypted.
+
+The document outlives a disconnection (tokens removed, `connected` false) so that the
+connection counter keeps growing: each connection publishes its own `user.authorized`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import secrets
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from cryptography.fernet import Fernet, InvalidToken
+from pymongo.errors import DuplicateKeyError
+
+from rhime import events
+from rhime.kit import outbox
+from rhime.spotify import api
+from rhime.spotify.settings import Settings
+
+COLLECTION = "tokens"
+# refresh when the access token has less than this left, so a caller never gets a dead one
+REFRESH_WINDOW = datetime.timedelta(seconds=60)
+_LOCK_SECONDS = 15
+
+
+class NotConnected(Exception):
+    """The user has no Spotify connection."""
+
+
+class Revoked(Exception):
+    """Spotify no longer accepts the user's refresh token; they must connect again."""
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _fernet(settings: Settings) -> Fernet:
+    return Fernet(settings.encryption_key.get_secret_value().encode())
+
+
+def encrypt(settings: Settings, value: str) -> str:
+    return _fernet(settings).encrypt(value.encode()).decode()
+
+
+def decrypt(settings: Settings, value: str) -> str:
+    try:
+        return _fernet(settings).decrypt(value.encode()).decode()
+    except InvalidToken:
+        # a rotated key without re-encryption: the tokens are unusable, as if revoked
+        raise Revoked("stored tokens cannot be decrypted") from None
+
+
+def _expiry(body: dict[str, Any]) -> datetime.datetime:
+    seconds = int(body.get("expires_in", 3600))
+    return now() + datetime.timedelta(seconds=seconds)
+
+
+async def save(db: Any, *, settings: Settings, user_id: str, body: dict[str, Any]) -> int:
+    """Store a fresh grant (re-connecting replaces the tokens) and stage `user.authorized`
+    in the same single-document write. Returns the connection number."""
+    coll = db[COLLECTION]
+    refresh = body.get("refresh_token")
+    if not refresh:
+        raise api.SpotifyError(502, "token response without a refresh token")
+    fields = {
+        "access": encrypt(settings, str(body["access_token"])),
+        "refresh": encrypt(settings, str(refresh)),
+        "expiresAt": _expiry(body),
+        "scope": str(body.get("scope", api.SCOPE)),
+        "connected": True,
+        "connectedAt": now(),
+    }
+    for _ in range(10):
+        doc = await coll.find_one({"_id": user_id}, {"connection": 1})
+        number = int((doc or {}).get("connection", 0)) + 1
+        event = events.UserAuthorized(id=f"user.authorized:{user_id}:{number}", user_id=user_id)
+        if doc is None:
+            try:
+                await coll.insert_one(
+                    {
+                        "_id": user_id,
+                        **fields,
+                        "connection": number,
+                        outbox.FIELD: outbox.staged(event),
+                    }
+                )
+            except DuplicateKeyError:
+                continue  # connected concurrently: go round with the other's number
+            return number
+        # compare-and-set on the counter: two concurrent callbacks get distinct numbers
+        result = await coll.update_one(
+            {"_id": user_id, "connection": number - 1},
+            {"$set": {**fields, "connection": number}, **outbox.push(event)},
+        )
+        if result.matched_count:
+            return number
+    raise RuntimeError(f"could not store the Spotify grant of {user_id}")
+
+
+async def is_connected(db: Any, *, user_id: str) -> bool:
+    doc = await db[COLLECTION].find_one({"_id": user_id}, {"connected": 1})
+    return bool(doc and doc.get("connected"))
+
+
+async def disconnect(db: Any, *, user_id: str) -> bool:
+    """Delete the tokens; True if the user was connected."""
+    result = await db[COLLECTION].update_one(
+        {"_id": user_id, "connected": True},
+        {
+            "$set": {"connected": False, "disconnectedAt": now()},
+            "$unset": {"access": "", "refresh": "", "expiresAt": ""},
+        },
+    )
+    return bool(result.modified_count)
+
+
+async def access_token(
+    db: Any,
+    redis: aioredis.Redis,
+    http: httpx.AsyncClient,
+    *,
+    settings: Settings,
+    user_id: str,
+    force_refresh: bool = False,
+) -> tuple[str, datetime.datetime]:
+    """A usable access token and its expiry, refreshed first when it is about to expire.
+
+    A Redis lock per user makes concurrent callers (service replicas, worker jobs) refresh
+    once: Spotify may rotate the refresh token, and a second refresh with the old one fails.
+    """
+    coll = db[COLLECTION]
+    lock_key = settings.key("spotify-refresh", user_id)
+    deadline = asyncio.get_running_loop().time() + _LOCK_SECONDS
+    seen: datetime.datetime | None = None
+    while True:
+        doc = await coll.find_one({"_id": user_id, "connected": True})
+        if doc is None:
+            raise NotConnected(user_id)
+        expires: datetime.datetime = doc["expiresAt"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=datetime.UTC)
+        refreshed_meanwhile = seen is not None and expires != seen
+        if refreshed_meanwhile or (not force_refresh and expires - now() > REFRESH_WINDOW):
+            return decrypt(settings, doc["access"]), expires
+        seen = expires
+        owner = secrets.token_hex(8)
+        if await redis.set(lock_key, owner, nx=True, ex=_LOCK_SECONDS):
+            try:
+                # re-read under the lock: a refresh that finished just before must not be
+                # repeated with a refresh token it may have rotated away
+                doc = await coll.find_one({"_id": user_id, "connected": True})
+                if doc is None:
+                    raise NotConnected(user_id)
+                if doc["expiresAt"] != seen:
+                    return decrypt(settings, doc["access"]), doc["expiresAt"]
+                return await _refresh(coll, http, settings=settings, doc=doc)
+            finally:
+                if await redis.get(lock_key) == owner:
+                    await redis.delete(lock_key)
+        if asyncio.get_running_loop().time() > deadline:
+            raise api.SpotifyError(503, "token refresh is taking too long")
+        await asyncio.sleep(0.05)
+
+
+async def _refresh(
+    coll: Any, http: httpx.AsyncClient, *, settings: Settings, doc: dict[str, Any]
+) -> tuple[str, datetime.datetime]:
+    user_id = doc["_id"]
+    try:
+        body = await api.grant(
+            http,
+            settings=settings,
+            form={
+                "grant_type": "refresh_token",
+                "refresh_token": decrypt(settings, doc["refresh"]),
+            },
+        )
+    except api.GrantError as exc:
+        if exc.error == "invalid_grant":
+            await disconnect(coll.database, user_id=user_id)
+            raise Revoked(user_id) from exc
+        raise
+    expires = _expiry(body)
+    update: dict[str, Any] = {
+        "access": encrypt(settings, str(body["access_token"])),
+        "expiresAt": expires,
+    }
+    if body.get("refresh_token"):
+        # Spotify may rotate it; the old one stops working
+        update["refresh"] = encrypt(settings, str(body["refresh_token"]))
+    await coll.update_one({"_id": user_id, "connected": True}, {"$set": update})
+    return str(body["access_token"]), expires
