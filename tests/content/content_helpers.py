@@ -48,7 +48,7 @@ async def published(settings: Any, subject: str, *, expect: int) -> list[dict[st
         while len(found) < expect and time.monotonic() < deadline:
             try:
                 msgs = await sub.fetch(100, timeout=0.5)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):
                 continue
             for msg in msgs:
                 found.append(orjson.loads(msg.data))
@@ -57,7 +57,7 @@ async def published(settings: Any, subject: str, *, expect: int) -> list[dict[st
         try:
             for msg in await sub.fetch(100, timeout=0.3):
                 found.append(orjson.loads(msg.data))
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):
             pass
         return found
     finally:

@@ -1,0 +1,108 @@
+"""Comment storage: `comments` keyed by ObjectId, listed per post newest first. Creation
+stages `comment.created` in the comment document; deletion marks it purged with
+`comment.deleted`, and the outbox removes it once the event is out."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import TYPE_CHECKING, Any
+
+import bson
+from pymongo import DESCENDING, IndexModel
+
+from rhime import events
+from rhime.comment import models, posts
+from rhime.kit import errors, outbox
+
+if TYPE_CHECKING:
+    from rhime.kit.app import Kit
+
+COLLECTION = "comments"
+INDEXES = {COLLECTION: [IndexModel([("post_id", 1), ("_id", DESCENDING)])]}
+LIVE = {outbox.PURGE: {"$ne": True}}
+
+
+def object_id(value: str, *, what: str) -> str:
+    """A 24-hex ObjectId string, or 400 "Invalid <what>"."""
+    if len(value) != 24 or not bson.ObjectId.is_valid(value):
+        raise errors.bad_request(f"Invalid {what}", field=what)
+    return value.lower()
+
+
+def render(doc: dict[str, Any]) -> models.CommentOut:
+    created: datetime.datetime = doc["created_at"]
+    return models.CommentOut(
+        commentId=doc["_id"],
+        postId=doc["post_id"],
+        userId=doc["user_id"],
+        text=doc["text"],
+        createdAt=created.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z"),
+    )
+
+
+async def create(kit: Kit, *, user_id: str, post_id: str, text: str) -> models.CommentOut:
+    if not await posts.exists(kit, post_id=post_id):
+        raise errors.not_found("No such post exists.")
+    oid = bson.ObjectId()
+    comment_id = str(oid)
+    event = events.CommentCreated(
+        id=f"comment.created:{comment_id}",
+        comment_id=comment_id,
+        post_id=post_id,
+        user_id=user_id,
+    )
+    doc = {
+        "_id": comment_id,
+        "post_id": post_id,
+        "user_id": user_id,
+        "text": text,
+        "created_at": oid.generation_time,
+        outbox.FIELD: outbox.staged(event),
+    }
+    await kit.database[COLLECTION].insert_one(doc)
+    await outbox.flush(kit, collection=COLLECTION, doc_id=comment_id)
+    return render(doc)
+
+
+async def of_post(kit: Kit, *, post_id: str, before: str | None, limit: int) -> models.CommentPage:
+    query: dict[str, Any] = {"post_id": post_id, **LIVE}
+    if before is not None:
+        query["_id"] = {"$lt": before}
+    cursor = kit.database[COLLECTION].find(query).sort("_id", DESCENDING).limit(limit + 1)
+    docs = [doc async for doc in cursor]
+    page = [render(d) for d in docs[:limit]]
+    return models.CommentPage(comments=page, next=page[-1].commentId if len(docs) > limit else None)
+
+
+async def count(kit: Kit, *, post_id: str) -> int:
+    return int(await kit.database[COLLECTION].count_documents({"post_id": post_id, **LIVE}))
+
+
+async def counts(kit: Kit, *, post_ids: list[str]) -> dict[str, int]:
+    """Comment counts of many posts (each an indexed count, run concurrently)."""
+    wanted = sorted(set(post_ids))
+    found = await asyncio.gather(*(count(kit, post_id=p) for p in wanted))
+    return dict(zip(wanted, found, strict=True))
+
+
+async def delete(kit: Kit, *, user_id: str, comment_id: str) -> None:
+    coll = kit.database[COLLECTION]
+    doc = await coll.find_one({"_id": comment_id, **LIVE}, {"user_id": 1, "post_id": 1})
+    if doc is None:
+        raise errors.not_found("No such comment exists.")
+    if doc["user_id"] != user_id:
+        raise errors.forbidden("You can only delete your own comments.")
+    event = events.CommentDeleted(
+        id=f"comment.deleted:{comment_id}",
+        comment_id=comment_id,
+        post_id=doc["post_id"],
+        user_id=user_id,
+    )
+    result = await coll.update_one(
+        {"_id": comment_id, "user_id": user_id, **LIVE},
+        {"$set": {outbox.PURGE: True}, **outbox.push(event)},
+    )
+    if result.matched_count == 0:
+        raise errors.not_found("No such comment exists.")
+    await outbox.flush(kit, collection=COLLECTION, doc_id=comment_id)
