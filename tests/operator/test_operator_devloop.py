@@ -1,0 +1,55 @@
+"""What can be checked of the dev loop without Docker: the files agree with each other."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TILTFILE = (ROOT / "Tiltfile").read_text()
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def test_tiltfile_is_valid_starlark_syntax_and_names_existing_paths() -> None:
+    ast.parse(TILTFILE)  # Starlark as used here is a subset of Python's grammar
+    paths = set(
+        re.findall(
+            r"'((?:examples|charts|crds|services|operator)/[^']*|kind-config\.yaml)'", TILTFILE
+        )
+    )
+    assert paths
+    for path in paths:
+        assert any(ROOT.glob(path)), path
+
+
+def test_kind_config_maps_the_dev_gateway_node_port() -> None:
+    kind = yaml.safe_load((ROOT / "kind-config.yaml").read_text())
+    assert kind["kind"] == "Cluster"
+    assert f"CLUSTER = '{kind['name']}'" in TILTFILE
+    dev = yaml.safe_load((ROOT / "examples" / "dev.yaml").read_text())
+    node_port = dev["spec"]["gateway"]["service"]["nodePort"]
+    mapped = [m["containerPort"] for n in kind["nodes"] for m in n.get("extraPortMappings", [])]
+    assert node_port in mapped
+
+
+def test_tilt_builds_dockerfile_targets_and_syncs_into_the_image_paths() -> None:
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", DOCKERFILE, flags=re.MULTILINE))
+    for target in re.findall(r"target='([^']+)'", TILTFILE):
+        assert target in stages
+    for _, remote in re.findall(r"sync\('([^']+)', '([^']+)'\)", TILTFILE):
+        assert remote.startswith("/app/")
+        assert remote.split("/")[2] in ("services", "operator")
+    assert "COPY services ./services" in DOCKERFILE
+    assert "COPY operator ./operator" in DOCKERFILE
+
+
+def test_image_runs_as_non_root_and_the_dev_image_is_tilts() -> None:
+    users = re.findall(r"^USER (\S+)$", DOCKERFILE, flags=re.MULTILINE)
+    assert users[-1] == "10001:10001"
+    assert DOCKERFILE.rstrip().splitlines()[-1].startswith("FROM runtime AS production")
+    dev = yaml.safe_load((ROOT / "examples" / "dev.yaml").read_text())
+    assert f"'{dev['spec']['image']['repository']}'" in TILTFILE
+    assert dev["spec"]["development"]["liveReload"] is True
