@@ -124,6 +124,12 @@ async def reconcile(
                 owner_uid=meta["uid"],
                 keep={render.key(o) for o in objs},
             )
+            if previous_status.get("observedGeneration") != generation:
+                kopf.info(
+                    body,
+                    reason="Applied",
+                    message=f"applied generation {generation}: {len(objs)} objects",
+                )
             if pruned:
                 kopf.info(
                     body,

@@ -125,7 +125,7 @@ def render_status(
             "observedGeneration": generation,
             "conditions": [
                 cond(READY, False, reason, message),
-                cond(RECONCILING, False, "Stalled", "nothing is applied until the spec is fixed"),
+                cond(RECONCILING, False, "Stalled", "nothing is applied until this is fixed"),
                 cond(STALLED, True, reason, message),
                 cond(PAUSED, False, "NotPaused", "spec.paused is false"),
                 cond(INFRASTRUCTURE_READY, None, "Stalled", "not evaluated: the spec is invalid"),

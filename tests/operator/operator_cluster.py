@@ -75,6 +75,13 @@ class Cluster:
                 found[raw["kind"], name] = raw
         return found
 
+    def events(self) -> list[dict[str, Any]]:
+        return [
+            dict(obj.raw)
+            for (resource, _, _), obj in list(self.kmock.objects.items())
+            if resource.plural == "events" and not obj.deleted
+        ]
+
     def applies(self, instance: str) -> list[Any]:
         """Server-side apply requests for this instance's children, in order."""
         return [

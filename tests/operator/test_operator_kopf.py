@@ -241,3 +241,32 @@ async def test_pausing_freezes_children_until_resumed(cluster: Cluster) -> None:
     await cluster.until(
         lambda: (cluster.get(DEPLOYMENTS, "demo-post") or {}).get("spec", {}).get("replicas") == 4
     )
+
+
+async def test_deleting_the_resource_releases_it(cluster: Cluster) -> None:
+    rd = await _created(cluster, "demo")
+    assert cluster.get(RD, "demo")["metadata"].get("finalizers")  # type: ignore[index]
+    await cluster.delete(RD, "demo")
+    # The operator stops its resync loop and lets go; owner references (checked above) make
+    # Kubernetes' garbage collector delete the children.
+    await cluster.until(lambda: cluster.get(RD, "demo") is None)
+    assert all(
+        c["metadata"]["ownerReferences"][0]["uid"] == rd["metadata"]["uid"]
+        for c in cluster.children("demo").values()
+    )
+
+
+async def test_events_report_major_transitions(cluster: Cluster) -> None:
+    await cluster.create_secrets()
+    await cluster.create(RD, _rd("bad", {"components": {"nope": {}}}))
+
+    def reasons() -> set[str]:
+        return {
+            e.get("reason", "")
+            for e in cluster.events()
+            if e.get("involvedObject", {}).get("name") == "bad"
+        }
+
+    await cluster.until(lambda: "InvalidSpec" in reasons())
+    await cluster.patch(RD, "bad", {"spec": {"components": None}})
+    await cluster.until(lambda: {"Valid", "Applied"} <= reasons())
