@@ -1,0 +1,1 @@
+"""auth: sign up, sign in, sign out, current user; issues the access token."""

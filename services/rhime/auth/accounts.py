@@ -1,0 +1,147 @@
+"""Accounts: sign up and sign in against the `users` collection of the auth database.
+
+Unique indexes on the lowercased email and userName make duplicates impossible even when two
+sign-ups race; the checks before the insert only choose the friendlier message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import time
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from rhime import events
+from rhime.auth import passwords, tokens
+from rhime.kit import errors, outbox
+from rhime.kit.app import Kit
+
+log = logging.getLogger("rhime.auth")
+USERS = "users"
+INDEXES = {
+    USERS: [
+        IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+        IndexModel([("user_name_key", ASCENDING)], unique=True, name="user_name_unique"),
+    ]
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Account:
+    user_id: str
+    user_name: str
+    email: str
+    spotify: bool
+
+
+def _account(doc: dict[str, Any]) -> Account:
+    return Account(
+        user_id=doc["_id"],
+        user_name=doc["user_name"],
+        email=doc["email"],
+        spotify=bool(doc.get("spotify", False)),
+    )
+
+
+async def _taken(kit: Kit, *, user_name: str, email: str) -> None:
+    users = kit.database[USERS]
+    if await users.find_one({"email": email}, {"_id": 1}):
+        raise errors.bad_request("The email already exists", field="email")
+    if await users.find_one({"user_name_key": user_name.lower()}, {"_id": 1}):
+        raise errors.bad_request("The userName already exists", field="userName")
+
+
+async def sign_up(
+    kit: Kit, *, hasher: passwords.Hasher, user_name: str, email: str, password: str
+) -> Account:
+    """Create the account and publish `user.created` (staged in the same insert)."""
+    await _taken(kit, user_name=user_name, email=email)
+    user_id = str(ObjectId())
+    event = events.UserCreated(
+        id=f"user.created:{user_id}", user_id=user_id, user_name=user_name, email=email
+    )
+    doc = {
+        "_id": user_id,
+        "user_name": user_name,
+        "user_name_key": user_name.lower(),
+        "email": email,
+        "password": await hasher.hash(password),
+        "spotify": False,
+        "created_at": datetime.datetime.now(datetime.UTC),
+        outbox.FIELD: outbox.staged(event),
+    }
+    try:
+        await kit.database[USERS].insert_one(doc)
+    except DuplicateKeyError:
+        # a racing sign-up won; its document is there now (not every server names the index)
+        await _taken(kit, user_name=user_name, email=email)
+        raise errors.bad_request("The userName already exists", field="userName") from None
+    try:
+        await outbox.flush(kit, collection=USERS, doc_id=user_id)
+    except Exception:
+        # stored with its event: the outbox relay publishes it
+        log.warning("user.created for %s left to the outbox relay", user_id, exc_info=True)
+    return _account(doc)
+
+
+def _failures_key(kit: Kit, login: str) -> str:
+    return kit.key("signin-failures", login)
+
+
+async def sign_in(
+    kit: Kit,
+    *,
+    hasher: passwords.Hasher,
+    login: str,
+    password: str,
+    max_failures: int,
+    window_seconds: int,
+) -> Account:
+    """By userName or email. After `max_failures` wrong attempts on one login within the
+    window, further attempts get 429 until the window passes."""
+    login = login.strip().lower()
+    key = _failures_key(kit, login)
+    failures = int(await kit.redis.get(key) or 0)
+    if failures >= max_failures:
+        ttl = await kit.redis.ttl(key)
+        raise errors.ApiError(
+            429,
+            "Too many failed sign-ins; try again later.",
+            headers={"Retry-After": str(max(ttl, 1))},
+        )
+    field = "email" if "@" in login else "user_name_key"
+    doc = await kit.database[USERS].find_one({field: login})
+    if not await hasher.verify(doc["password"] if doc else None, password):
+        async with kit.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window_seconds, nx=True)
+            await pipe.execute()
+        raise errors.bad_request("The userName, email or password is incorrect.")
+    assert doc is not None
+    await kit.redis.delete(key)
+    if hasher.needs_rehash(doc["password"]):
+        hashed = await hasher.hash(password)
+        await kit.database[USERS].update_one({"_id": doc["_id"]}, {"$set": {"password": hashed}})
+    return _account(doc)
+
+
+async def get(kit: Kit, *, user_id: str) -> Account:
+    doc = await kit.database[USERS].find_one({"_id": user_id}, {"password": 0})
+    if doc is None:
+        raise errors.unauthenticated()
+    return _account(doc)
+
+
+async def sign_out(kit: Kit, *, user_id: str, ttl: int) -> None:
+    """Refuse every token issued to the user until now (the gateway checks this)."""
+    key = tokens.revoked_key(kit.settings.namespace, user_id)
+    await kit.redis.set(key, int(time.time() * 1000), ex=ttl + 60)
+
+
+async def spotify_connected(kit: Kit, *, user_id: str) -> None:
+    await kit.database[USERS].update_one({"_id": user_id}, {"$set": {"spotify": True}})

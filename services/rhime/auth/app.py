@@ -1,0 +1,167 @@
+"""auth: `/api/auth` — sign up, sign in, sign out and the current user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from rhime import events
+from rhime.auth import accounts, passwords, rules, tokens
+from rhime.kit import app as kit_app
+from rhime.kit import bus, identity
+from rhime.kit.settings import Settings as KitSettings
+
+PREFIX = "/api/auth"
+
+
+class Settings(KitSettings):
+    access_token_secret: SecretStr = Field(min_length=32)
+    cookie_secure: bool = True
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    hash_concurrency: int = Field(default=4, ge=1)
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_window_seconds: int = Field(default=900, ge=1)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class SignUp(Model):
+    user_name: str = Field(examples=["ana.music"])
+    email: str = Field(examples=["ana@example.com"])
+    password: str = Field(examples=["s3cret!pw"])
+
+    _user_name = field_validator("user_name")(rules.user_name)
+    _email = field_validator("email")(rules.email)
+    _password = field_validator("password")(rules.password)
+
+
+class SignIn(Model):
+    user_name: str | None = Field(default=None, description="userName or email")
+    email: str | None = None
+    password: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _login(self) -> SignIn:
+        if not (self.user_name or self.email):
+            raise ValueError("userName or email is required")
+        return self
+
+
+class UserOut(Model):
+    user_id: str
+    user_name: str
+    email: str
+    spotify: bool = Field(description="Spotify is connected.")
+
+
+class SignedIn(UserOut):
+    access_token: str = Field(description="Also set as the httpOnly `accessToken` cookie.")
+    expires_at: int = Field(description="Unix time (seconds) when the token expires.")
+
+
+class SignedOut(Model):
+    signed_out: bool = True
+
+
+def _out(account: accounts.Account) -> dict[str, Any]:
+    return {
+        "user_id": account.user_id,
+        "user_name": account.user_name,
+        "email": account.email,
+        "spotify": account.spotify,
+    }
+
+
+def create(settings: Settings) -> FastAPI:
+    router = APIRouter(prefix=PREFIX, tags=["auth"])
+    hasher = passwords.Hasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+        concurrency=settings.hash_concurrency,
+    )
+
+    @router.post("/signup", status_code=201, responses={400: {"description": "Invalid or taken"}})
+    async def sign_up(body: SignUp, kit: kit_app.KitDep) -> UserOut:
+        """Create an account (userName and email must be unique). Sign in afterwards."""
+        account = await accounts.sign_up(
+            kit,
+            hasher=hasher,
+            user_name=body.user_name,
+            email=body.email,
+            password=body.password,
+        )
+        return UserOut(**_out(account))
+
+    @router.post(
+        "/signin",
+        responses={
+            400: {"description": "Wrong credentials"},
+            429: {"description": "Too many failed attempts"},
+        },
+    )
+    async def sign_in(body: SignIn, kit: kit_app.KitDep) -> JSONResponse:
+        """Sign in by userName or email. Sets the `accessToken` cookie (1 day) and returns the
+        same token for API clients (`Authorization: Bearer`)."""
+        account = await accounts.sign_in(
+            kit,
+            hasher=hasher,
+            login=body.user_name or body.email or "",
+            password=body.password,
+            max_failures=settings.signin_max_failures,
+            window_seconds=settings.signin_window_seconds,
+        )
+        token, claims = tokens.issue(
+            user_id=account.user_id,
+            user_name=account.user_name,
+            spotify=account.spotify,
+            secret=settings.access_token_secret.get_secret_value(),
+        )
+        out = SignedIn(**_out(account), access_token=token, expires_at=claims.expires_at)
+        response = JSONResponse(out.model_dump(by_alias=True))
+        tokens.set_cookie(
+            response, token, secure=settings.cookie_secure, max_age=tokens.TTL_SECONDS
+        )
+        return response
+
+    @router.post("/signout")
+    async def sign_out(request: Request, kit: kit_app.KitDep) -> JSONResponse:
+        """Clear the cookie; when signed in, every token issued so far stops working."""
+        caller = identity.optional_identity(request)
+        if caller is not None and caller.service is None and caller.user_id:
+            await accounts.sign_out(kit, user_id=caller.user_id, ttl=tokens.TTL_SECONDS)
+        response = JSONResponse(SignedOut().model_dump(by_alias=True))
+        tokens.clear_cookie(response, secure=settings.cookie_secure)
+        return response
+
+    @router.get("/me", responses={401: {"description": "Not signed in"}})
+    async def me(user: identity.User, kit: kit_app.KitDep) -> UserOut:
+        """The signed-in user (Spotify state fresh from the account, not from the token)."""
+        return UserOut(**_out(await accounts.get(kit, user_id=user.user_id)))
+
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def on_authorized(event: events.UserAuthorized) -> None:
+            await accounts.spotify_connected(kit, user_id=event.user_id)
+
+        return [bus.Subscription(event=events.UserAuthorized, handler=on_authorized)]
+
+    return kit_app.create_app(
+        settings,
+        title="auth",
+        description="Sign up, sign in, sign out and the current user.",
+        database="auth",
+        api_prefix=PREFIX,
+        routers=[router],
+        indexes=accounts.INDEXES,
+        outboxes=[accounts.USERS],
+        subscriptions=subscriptions,
+    )
