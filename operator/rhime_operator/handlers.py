@@ -199,7 +199,8 @@ async def rhimedeployment_resync(
                 await reconcile.reconcile(
                     body=body, runtime=rt, logger=logger, workloads=workloads, reapply=reapply
                 )
-            except apply.ApiError as exc:
+            except (kopf.TemporaryError, apply.ApiError) as exc:
+                # Reported in the status; the next wake-up or resync tries again.
                 logger.error("Re-applying %s/%s failed: %s", namespace, name, exc)
     finally:
         if stopped:

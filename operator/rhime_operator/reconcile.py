@@ -7,8 +7,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import aiohttp
 import kopf
 
+from rhime_operator import apply as apply_mod
 from rhime_operator import render
 from rhime_operator import runtime as runtime_mod
 from rhime_operator import spec as spec_mod
@@ -117,13 +119,27 @@ async def reconcile(
                     spec, instance=name, namespace=namespace, secrets=secrets
                 )
             ]
-            await runtime.client.apply_all(objs)
-            pruned = await runtime.client.prune(
-                namespace=namespace,
-                instance=name,
-                owner_uid=meta["uid"],
-                keep={render.key(o) for o in objs},
-            )
+            try:
+                await runtime.client.apply_all(objs)
+                pruned = await runtime.client.prune(
+                    namespace=namespace,
+                    instance=name,
+                    owner_uid=meta["uid"],
+                    keep={render.key(o) for o in objs},
+                )
+            except (apply_mod.ApiError, aiohttp.ClientError) as exc:
+                status = status_mod.render_status(
+                    generation=generation,
+                    spec=spec,
+                    workloads=workloads(),
+                    previous=previous,
+                    now=_now(),
+                )
+                status["conditions"] = [
+                    status_mod.apply_failed(c, message=str(exc)) for c in status["conditions"]
+                ]
+                await _report(body=body, key=key, status=status, runtime=runtime)
+                raise kopf.TemporaryError(f"applying failed: {exc}", delay=10) from exc
             if previous_status.get("observedGeneration") != generation:
                 kopf.info(
                     body,

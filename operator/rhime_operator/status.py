@@ -225,3 +225,10 @@ def transitions(
         for c in current
         if before.get(c["type"]) != c["status"] and c["type"] in (READY, STALLED, PAUSED)
     ]
+
+
+def apply_failed(condition: Mapping[str, Any], *, message: str) -> dict[str, Any]:
+    """`Reconciling` rewritten to say that applying failed (it is retried); others unchanged."""
+    if condition["type"] != RECONCILING:
+        return dict(condition)
+    return {**condition, "status": "True", "reason": "ApplyFailed", "message": message[:500]}

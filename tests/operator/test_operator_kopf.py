@@ -270,3 +270,19 @@ async def test_events_report_major_transitions(cluster: Cluster) -> None:
     await cluster.until(lambda: "InvalidSpec" in reasons())
     await cluster.patch(RD, "bad", {"spec": {"components": None}})
     await cluster.until(lambda: {"Valid", "Applied"} <= reasons())
+
+
+async def test_apply_failure_is_reported_in_the_status(cluster: Cluster) -> None:
+    await cluster.create_secrets()
+    failing = cluster.kmock["patch /apis/apps/v1/namespaces/ns1/deployments/broken-feed"]
+    failing << 500
+    await cluster.create(RD, _rd("broken"))
+
+    rd = await cluster.until(
+        lambda: (
+            _condition(cluster.get(RD, "broken"), "Reconciling").get("reason") == "ApplyFailed"
+            and cluster.get(RD, "broken")
+        )
+    )
+    assert "500" in _condition(rd, "Reconciling")["message"]
+    assert _condition(rd, "Ready")["status"] == "False"

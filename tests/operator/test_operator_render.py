@@ -438,3 +438,18 @@ def test_live_reload_runs_a_restartable_loop_on_a_writable_filesystem() -> None:
     ]
     production = _container(_by_key(_platform())["Deployment", "rd-feed"])
     assert production["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_apply_failure_rewrites_only_reconciling() -> None:
+    parsed = spec.parse({}, name="rd")
+    st = status.render_status(generation=1, spec=parsed, workloads=[], previous=[], now="t")
+    rewritten = [status.apply_failed(c, message="HTTP 500: boom") for c in st["conditions"]]
+    changed = [c for c, old in zip(rewritten, st["conditions"], strict=True) if c != old]
+    assert changed == [
+        {
+            **_conditions(st)["Reconciling"],
+            "status": "True",
+            "reason": "ApplyFailed",
+            "message": "HTTP 500: boom",
+        }
+    ]
