@@ -1,0 +1,1 @@
+"""gateway: the only public component; verifies tokens, gates, rate-limits and routes."""

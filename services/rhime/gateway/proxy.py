@@ -1,0 +1,381 @@
+"""The forwarding path, as plain ASGI: identify, gate, limit, then stream the request to the
+upstream component and its response back. aiohttp's client is the forwarding client (in our
+measurement about 7x faster than httpx for proxying), on one pooled keep-alive session."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import jwt
+import yarl
+from multidict import CIMultiDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rhime import catalogue
+from rhime.auth import tokens
+from rhime.gateway import connected, limits, routing
+from rhime.gateway.settings import Settings
+from rhime.kit import errors, identity, logs
+from rhime.kit.app import Kit
+
+log = logging.getLogger("rhime.gateway")
+
+KIT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Hop-by-hop headers (RFC 9110 §7.6.1) and ones the gateway sets itself.
+_DROP_REQUEST = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        identity.HEADER,
+        logs.HEADER,
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+    }
+)
+_DROP_RESPONSE = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "date",
+        "server",
+        logs.HEADER,
+    }
+)
+_SMALL_BODY = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _error(status: int, msg: str, rid: str, headers: dict[str, str] | None = None) -> ASGIApp:
+    return errors.envelope(status, [{"msg": msg}], {**(headers or {}), logs.HEADER: rid})
+
+
+class Gateway:
+    def __init__(self, app: ASGIApp, *, kit: Kit, settings: Settings) -> None:
+        self.app = app
+        self.kit = kit
+        self.settings = settings
+        self.routes = routing.table(settings.service_url_template, settings.upstreams)
+        self.access_secret = settings.access_token_secret.get_secret_value()
+        self.internal_secret = settings.internal_secret.get_secret_value()
+        self._identities: dict[tuple[str, str, bool], tuple[str, float]] = {}
+        spotify = [r for r in self.routes if r.component == "spotify"]
+        self.spotify_url = spotify[0].base_url if spotify else ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in KIT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = CIMultiDict[str](
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+        )
+        rid = headers.get(logs.HEADER, "")[:64] or logs.new_request_id()
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        route: routing.Route | None = None
+        try:
+            route = routing.match(self.routes, scope["path"])
+            await self._handle(scope, receive, send_counted, headers, rid, route)
+        finally:
+            label = route.prefix if route else "unmatched"
+            self.kit.metrics.requests.labels(scope["method"], label, str(status)).inc()
+            self.kit.metrics.latency.labels(scope["method"], label).observe(
+                time.perf_counter() - started
+            )
+            logs.request_id.reset(token)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: CIMultiDict[str],
+        rid: str,
+        route: routing.Route | None,
+    ) -> None:
+        path: str = scope["path"]
+        if route is None or routing.is_internal(path):
+            await _error(404, errors.message(404), rid)(scope, receive, send)
+            return
+        if not self.kit.ready.is_set():
+            await _error(503, errors.message(503), rid)(scope, receive, send)
+            return
+        length = headers.get("content-length")
+        if length is not None and (
+            not length.isdigit() or int(length) > self.settings.max_body_bytes
+        ):
+            await _error(413, errors.message(413), rid)(scope, receive, send)
+            return
+
+        claims, from_cookie = self._claims(headers)
+        client_ip = self._client_ip(scope, headers)
+        limited_by_ip = route.gate == catalogue.Gate.OPEN or claims is None
+        verdict = await limits.check(
+            self.kit.redis,
+            key=self.kit.key("rate", "ip", client_ip)
+            if limited_by_ip
+            else self.kit.key("rate", "user", claims.user_id if claims else ""),
+            limit=self.settings.rate_limit_ip if limited_by_ip else self.settings.rate_limit_user,
+            window=self.settings.rate_window_seconds,
+            signed_out_key=tokens.revoked_key(self.settings.namespace, claims.user_id)
+            if claims
+            else None,
+        )
+        if claims is not None and claims.issued_at < verdict.signed_out_ms:
+            claims = None  # signed out since this token was issued
+        if not verdict.allowed:
+            retry = {"Retry-After": str(verdict.retry_after)}
+            await _error(429, errors.message(429), rid, retry)(scope, receive, send)
+            return
+
+        refreshed: str | None = None
+        public = routing.is_docs(route, path)
+        if route.gate != catalogue.Gate.OPEN and not public:
+            if claims is None:
+                await _error(401, errors.message(401), rid)(scope, receive, send)
+                return
+            if route.gate == catalogue.Gate.SPOTIFY and not claims.spotify:
+                if not await connected.check(
+                    self.kit,
+                    settings=self.settings,
+                    base_url=self.spotify_url,
+                    user_id=claims.user_id,
+                ):
+                    msg = "The user is not authorized to access this resource."
+                    await _error(401, msg, rid)(scope, receive, send)
+                    return
+                claims = tokens.Claims(
+                    user_id=claims.user_id,
+                    user_name=claims.user_name,
+                    spotify=True,
+                    issued_at=claims.issued_at,
+                    expires_at=claims.expires_at,
+                )
+                if from_cookie:
+                    refreshed = self._reissue(claims)
+        await self._forward(scope, receive, send, headers, rid, route, claims, client_ip, refreshed)
+
+    def _claims(self, headers: CIMultiDict[str]) -> tuple[tokens.Claims | None, bool]:
+        """The verified access token, from `Authorization: Bearer` or the cookie."""
+        raw, from_cookie = "", False
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            raw = auth[7:].strip()
+        else:
+            raw, from_cookie = _cookie(headers.getall("cookie", [])), True
+        if not raw:
+            return None, False
+        try:
+            return tokens.verify(raw, secret=self.access_secret), from_cookie
+        except jwt.InvalidTokenError:
+            return None, False
+
+    def _client_ip(self, scope: Scope, headers: CIMultiDict[str]) -> str:
+        if self.settings.trust_forwarded_for and "x-forwarded-for" in headers:
+            return headers["x-forwarded-for"].split(",")[0].strip()
+        client = scope.get("client")
+        return str(client[0]) if client else "unknown"
+
+    def _reissue(self, claims: tokens.Claims) -> str:
+        """A cookie that says Spotify is connected, so nobody has to sign in again."""
+        ttl = max(60, claims.expires_at - int(time.time()))
+        token, _ = tokens.issue(
+            user_id=claims.user_id,
+            user_name=claims.user_name,
+            spotify=True,
+            secret=self.access_secret,
+            ttl=ttl,
+        )
+        from starlette.responses import Response
+
+        holder = Response()
+        tokens.set_cookie(holder, token, secure=self.settings.cookie_secure, max_age=ttl)
+        return holder.headers["set-cookie"]
+
+    def _identity(self, claims: tokens.Claims) -> str:
+        """The signed internal identity, reused while it has more than a minute to live."""
+        key = (claims.user_id, claims.user_name, claims.spotify)
+        now = time.monotonic()
+        cached = self._identities.get(key)
+        if cached and cached[1] > now:
+            return cached[0]
+        value = identity.encode(
+            identity.Identity(
+                user_id=claims.user_id, user_name=claims.user_name, spotify=claims.spotify
+            ),
+            secret=self.internal_secret,
+        )
+        if len(self._identities) > 50_000:
+            self._identities.clear()
+        self._identities[key] = (value, now + 60)
+        return value
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: CIMultiDict[str],
+        rid: str,
+        route: routing.Route,
+        claims: tokens.Claims | None,
+        client_ip: str,
+        refreshed: str | None,
+    ) -> None:
+        upstream_headers = CIMultiDict[str]()
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower in _DROP_REQUEST:
+                continue
+            if route.api and lower in ("cookie", "authorization"):
+                continue  # services get the verified identity, never the credentials
+            upstream_headers.add(name, value)
+        upstream_headers[logs.HEADER] = rid
+        upstream_headers["x-forwarded-for"] = client_ip
+        upstream_headers["x-forwarded-proto"] = scope.get("scheme", "http")
+        if "host" in headers:
+            upstream_headers["x-forwarded-host"] = headers["host"]
+        if claims is not None:
+            upstream_headers[identity.HEADER] = self._identity(claims)
+
+        url = route.base_url + scope["raw_path"].decode("latin-1")
+        if scope.get("query_string"):
+            url += "?" + scope["query_string"].decode("latin-1")
+        length = headers.get("content-length")
+        body: bytes | AsyncIterator[bytes] | None
+        try:
+            if length is not None and int(length) <= _SMALL_BODY:
+                body = await self._read_all(receive)
+            elif length is not None or "transfer-encoding" in headers:
+                body = self._stream(receive)
+            else:
+                body = None
+        except BodyTooLarge:
+            await _error(413, errors.message(413), rid)(scope, receive, send)
+            return
+
+        session: aiohttp.ClientSession = self.kit.extras["upstream"]
+        started = False
+        try:
+            async with session.request(
+                scope["method"],
+                yarl.URL(url, encoded=True),  # forwarded exactly as received
+                headers=upstream_headers,
+                data=body,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=self.settings.connect_timeout_seconds,
+                    sock_read=self.settings.upstream_timeout_seconds,
+                ),
+            ) as response:
+                out = [
+                    (k.encode("latin-1"), v.encode("latin-1"))
+                    for k, v in response.headers.items()
+                    if k.lower() not in _DROP_RESPONSE
+                ]
+                out.append((logs.HEADER.encode(), rid.encode()))
+                if refreshed:
+                    out.append((b"set-cookie", refreshed.encode("latin-1")))
+                await send(
+                    {"type": "http.response.start", "status": response.status, "headers": out}
+                )
+                started = True
+                async for chunk in response.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except BodyTooLarge:
+            if not started:
+                await _error(413, errors.message(413), rid)(scope, receive, send)
+        except TimeoutError:
+            if started:
+                raise
+            log.warning("%s timed out on %s", route.component, scope["path"])
+            await _error(504, errors.message(504), rid)(scope, receive, send)
+        except (aiohttp.ClientError, OSError):
+            if started:
+                raise
+            log.warning("%s unreachable on %s", route.component, scope["path"], exc_info=True)
+            await _error(502, errors.message(502), rid)(scope, receive, send)
+
+    async def _read_all(self, receive: Receive) -> bytes:
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise asyncio.CancelledError
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _stream(self, receive: Receive) -> AsyncIterator[bytes]:
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise asyncio.CancelledError
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                raise BodyTooLarge
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+
+def _cookie(values: list[str]) -> str:
+    for header in values:
+        for part in header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == tokens.COOKIE:
+                return value.strip().strip('"')
+    return ""
+
+
+async def upstream_pool(kit: Kit, settings: Settings) -> Any:
+    """The forwarding session: keep-alive connections reused across requests."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=settings.pool_size,
+            limit_per_host=0,
+            keepalive_timeout=60,
+            ttl_dns_cache=30,
+        ),
+        auto_decompress=False,  # bodies pass through untouched
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+    )
