@@ -1,0 +1,1 @@
+"""The web client: server-rendered pages that use only the public API."""

@@ -1,0 +1,121 @@
+"""The web component: server-rendered pages over the public API (catalogue entry `web`)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rhime import catalogue
+from rhime.kit import app as kit_app
+from rhime.kit.settings import Settings as KitSettings
+from rhime.web import gateway, views, visit
+from rhime.web.pages import account, connect, home, posts, profile
+
+log = logging.getLogger("rhime.web")
+
+
+class Settings(KitSettings):
+    # The local runner puts the gateway on any free port; in a cluster it is found by DNS.
+    gateway_url: str | None = Field(
+        default=None,
+        description="base URL of the gateway the pages call (default: from the service URL "
+        "template)",
+    )
+    api_timeout_seconds: float = Field(default=10.0, gt=0, description="per API call")
+    max_upload_bytes: int = Field(
+        default=5_000_000, ge=1, description="largest profile image accepted"
+    )
+
+
+def create(settings: Settings) -> FastAPI:
+    app = kit_app.create_app(
+        settings,
+        title="web",
+        database=None,
+        redis=False,
+        nats=False,
+        routers=[
+            account.router(),
+            home.router(),
+            posts.router(),
+            connect.router(),
+            profile.router(settings.max_upload_bytes),
+        ],
+        max_body_bytes=settings.max_upload_bytes + 64_000,
+    )
+    app.state.templates = views.environment()
+    app.state.gateway_url = (
+        settings.gateway_url or catalogue.service_url("gateway", settings.service_url_template)
+    ).rstrip("/")
+    app.state.api_timeout = settings.api_timeout_seconds
+    app.mount("/static", StaticFiles(directory=views.STATIC), name="static")
+    _install_error_pages(app)
+    app.add_middleware(_SameSitePosts)
+    return app
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    """HTML instead of the kit's JSON envelope: people, not programs, read these."""
+
+    def page(request: Request, status: int, messages: list[str]) -> Response:
+        env = request.app.state.templates
+        template = "not_found.html" if status == 404 else "error.html"
+        context = {
+            "viewer": None,
+            "request_path": request.url.path,
+            "status": status,
+            "messages": messages,
+        }
+        if views.is_partial(request):
+            return views.respond(env, "_errors.html", context, status=status)
+        return views.respond(env, template, context, status=status)
+
+    async def on_redirect(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, visit.Redirect)
+        return visit.redirect(request, exc.location, cookies=exc.cookies)
+
+    async def on_api_failure(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, gateway.ApiFailure)
+        if exc.signed_out:
+            return visit.redirect(request, visit.SIGNIN)
+        if exc.needs_spotify:
+            return visit.redirect(request, visit.CONNECT_SPOTIFY)
+        status = exc.status if exc.status < 500 else 502
+        return page(request, status, exc.messages)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else None
+        return page(request, exc.status_code, [detail] if detail else [])
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return page(request, 500, [])
+
+    app.add_exception_handler(visit.Redirect, on_redirect)
+    app.add_exception_handler(gateway.ApiFailure, on_api_failure)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class _SameSitePosts:
+    """Refuse state-changing requests another site's page started (cross-site request
+    forgery): browsers tell us with Sec-Fetch-Site."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            site = dict(scope["headers"]).get(b"sec-fetch-site", b"same-origin")
+            if site not in (b"same-origin", b"same-site", b"none"):
+                response = Response("Cross-site request refused.", status_code=403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

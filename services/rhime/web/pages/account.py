@@ -1,0 +1,107 @@
+"""Sign up, sign in, sign out and connect Spotify."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query
+from fastapi.responses import Response
+
+from rhime.web import gateway, visit
+from rhime.web.visit import VisitDep
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/signup")
+    async def signup_page(v: VisitDep) -> Response:
+        if await v.current() is not None:
+            raise visit.Redirect("/")
+        return v.page("signup.html", form={}, errors={}, messages=[])
+
+    @r.post("/signup")
+    async def signup(
+        v: VisitDep,
+        user_name: Annotated[str, Form(alias="userName")] = "",
+        email: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+    ) -> Response:
+        form = {"userName": user_name, "email": email}
+        try:
+            await v.api.post(
+                "/api/auth/signup",
+                {"userName": user_name, "email": email, "password": password},
+            )
+            # Signed up means signed in: nobody wants to type the password twice.
+            reply = await v.api.send(
+                "POST", "/api/auth/signin", json={"userName": user_name, "password": password}
+            )
+        except gateway.ApiFailure as failure:
+            if failure.status >= 500:
+                raise
+            return v.page(
+                "signup.html",
+                status=failure.status,
+                form=form,
+                errors=failure.field_errors(),
+                messages=[e["msg"] for e in failure.errors if not e.get("field")],
+            )
+        return visit.redirect(v.request, visit.CONNECT_SPOTIFY, cookies=reply.set_cookies)
+
+    @r.get("/signin")
+    async def signin_page(
+        v: VisitDep, next_: Annotated[str | None, Query(alias="next")] = None
+    ) -> Response:
+        if await v.current() is not None:
+            raise visit.Redirect(visit.safe_next(next_))
+        return v.page("signin.html", form={}, errors={}, messages=[], next=visit.safe_next(next_))
+
+    @r.post("/signin")
+    async def signin(
+        v: VisitDep,
+        login: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+        next_: Annotated[str, Form(alias="next")] = "/",
+    ) -> Response:
+        target = visit.safe_next(next_)
+        try:
+            reply = await v.api.send(
+                "POST", "/api/auth/signin", json={"userName": login, "password": password}
+            )
+        except gateway.ApiFailure as failure:
+            if failure.status >= 500:
+                raise
+            return v.page(
+                "signin.html",
+                status=failure.status,
+                form={"login": login},
+                errors=failure.field_errors(),
+                messages=[e["msg"] for e in failure.errors if not e.get("field")],
+                next=target,
+            )
+        return visit.redirect(v.request, target, cookies=reply.set_cookies)
+
+    @r.post("/signout")
+    async def signout(v: VisitDep) -> Response:
+        cookies: tuple[str, ...] = ()
+        try:
+            cookies = (await v.api.send("POST", "/api/auth/signout")).set_cookies
+        except gateway.ApiFailure as failure:
+            if failure.status != 401:
+                raise
+        if not cookies:
+            # Whatever the API said, the browser forgets the token.
+            cookies = ("accessToken=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",)
+        return visit.redirect(v.request, visit.SIGNIN, cookies=cookies)
+
+    @r.get("/connect-spotify")
+    async def connect_spotify(
+        v: VisitDep, error: Annotated[str | None, Query(max_length=200)] = None
+    ) -> Response:
+        viewer = await v.require(spotify=False)
+        if viewer.spotify:
+            raise visit.Redirect("/")
+        return v.page("connect_spotify.html", error=error)
+
+    return r

@@ -1,0 +1,162 @@
+"""Actions on posts: publish, like, and the inline comments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Form, Path, Query
+from fastapi.responses import Response
+
+from rhime.web import gateway, music, people, visit
+from rhime.web.visit import VisitDep
+
+ObjectId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+
+    @r.post("/posts")
+    async def publish(
+        v: VisitDep,
+        track: Annotated[str, Form()] = "",
+        caption: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        viewer = await v.require()
+        chosen = _track(track)
+        if chosen is None:
+            return (
+                v.page("error.html", status=400, messages=["Choose a track to share."])
+                if not v.partial
+                else v.fragment("_errors.html", messages=["Choose a track."])
+            )
+        try:
+            body = await v.api.post("/api/posts", {"track": chosen, "caption": caption})
+        except gateway.ApiFailure as failure:
+            if v.partial and failure.status < 500 and failure.status != 401:
+                return v.fragment("_errors.html", messages=failure.messages)
+            raise
+        if v.partial != "new-post":
+            return visit.redirect(v.request, "/")
+        post = dict(body.get("post", body)) if isinstance(body, dict) else {}
+        # The timeline fills by fan-out in the background; show the new post right away.
+        post.update(
+            author={"userId": viewer.user_id, "userName": viewer.user_name},
+            likeCount=0,
+            commentCount=0,
+            likedByMe=False,
+        )
+        return v.fragment("_post.html", post=post)
+
+    @r.post("/posts/{post_id}/like")
+    async def like(v: VisitDep, post_id: ObjectId, liked: Annotated[str, Form()] = "1") -> Response:
+        await v.require()
+        want = liked == "1"
+        if want:
+            reply = await v.api.put(f"/api/likes/{post_id}")
+        else:
+            reply = await v.api.delete(f"/api/likes/{post_id}")
+        if not v.partial:
+            return visit.redirect(v.request, visit.back(v.request))
+        state, count = await _like_state(v.api, post_id, reply, want)
+        return v.fragment(
+            "_like.html", post={"postId": post_id, "likedByMe": state, "likeCount": count}
+        )
+
+    @r.get("/posts/{post_id}/comments")
+    async def comments(
+        v: VisitDep,
+        post_id: ObjectId,
+        before: Annotated[str | None, Query(max_length=24)] = None,
+    ) -> Response:
+        await v.require()
+        context = await _comments(v, post_id, before=before)
+        if v.partial:
+            return v.fragment("_comments.html", **context)
+        return v.page("comments.html", **context)
+
+    @r.post("/posts/{post_id}/comments")
+    async def add_comment(
+        v: VisitDep, post_id: ObjectId, text: Annotated[str, Form(max_length=2000)] = ""
+    ) -> Response:
+        await v.require()
+        error: list[str] = []
+        try:
+            await v.api.post(f"/api/comments/posts/{post_id}", {"text": text})
+        except gateway.ApiFailure as failure:
+            if failure.status >= 500 or failure.status == 401:
+                raise
+            error = failure.messages
+        if not v.partial and not error:
+            return visit.redirect(v.request, visit.back(v.request, f"/posts/{post_id}/comments"))
+        context = await _comments(v, post_id, before=None)
+        context.update(errors=error, draft=text if error else "")
+        if v.partial:
+            return v.fragment("_comments.html", **context)
+        return v.page("comments.html", status=400, **context)
+
+    @r.post("/comments/{comment_id}/delete")
+    async def delete_comment(
+        v: VisitDep, comment_id: ObjectId, post_id: Annotated[str, Form(alias="postId")]
+    ) -> Response:
+        await v.require()
+        await v.api.delete(f"/api/comments/{comment_id}")
+        if not v.partial:
+            return visit.redirect(v.request, visit.back(v.request, f"/posts/{post_id}/comments"))
+        return v.fragment("_comments.html", **await _comments(v, post_id, before=None))
+
+    return r
+
+
+def _track(raw: str) -> dict[str, Any] | None:
+    """The chosen search result, carried in the form as JSON (the API validates it)."""
+    try:
+        value = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or not value.get("id"):
+        return None
+    track = music.track(value)
+    return {k: v for k, v in track.items() if v is not None}
+
+
+async def _like_state(
+    api: gateway.Gateway, post_id: str, reply: Any, want: bool
+) -> tuple[bool, int]:
+    """The server's word on the like: from the reply when it says, else asked for."""
+    body = reply if isinstance(reply, dict) else {}
+    liked = body.get("liked", body.get("isLiked", want))
+    count = body.get("count", body.get("likeCount"))
+    if not isinstance(count, int):
+        counts = await api.get("/api/like-counts", params={"ids": post_id})
+        count = _count_of(counts, post_id)
+    return bool(liked), max(int(count), 0)
+
+
+def _count_of(body: Any, item_id: str) -> int:
+    if isinstance(body, dict):
+        found = body.get("counts", body)
+        if isinstance(found, dict) and isinstance(found.get(item_id), int):
+            return int(found[item_id])
+        if isinstance(body.get("count"), int):
+            return int(body["count"])
+    return 0
+
+
+async def _comments(v: visit.Visit, post_id: str, *, before: str | None) -> dict[str, Any]:
+    params = {"before": before} if before else None
+    page, count = await gateway.gather(
+        v.api.get(f"/api/comments/posts/{post_id}", params=params),
+        v.api.get(f"/api/comments/posts/{post_id}/count"),
+    )
+    items = list(page.get("comments") or []) if isinstance(page, dict) else []
+    authors = await people.many(v.api, (c.get("userId", "") for c in items))
+    return {
+        "post_id": post_id,
+        "comments": [{**c, "author": authors.get(c.get("userId", ""))} for c in items],
+        "next": page.get("next") if isinstance(page, dict) else None,
+        "count": _count_of(count, post_id),
+        "errors": [],
+        "draft": "",
+    }

@@ -1,0 +1,159 @@
+"""Profile: the person, their counts, follow button, tabs of posts and top music, genre mix;
+and editing your own profile and picture."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi.responses import Response
+
+from rhime.web import avatar, gateway, music, people, visit
+from rhime.web.pages import home
+from rhime.web.visit import VisitDep
+
+UserId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
+Tab = Literal["posts", "artists", "tracks"]
+TOP_SHOWN = 20
+
+
+def router(max_upload_bytes: int) -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/users/{user_id}")
+    async def profile_page(
+        v: VisitDep,
+        user_id: UserId,
+        tab: Annotated[Tab, Query()] = "posts",
+        before: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> Response:
+        viewer = await v.require()
+        if v.partial == "tab":
+            return v.fragment(
+                "_profile_tab.html",
+                tab=tab,
+                user_id=user_id,
+                **await _tab(v.api, user_id, tab, before),
+            )
+        if v.partial == "feed-page":
+            page = await v.api.get(f"/api/feed/users/{user_id}", params={"before": before or ""})
+            return v.fragment("_feed_page.html", **home.timeline(page))
+        own = viewer.user_id == user_id
+        person, counts, relation, genres, panel = await gateway.gather(
+            people.one(v.api, user_id),
+            v.api.get(f"/api/graph/users/{user_id}/counts"),
+            _relationship(v.api, user_id, own=own),
+            v.api.optional(f"/api/spotify/users/{user_id}/top/genres", default={}),
+            _tab(v.api, user_id, tab, before),
+        )
+        weights = [music.genre(g, i) for i, g in enumerate(music.items(genres, "genres"))]
+        return v.page(
+            "profile.html",
+            person=person,
+            own=own,
+            counts=counts if isinstance(counts, dict) else {},
+            relation=relation,
+            genres=weights,
+            tab=tab,
+            user_id=user_id,
+            **panel,
+        )
+
+    @r.post("/users/{user_id}/follow")
+    async def follow(
+        v: VisitDep, user_id: UserId, following: Annotated[str, Form()] = "1"
+    ) -> Response:
+        await v.require()
+        if following == "1":
+            await v.api.put(f"/api/graph/following/{user_id}")
+        else:
+            await v.api.delete(f"/api/graph/following/{user_id}")
+        if not v.partial:
+            return visit.redirect(v.request, f"/users/{user_id}")
+        counts, relation = await gateway.gather(
+            v.api.get(f"/api/graph/users/{user_id}/counts"),
+            _relationship(v.api, user_id, own=False),
+        )
+        return v.fragment("_follow.html", user_id=user_id, counts=counts, relation=relation)
+
+    @r.get("/settings/profile")
+    async def edit_page(v: VisitDep) -> Response:
+        viewer = await v.require()
+        person = await people.one(v.api, viewer.user_id)
+        return v.page("profile_edit.html", person=person, errors={}, messages=[], saved=False)
+
+    @r.post("/settings/profile")
+    async def edit(
+        v: VisitDep,
+        first_name: Annotated[str, Form(alias="firstName", max_length=500)] = "",
+        last_name: Annotated[str, Form(alias="lastName", max_length=500)] = "",
+        bio: Annotated[str, Form(max_length=5000)] = "",
+    ) -> Response:
+        viewer = await v.require()
+        change = {"firstName": first_name, "lastName": last_name, "bio": bio}
+        try:
+            await v.api.patch(f"/api/users/{viewer.user_id}", change)
+        except gateway.ApiFailure as failure:
+            if failure.status >= 500 or failure.status == 401:
+                raise
+            person = await people.one(v.api, viewer.user_id)
+            return v.page(
+                "profile_edit.html",
+                status=failure.status,
+                person={**person, **change},
+                errors=failure.field_errors(),
+                messages=[e["msg"] for e in failure.errors if not e.get("field")],
+                saved=False,
+            )
+        return visit.redirect(v.request, f"/users/{viewer.user_id}")
+
+    @r.post("/settings/avatar")
+    async def upload_avatar(v: VisitDep, image: Annotated[UploadFile, File()]) -> Response:
+        viewer = await v.require()
+        data = await image.read(max_upload_bytes + 1)
+        try:
+            await avatar.upload(
+                v.api,
+                user_id=viewer.user_id,
+                data=data,
+                content_type=image.content_type or "",
+                max_bytes=max_upload_bytes,
+            )
+        except avatar.Rejected as rejected:
+            person = await people.one(v.api, viewer.user_id)
+            return v.page(
+                "profile_edit.html",
+                status=400,
+                person=person,
+                errors={"image": str(rejected)},
+                messages=[],
+                saved=False,
+            )
+        return visit.redirect(v.request, f"/users/{viewer.user_id}")
+
+    @r.post("/settings/avatar/delete")
+    async def delete_avatar(v: VisitDep) -> Response:
+        viewer = await v.require()
+        await v.api.delete(f"/api/users/{viewer.user_id}/image")
+        return visit.redirect(v.request, "/settings/profile")
+
+    return r
+
+
+async def _relationship(api: gateway.Gateway, user_id: str, *, own: bool) -> dict[str, Any]:
+    if own:
+        return {}
+    body = await api.get(f"/api/graph/relationship/{user_id}")
+    return body if isinstance(body, dict) else {}
+
+
+async def _tab(api: gateway.Gateway, user_id: str, tab: Tab, before: str | None) -> dict[str, Any]:
+    """What the chosen tab shows; the others load when chosen."""
+    if tab == "posts":
+        params = {"before": before} if before else None
+        page = await api.get(f"/api/feed/users/{user_id}", params=params)
+        return {**home.timeline(page), "items": []}
+    body = await api.optional(f"/api/spotify/users/{user_id}/top/{tab}", default={})
+    shape = music.artist if tab == "artists" else music.track
+    found = [shape(i) for i in music.items(body, tab) if isinstance(i, dict)]
+    return {"posts": [], "next": None, "items": found[:TOP_SHOWN]}

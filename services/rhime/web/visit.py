@@ -1,0 +1,148 @@
+"""One browser request: who is signing in, the API as that person, and page responses."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from rhime.kit import logs
+from rhime.web import gateway, views
+
+SIGNIN = "/signin"
+CONNECT_SPOTIFY = "/connect-spotify"
+# Header rhime.js reads to navigate when a fragment request must go elsewhere.
+REDIRECT_HEADER = "x-rhime-redirect"
+
+
+@dataclasses.dataclass(frozen=True)
+class Viewer:
+    user_id: str
+    user_name: str
+    spotify: bool
+
+
+class Redirect(Exception):
+    """Leave the page for `location`, carrying any cookies the API set."""
+
+    def __init__(self, location: str, *, cookies: tuple[str, ...] = ()) -> None:
+        super().__init__(location)
+        self.location = location
+        self.cookies = cookies
+
+
+def redirect(request: Request, location: str, *, cookies: tuple[str, ...] = ()) -> Response:
+    """303 for a page; for a fragment request, a header rhime.js follows (fetch would
+    otherwise follow the redirect itself and swap a whole page into a fragment)."""
+    if views.is_partial(request):
+        response: Response = Response(status_code=204, headers={REDIRECT_HEADER: location})
+    else:
+        response = Response(status_code=303, headers={"location": location})
+    for cookie in cookies:
+        response.headers.append("set-cookie", cookie)
+    return response
+
+
+def parse_viewer(body: Any) -> Viewer | None:
+    """The current user from `GET /api/auth/me` (accepts `{user: {...}}` or the bare user)."""
+    if not isinstance(body, dict):
+        return None
+    user = body.get("user", body)
+    if not isinstance(user, dict):
+        return None
+    user_id = user.get("userId") or user.get("id")
+    if not user_id:
+        return None
+    spotify = user.get("spotify", user.get("spotifyConnected", user.get("isAuth", False)))
+    return Viewer(
+        user_id=str(user_id), user_name=str(user.get("userName", "")), spotify=bool(spotify)
+    )
+
+
+@dataclasses.dataclass
+class Visit:
+    request: Request
+    api: gateway.Gateway
+    env: jinja2.Environment
+    viewer: Viewer | None = None
+
+    @property
+    def partial(self) -> str | None:
+        return self.request.headers.get(views.PARTIAL_HEADER)
+
+    async def current(self) -> Viewer | None:
+        """Who is signed in, or None (no cookie, or one the platform rejects)."""
+        if self.viewer is not None:
+            return self.viewer
+        if not self.api.cookie:
+            return None
+        try:
+            body = await self.api.get("/api/auth/me")
+        except gateway.ApiFailure as failure:
+            if failure.status == 401:
+                return None
+            raise
+        self.viewer = parse_viewer(body)
+        return self.viewer
+
+    async def require(self, *, spotify: bool = True) -> Viewer:
+        """The signed-in viewer; otherwise redirect to sign in (or to connect Spotify)."""
+        viewer = await self.current()
+        if viewer is None:
+            raise Redirect(f"{SIGNIN}?next={quote(self._here(), safe='/')}")
+        if spotify and not viewer.spotify:
+            raise Redirect(CONNECT_SPOTIFY)
+        return viewer
+
+    def _here(self) -> str:
+        url = self.request.url
+        return url.path + (f"?{url.query}" if url.query else "")
+
+    def page(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        return views.respond(self.env, template, self._context(context), status=status)
+
+    def fragment(self, template: str, **context: Any) -> HTMLResponse:
+        return views.respond(self.env, template, self._context(context))
+
+    def _context(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        return {"viewer": self.viewer, "request_path": self.request.url.path, **context}
+
+
+def back(request: Request, fallback: str = "/") -> str:
+    """Where a form without JavaScript returns to: a same-site `next` field or the referrer."""
+    referrer = request.headers.get("referer", "")
+    host = request.headers.get("host", "")
+    for prefix in (f"http://{host}", f"https://{host}"):
+        if host and referrer.startswith(prefix + "/"):
+            return referrer.removeprefix(prefix)
+    return fallback
+
+
+def safe_next(value: str | None, fallback: str = "/") -> str:
+    """Only same-site paths: an open redirect would let others send people anywhere."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return fallback
+
+
+def get_visit(request: Request) -> Visit:
+    state = request.app.state
+    forwarded = request.headers.get("x-forwarded-for")
+    client = request.client.host if request.client else None
+    api = gateway.Gateway(
+        http=state.kit.http,
+        base_url=state.gateway_url,
+        cookie=request.headers.get("cookie"),
+        request_id=logs.request_id.get() or logs.new_request_id(),
+        forwarded_for=forwarded or client,
+        timeout=state.api_timeout,
+    )
+    return Visit(request=request, api=api, env=state.templates)
+
+
+VisitDep = Annotated[Visit, Depends(get_visit)]

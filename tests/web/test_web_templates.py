@@ -1,0 +1,407 @@
+"""Each screen's templates rendered with plain data: empty, error and long-text states, and
+the accessibility basics (every control labelled, ids unique, one main landmark)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import jinja2
+import pytest
+
+from rhime.web import charts, gateway, views, visit
+from tests.web import web_pages as wp
+
+
+@pytest.fixture(scope="module")
+def env() -> jinja2.Environment:
+    return views.environment()
+
+
+def render(env: jinja2.Environment, template: str, **context: Any) -> str:
+    context.setdefault("viewer", wp.viewer())
+    context.setdefault("request_path", "/")
+    text = views.render(env, template, context)
+    page = wp.Page(text)
+    assert page.unlabelled() == [], f"unlabelled controls in {template}"
+    assert page.duplicate_ids() == set(), f"duplicate ids in {template}"
+    if not template.startswith("_"):
+        assert page.tags.count("main") == 1
+    return text
+
+
+def test_signup_shows_rules_and_keeps_values_but_never_the_password(
+    env: jinja2.Environment,
+) -> None:
+    text = render(
+        env,
+        "signup.html",
+        viewer=None,
+        form={"userName": "a", "email": "x@example.com"},
+        errors={"userName": "userName must be 2 to 20 characters long"},
+        messages=["Something else failed"],
+    )
+    assert "userName must be 2 to 20 characters long" in text
+    assert 'aria-invalid="true"' in text
+    assert 'value="x@example.com"' in text
+    assert 'name="password" type="password"' in text
+    assert "Something else failed" in text
+    assert 'role="alert"' in text
+    assert "data-rule=" in text
+    assert "Sign out" not in text
+
+
+def test_signup_empty_has_no_errors(env: jinja2.Environment) -> None:
+    text = render(env, "signup.html", viewer=None, form={}, errors={}, messages=[])
+    assert 'role="alert"' not in text
+    assert "aria-invalid" not in text
+
+
+def test_signin_carries_next_and_shows_the_error(env: jinja2.Environment) -> None:
+    text = render(
+        env,
+        "signin.html",
+        viewer=None,
+        form={"login": "ana"},
+        errors={},
+        messages=["Wrong username or password."],
+        next="/connect",
+    )
+    assert 'name="next" value="/connect"' in text
+    assert "Wrong username or password." in text
+    assert 'value="ana"' in text
+
+
+def test_connect_spotify_explains_and_links_to_authorize(env: jinja2.Environment) -> None:
+    plain = render(env, "connect_spotify.html", error=None)
+    assert 'href="/api/spotify/authorize"' in plain
+    assert 'role="alert"' not in plain
+    failed = render(env, "connect_spotify.html", error="access_denied")
+    assert "access denied" in failed
+    assert 'role="alert"' in failed
+
+
+def test_home_empty_timeline_invites_to_connect(env: jinja2.Environment) -> None:
+    text = render(env, "home.html", q="", results=[], search_error=None, posts=[], next=None)
+    assert "Your timeline is quiet" in text
+    assert 'href="/connect"' in text
+    assert "Load more" not in text
+
+
+def test_home_with_posts_and_a_next_page(env: jinja2.Environment) -> None:
+    text = render(
+        env, "home.html", q="", results=[], search_error=None, posts=[wp.post()], next="anchor1"
+    )
+    assert "Blue Monday" in text
+    assert "New Order" in text
+    assert 'href="?before=anchor1"' in text
+    assert 'href="https://open.spotify.com/track/t1"' in text
+    assert 'aria-pressed="false"' in text
+    assert 'name="liked" value="1"' in text
+
+
+def test_home_last_page_says_caught_up(env: jinja2.Environment) -> None:
+    text = render(env, "_feed_page.html", posts=[wp.post()], next=None)
+    assert "all caught up" in text
+    assert "Load more" not in text
+
+
+def test_post_card_escapes_long_captions_and_handles_missing_parts(
+    env: jinja2.Environment,
+) -> None:
+    caption = "<script>alert(1)</script> " + "very long " * 30
+    track = {"id": "t2", "name": "N" * 300, "artists": [], "url": None, "image": None}
+    text = render(
+        env,
+        "_post.html",
+        post=wp.post(caption=caption, track=track, likedByMe=True, author={"userId": wp.OTHER}),
+    )
+    assert "<script>alert" not in text
+    assert "&lt;script&gt;" in text
+    assert "N" * 300 in text
+    assert "Open in Spotify" not in text
+    assert 'class="cover placeholder"' in text
+    assert 'aria-pressed="true"' in text
+    assert 'name="liked" value="0"' in text
+    assert "Someone" in text
+
+
+def test_search_results_carry_each_track_as_json(env: jinja2.Environment) -> None:
+    tricky = {
+        "id": "t3",
+        "name": 'It\'s "quoted" <b>',
+        "artists": [{"id": "a", "name": "A & B"}],
+        "url": None,
+        "image": None,
+    }
+    text = render(env, "_track_results.html", q="quoted", results=[tricky], error=None)
+    start = text.index("value='") + len("value='")
+    raw = text[start : text.index("'", start)]
+    import html as html_module
+
+    assert json.loads(html_module.unescape(raw))["name"] == tricky["name"]
+    assert 'name="caption"' in text
+    assert 'maxlength="280"' in text
+
+
+def test_search_states_no_match_and_error(env: jinja2.Environment) -> None:
+    none = render(env, "_track_results.html", q="zzz", results=[], error=None)
+    assert "No tracks match" in none
+    assert "<form" not in none
+    failed = render(env, "_track_results.html", q="zzz", results=[], error="Spotify is unavailable")
+    assert "Spotify is unavailable" in failed
+    assert 'role="alert"' in failed
+
+
+def comments_context(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "post_id": wp.POST,
+        "comments": [
+            {
+                "commentId": "d" * 24,
+                "userId": wp.ME,
+                "text": "mine",
+                "createdAt": "2024-05-01T10:00:00Z",
+                "author": {"userId": wp.ME, "userName": "ana.music"},
+            },
+            {
+                "commentId": "e" * 24,
+                "userId": wp.OTHER,
+                "text": "theirs",
+                "createdAt": "2024-05-01T09:00:00Z",
+                "author": {"userId": wp.OTHER, "displayName": "Bo"},
+            },
+        ],
+        "next": None,
+        "count": 2,
+        "errors": [],
+        "draft": "",
+    }
+    value.update(overrides)
+    return value
+
+
+def test_comments_offer_delete_only_for_your_own(env: jinja2.Environment) -> None:
+    text = render(env, "_comments.html", **comments_context())
+    assert text.count("/delete") == 1
+    assert f"/comments/{'d' * 24}/delete" in text
+    assert 'data-count="2"' in text
+
+
+def test_comments_empty_and_error_keep_the_draft(env: jinja2.Environment) -> None:
+    text = render(
+        env,
+        "_comments.html",
+        **comments_context(
+            comments=[], count=0, errors=["text must be at most 120 characters"], draft="x" * 130
+        ),
+    )
+    assert "No comments yet" in text
+    assert "at most 120 characters" in text
+    assert 'value="' + "x" * 130 + '"' in text
+
+
+def test_comments_page_links_to_older(env: jinja2.Environment) -> None:
+    text = render(env, "comments.html", **comments_context(next="f" * 24))
+    assert f"?before={'f' * 24}" in text
+
+
+def test_connect_card_shows_the_match(env: jinja2.Environment) -> None:
+    text = render(env, "connect.html", card=wp.card())
+    assert "72%" in text
+    assert "Tracks 50%" in text
+    assert "Artists 80%" in text
+    assert "Genres 90%" in text
+    assert "post-punk" in text
+    assert "New Order" in text
+    assert f'action="/connect/{wp.OTHER}/follow"' in text
+    assert f'action="/connect/{wp.OTHER}/dismiss"' in text
+
+
+def test_connect_card_with_nothing_in_common(env: jinja2.Environment) -> None:
+    text = render(
+        env,
+        "_rec_card.html",
+        card=wp.card(
+            commonArtists=[],
+            commonTracks=[],
+            commonGenres=[],
+            topGenres=[],
+            breakdown={},
+            user={"userId": wp.OTHER, "bio": "word " * 200},
+        ),
+        followed=None,
+    )
+    assert text.count("None in common yet.") == 3
+    assert "Not known yet." in text
+    assert "Tracks 0%" in text
+
+
+def test_connect_empty_state(env: jinja2.Environment) -> None:
+    text = render(env, "connect.html", card=None)
+    assert "No more recommendations" in text
+    assert "/follow" not in text
+
+
+def test_connect_says_who_was_followed(env: jinja2.Environment) -> None:
+    text = render(env, "_rec_card.html", card=None, followed=wp.OTHER)
+    assert f'href="/users/{wp.OTHER}"' in text
+    assert 'role="status"' in text
+
+
+def profile_context(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "person": {
+            "userId": wp.OTHER,
+            "userName": "bo",
+            "displayName": "Bo",
+            "bio": "Synths.",
+            "profileImage": "https://img.example/bo.jpg",
+        },
+        "own": False,
+        "counts": {"followers": 4, "following": 2},
+        "relation": {"following": False, "followedBy": True},
+        "genres": [("synthpop", 5.0), ("post-punk", 3.0)],
+        "tab": "posts",
+        "user_id": wp.OTHER,
+        "posts": [wp.post()],
+        "next": None,
+        "items": [],
+    }
+    value.update(overrides)
+    return value
+
+
+def test_profile_of_someone_who_follows_you(env: jinja2.Environment) -> None:
+    text = render(env, "profile.html", **profile_context())
+    assert "Follow back" in text
+    assert "Edit profile" not in text
+    assert 'src="https://img.example/bo.jpg"' in text
+    assert "Genre mix: synthpop 62%, post-punk 38%" in text
+    assert 'aria-selected="true"' in text
+    assert "Blue Monday" in text
+
+
+def test_own_profile_offers_edit_and_no_follow(env: jinja2.Environment) -> None:
+    text = render(
+        env, "profile.html", **profile_context(own=True, relation={}, genres=[], posts=[])
+    )
+    assert "Edit profile" in text
+    assert "/follow" not in text
+    assert "No genres known yet." in text
+    assert "No posts yet." in text
+
+
+def test_profile_following_button_unfollows(env: jinja2.Environment) -> None:
+    text = render(
+        env,
+        "_follow.html",
+        user_id=wp.OTHER,
+        counts={"followers": 1},
+        relation={"following": True, "followedBy": False},
+    )
+    assert 'name="following" value="0"' in text
+    assert 'aria-pressed="true"' in text
+
+
+def test_profile_top_artists_tab(env: jinja2.Environment) -> None:
+    items = [{"id": f"a{i}", "name": f"Artist {i}", "artists": []} for i in range(3)]
+    text = render(
+        env, "_profile_tab.html", tab="artists", user_id=wp.OTHER, posts=[], next=None, items=items
+    )
+    assert "Artist 2" in text
+    assert "open.spotify.com/artist/a0" in text
+    empty = render(
+        env, "_profile_tab.html", tab="tracks", user_id=wp.OTHER, posts=[], next=None, items=[]
+    )
+    assert "No top tracks known yet." in empty
+
+
+def test_profile_edit_shows_field_errors(env: jinja2.Environment) -> None:
+    text = render(
+        env,
+        "profile_edit.html",
+        person={"userId": wp.ME, "firstName": "Ana"},
+        errors={"firstName": "firstName is required", "image": "Use a JPEG"},
+        messages=[],
+        saved=False,
+    )
+    assert "firstName is required" in text
+    assert "Use a JPEG" in text
+    assert 'enctype="multipart/form-data"' in text
+    assert "Remove picture" not in text
+
+
+@pytest.mark.parametrize(
+    ("template", "status", "heading"),
+    [
+        ("not_found.html", 404, "This page is not here"),
+        ("error.html", 500, "Something broke on our side"),
+        ("error.html", 400, "That did not work"),
+    ],
+)
+def test_error_pages(env: jinja2.Environment, template: str, status: int, heading: str) -> None:
+    text = render(env, template, viewer=None, status=status, messages=["Invalid postId"])
+    assert heading in text
+    if template == "error.html":
+        assert "Invalid postId" in text
+
+
+def test_navigation_marks_the_current_page(env: jinja2.Environment) -> None:
+    text = render(env, "connect.html", card=None, request_path="/connect")
+    assert 'href="/connect" aria-current="page"' in text
+    assert 'href="/" aria-current' not in text
+
+
+def test_static_urls_are_versioned_by_content() -> None:
+    urls = views.static_urls()
+    assert urls["rhime.css"].startswith("/static/rhime.css?v=")
+    assert set(urls) >= {"rhime.css", "rhime.js", "icon.svg"}
+
+
+def test_ago_and_names() -> None:
+    now = datetime.datetime(2024, 5, 2, 10, 0, tzinfo=datetime.UTC)
+    assert views.ago("2024-05-02T09:59:30Z", now) == "now"
+    assert views.ago("2024-05-02T09:15:00Z", now) == "45m"
+    assert views.ago("2024-05-01T10:00:00+00:00", now) == "1d"
+    assert views.ago("2024-01-01T00:00:00Z", now) == "1 Jan 2024"
+    assert views.ago("garbage", now) == ""
+    assert views.artist_names([{"name": "A"}, {"name": "B"}, {"name": "C"}]) == "A, B & C"
+    assert views.display_name({"firstName": "Ana", "lastName": "Li"}) == "Ana Li"
+    assert views.display_name({"userName": "ana"}) == "ana"
+
+
+def test_breakdown_bars_clamp_and_order() -> None:
+    bars = charts.breakdown_bars({"genres": 1.7, "tracks": "x", "artists": 0.25})
+    assert [(b.key, b.percent) for b in bars] == [("tracks", 0), ("artists", 25), ("genres", 100)]
+
+
+def test_genre_mix_groups_the_tail_as_other() -> None:
+    slices = charts.genre_mix([(f"g{i}", 1.0) for i in range(8)], top=3)
+    assert [s.label for s in slices] == ["g0", "g1", "g2", "Other"]
+    assert [s.percent for s in slices] == [12, 12, 12, 62]
+    assert sum(s.dash for s in slices) == pytest.approx(2 * 3.14159265 * charts.DONUT_RADIUS, 1e-3)
+    assert charts.genre_mix([("x", 0.0)]) == []
+
+
+def test_api_failures_tell_signed_out_from_spotify_missing() -> None:
+    signed_out = gateway.ApiFailure(401, [{"msg": "The user is not authenticated."}])
+    no_spotify = gateway.ApiFailure(401, [{"msg": "The user is not authorized."}])
+    assert signed_out.signed_out
+    assert not signed_out.needs_spotify
+    assert no_spotify.needs_spotify
+    assert not no_spotify.signed_out
+    bad = gateway.ApiFailure(400, [{"msg": "too short", "field": "userName"}, {"msg": "x"}])
+    assert bad.field_errors() == {"userName": "too short"}
+
+
+def test_viewer_from_me_and_safe_next() -> None:
+    me = visit.parse_viewer(
+        {"userId": wp.ME, "userName": "ana", "email": "a@b.co", "spotify": True}
+    )
+    assert me == visit.Viewer(user_id=wp.ME, user_name="ana", spotify=True)
+    assert visit.parse_viewer({"errors": []}) is None
+    assert visit.safe_next("/users/x?tab=posts") == "/users/x?tab=posts"
+    assert visit.safe_next("//evil.example") == "/"
+    assert visit.safe_next("https://evil.example") == "/"
