@@ -1,0 +1,204 @@
+"""like-batch-updater: like counts, coalesced and written in bulk, exact under duplicate,
+reordered and redelivered events and under a crash of this worker at any moment.
+
+Counts must follow *state transitions*, not raw events (a duplicate like is not a second
+like). Three steps, each safe to repeat:
+
+1. **Transition** (per event, in Redis, one Lua script on keys of one item): the worker's own
+   state per (item, person) — `{ns}:likes:{<item>}:state` hash, field = person, value =
+   `seq:liked` — is advanced only by a higher seq; when `liked` really changes, the script adds
+   ±1 to the item's pending delta `{ns}:likes:{<item>}:pending` in the same atomic step. The
+   item is then added to the dirty set. The batch is acked after this, so a crash before it
+   redelivers the events, and a redelivered event finds its seq already applied: no double.
+2. **Snapshot** (per dirty item, Lua): the pending delta moves into `…:flushing` together with
+   a fresh epoch id, unless a snapshot is already there (a crashed flush), which is reused.
+3. **Apply** (Mongo, one unordered bulk per flush): `$inc` each item's count by its snapshot
+   delta, guarded by the epoch id kept in the count document (`idempotency`-style), so
+   re-applying a snapshot after a crash changes nothing. Then the snapshot is deleted (only if
+   its epoch is still the one applied) and the item leaves the dirty set unless more arrived.
+
+So every Mongo write carries the net change of many events on one item: a storm of N events on
+k items costs about k writes per flush interval. Redis holds the transition state and pending
+deltas (persisted with the rest of Redis); if Redis itself loses data, the daily
+like-reconcile job recounts from the like-updater's persisted state and repairs the counts.
+Keys carry the item id in a hash tag, so all keys a script touches live in one cluster slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from rhime import events
+from rhime.kit import app as kit_app
+from rhime.kit.settings import Settings as KitSettings
+from rhime.likes import consumer, counts, guarded
+
+if TYPE_CHECKING:
+    from rhime.kit.app import Kit
+
+log = logging.getLogger("rhime.likes.batch")
+APPLIED_KEEP = 50  # epochs remembered per count document; a retry comes within one or two
+
+_TRANSITION = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local seq = tonumber(ARGV[2])
+local was = '0'
+if cur then
+  local sep = string.find(cur, ':', 1, true)
+  if tonumber(string.sub(cur, 1, sep - 1)) >= seq then return 0 end
+  was = string.sub(cur, sep + 1)
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+if was == ARGV[3] then return 0 end
+local delta = (ARGV[3] == '1') and 1 or -1
+redis.call('INCRBY', KEYS[2], delta)
+return delta
+"""
+
+_SNAPSHOT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return redis.call('HMGET', KEYS[2], 'epoch', 'delta')
+end
+local delta = redis.call('GET', KEYS[1])
+if not delta then return false end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'delta', delta)
+return {ARGV[1], delta}
+"""
+
+_DONE = """
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
+class Settings(KitSettings):
+    batch: int = 1000
+    window_seconds: float = 0.2
+    flush_seconds: float = 0.25  # how long count changes may wait to be coalesced
+    flush_items: int = 500  # items per flush bulk
+
+
+def _keys(kit: Kit, item_id: str) -> tuple[str, str, str]:
+    tag = "{" + item_id + "}"
+    return (
+        kit.key("likes", tag, "state"),
+        kit.key("likes", tag, "pending"),
+        kit.key("likes", tag, "flushing"),
+    )
+
+
+def dirty_key(kit: Kit) -> str:
+    return kit.key("likes", "dirty")
+
+
+async def record(kit: Kit, batch: Sequence[events.LikeToggled]) -> None:
+    """Step 1 for a batch of events, in one pipeline round trip."""
+    pipe = kit.redis.pipeline(transaction=False)
+    for e in batch:
+        state_key, pending_key, _ = _keys(kit, e.item_id)
+        pipe.eval(
+            _TRANSITION, 2, state_key, pending_key, e.user_id, str(e.seq), "1" if e.liked else "0"
+        )
+    items = sorted({e.item_id for e in batch})
+    if items:
+        pipe.sadd(dirty_key(kit), *items)
+    await pipe.execute()
+
+
+async def flush(kit: Kit, *, limit: int = 500, crash_before_done: bool = False) -> int:
+    """Steps 2 and 3 for up to `limit` dirty items; returns how many items it looked at.
+    `crash_before_done` stops after the Mongo write, as a crash there would (for tests)."""
+    members: Any = await kit.redis.srandmember(dirty_key(kit), limit)
+    items = [str(m) for m in members or []]
+    if not items:
+        return 0
+    pipe = kit.redis.pipeline(transaction=False)
+    epoch = uuid.uuid4().hex
+    for item in items:
+        _, pending_key, flushing_key = _keys(kit, item)
+        pipe.eval(_SNAPSHOT, 2, pending_key, flushing_key, f"{epoch}:{item}")
+    snapshots: list[Any] = await pipe.execute()
+    taken = {
+        item: (str(snap[0]), int(snap[1]))
+        for item, snap in zip(items, snapshots, strict=True)
+        if snap and snap[0] is not None
+    }
+    await apply(kit, taken)
+    if crash_before_done:
+        return len(items)
+    pipe = kit.redis.pipeline(transaction=False)
+    for item, (item_epoch, _) in taken.items():
+        pipe.eval(_DONE, 1, _keys(kit, item)[2], item_epoch)
+    pipe.srem(dirty_key(kit), *items)
+    for item in items:
+        _, pending_key, flushing_key = _keys(kit, item)
+        pipe.exists(pending_key, flushing_key)
+    results = await pipe.execute()
+    # An event recorded after the snapshot left a pending delta: keep the item dirty.
+    again = [item for item, n in zip(items, results[-len(items) :], strict=True) if n]
+    if again:
+        await kit.redis.sadd(dirty_key(kit), *again)
+    return len(items)
+
+
+async def apply(kit: Kit, taken: dict[str, tuple[str, int]]) -> int:
+    """Step 3: epoch-guarded `$inc`s in bulk; returns the write operations sent."""
+    now = datetime.datetime.now(datetime.UTC)
+    writes = [
+        guarded.Write(
+            doc_id=item,
+            guard={"_applied": {"$ne": item_epoch}},
+            update={
+                "$inc": {"count": delta},
+                "$set": {"updated_at": now},
+                "$push": {"_applied": {"$each": [item_epoch], "$slice": -APPLIED_KEEP}},
+            },
+            new={"count": delta, "updated_at": now, "_applied": [item_epoch]},
+        )
+        for item, (item_epoch, delta) in taken.items()
+        if delta != 0
+    ]
+    sent = await guarded.apply(kit.database[counts.COLLECTION], writes)
+    counts.mongo_writes(kit).inc(sent)
+    return sent
+
+
+def create(settings: Settings) -> FastAPI:
+    async def consume(kit: kit_app.Kit) -> None:
+        async def handle(batch: Sequence[events.LikeToggled]) -> None:
+            await record(kit, batch)
+
+        await consumer.run(
+            kit,
+            consumer.BatchConsumer(
+                event=events.LikeToggled,
+                handler=handle,
+                batch=settings.batch,
+                window=settings.window_seconds,
+            ),
+        )
+
+    async def flusher(kit: kit_app.Kit) -> None:
+        while True:
+            await asyncio.sleep(settings.flush_seconds)
+            try:
+                while await flush(kit, limit=settings.flush_items) == settings.flush_items:
+                    pass  # more items are dirty than one bulk takes
+            except Exception:
+                log.warning("count flush failed; retrying", exc_info=True)
+
+    return kit_app.create_app(
+        settings,
+        title="like-batch-updater",
+        database="likes",
+        indexes=counts.INDEXES,
+        tasks=[consume, flusher],
+    )

@@ -1,0 +1,70 @@
+"""Persisted like state: one document per (item, person), `_id = "{item}:{user}"`, holding
+`liked` and the `seq` of the action that set it. An action is applied only when its seq is
+higher than the stored one, so duplicates and late deliveries cannot flip state wrongly."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from pymongo import IndexModel
+
+from rhime import events
+from rhime.likes import counts, guarded
+
+if TYPE_CHECKING:
+    from rhime.kit.app import Kit
+
+COLLECTION = "likes"
+INDEXES = [IndexModel([("item_id", 1), ("liked", 1)])]
+
+
+def key(item_id: str, user_id: str) -> str:
+    return f"{item_id}:{user_id}"
+
+
+def latest(batch: Iterable[events.LikeToggled]) -> list[events.LikeToggled]:
+    """The newest action per (item, person): all that matters of a batch."""
+    newest: dict[str, events.LikeToggled] = {}
+    for event in batch:
+        k = key(event.item_id, event.user_id)
+        if k not in newest or event.seq > newest[k].seq:
+            newest[k] = event
+    return list(newest.values())
+
+
+async def apply(kit: Kit, batch: Sequence[events.LikeToggled]) -> int:
+    """Apply the newest action per pair in bulk, each guarded by seq; returns the number of
+    write operations sent. A stale action (stored seq is higher) changes nothing."""
+    now = datetime.datetime.now(datetime.UTC)
+    writes = []
+    for e in latest(batch):
+        fields = {
+            "item_id": e.item_id,
+            "user_id": e.user_id,
+            "item_type": e.item_type,
+            "liked": e.liked,
+            "seq": e.seq,
+            "updated_at": now,
+        }
+        writes.append(
+            guarded.Write(
+                doc_id=key(e.item_id, e.user_id),
+                guard={"seq": {"$lt": e.seq}},
+                update={"$set": fields},
+                new=fields,
+            )
+        )
+    sent = await guarded.apply(kit.database[COLLECTION], writes)
+    counts.mongo_writes(kit).inc(sent)
+    return sent
+
+
+async def read(kit: Kit, *, user_id: str, item_ids: Sequence[str]) -> dict[str, tuple[int, bool]]:
+    """(seq, liked) of this person's persisted state for each item that has one."""
+    keys = [key(i, user_id) for i in item_ids]
+    cursor = kit.database[COLLECTION].find(
+        {"_id": {"$in": keys}}, {"item_id": 1, "seq": 1, "liked": 1}
+    )
+    return {d["item_id"]: (int(d["seq"]), bool(d["liked"])) async for d in cursor.limit(len(keys))}

@@ -1,0 +1,47 @@
+"""like-updater: persists like state from `like.toggled`.
+
+It takes up to `batch` events at a time, keeps the newest action per (item, person) and
+writes them with one unordered bulk of seq-guarded upserts (see `state.apply`), then acks the
+batch. A crash before the write commits redelivers the batch; re-applying it is harmless
+because every write is guarded by seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+
+from rhime import events
+from rhime.kit import app as kit_app
+from rhime.kit.settings import Settings as KitSettings
+from rhime.likes import consumer, state
+
+
+class Settings(KitSettings):
+    batch: int = 500
+    window_seconds: float = 0.2
+
+
+def create(settings: Settings) -> FastAPI:
+    async def consume(kit: kit_app.Kit) -> None:
+        async def handle(batch: Sequence[events.LikeToggled]) -> None:
+            await state.apply(kit, batch)
+
+        await consumer.run(
+            kit,
+            consumer.BatchConsumer(
+                event=events.LikeToggled,
+                handler=handle,
+                batch=settings.batch,
+                window=settings.window_seconds,
+            ),
+        )
+
+    return kit_app.create_app(
+        settings,
+        title="like-updater",
+        database="likes",
+        indexes={state.COLLECTION: state.INDEXES},
+        tasks=[consume],
+    )

@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+import bson
+import httpx
+import pytest
+
+from rhime import events
+from rhime.likes import batch, count, counts, like, reconcile, state, updater
+from tests.content.content_helpers import eventually, published, service_headers
+from tests.support import auth_headers
+
+POSTS = [str(bson.ObjectId()) for _ in range(3)]
+
+
+class Likes:
+    """The four like components on one namespace, as in production."""
+
+    def __init__(self, make_settings: Callable[..., Any], serve: Any) -> None:
+        self.make_settings = make_settings
+        self.serve = serve
+
+    async def start(self, *, flush_seconds: float = 0.1) -> Likes:
+        s = self.make_settings
+        self.like = await self.serve(like.create(s(like.Settings, component="like")))
+        self.updater = await self.serve(
+            updater.create(s(updater.Settings, component="like-updater"))
+        )
+        self.batch_settings = s(
+            batch.Settings,
+            component="like-batch-updater",
+            flush_seconds=flush_seconds,
+            shutdown_grace_seconds=0,
+        )
+        self.batch = await self.serve(batch.create(self.batch_settings))
+        self.count = await self.serve(count.create(s(count.Settings, component="like-count")))
+        self.kit = self.like.app.state.kit
+        self.http = httpx.AsyncClient()
+        for post_id in POSTS:
+            await self.kit.require_bus().publish(
+                events.PostCreated(
+                    id=f"post.created:{post_id}",
+                    post_id=post_id,
+                    user_id="author",
+                    created_at=events.now(),
+                )
+            )
+
+        async def known() -> None:
+            for post_id in POSTS:
+                r = await self.http.put(
+                    f"{self.like.url}/api/likes/{post_id}", headers=auth_headers("probe")
+                )
+                assert r.status_code == 200, r.text
+                await self.http.delete(
+                    f"{self.like.url}/api/likes/{post_id}", headers=auth_headers("probe")
+                )
+
+        await eventually(known)
+        return self
+
+    async def counts(self, ids: list[str]) -> dict[str, int]:
+        r = await self.http.get(
+            f"{self.count.url}/api/like-counts",
+            params={"ids": ",".join(ids)},
+            headers=auth_headers("reader"),
+        )
+        assert r.status_code == 200, r.text
+        found: dict[str, int] = r.json()["counts"]
+        return found
+
+    async def persisted(self) -> dict[str, bool]:
+        coll = self.kit.database[state.COLLECTION]
+        return {d["_id"]: d["liked"] async for d in coll.find({})}
+
+
+@pytest.fixture
+async def likes(make_settings: Callable[..., Any], serve: Any) -> Any:
+    started = await Likes(make_settings, serve).start()
+    yield started
+    await started.http.aclose()
+
+
+def storm(users: int, per_pair: int, seed: int) -> tuple[list[events.LikeToggled], dict[str, int]]:
+    """Random like/unlike actions; each delivered twice, all shuffled. Returns the deliveries
+    and the true final counts."""
+    rnd = random.Random(seed)
+    deliveries = []
+    final: dict[str, int] = dict.fromkeys(POSTS, 0)
+    for u in range(users):
+        for post_id in POSTS:
+            liked = False
+            for seq in range(1, per_pair + 1):
+                liked = rnd.random() < 0.6
+                e = events.LikeToggled(
+                    id=f"like.toggled:{post_id}:{u}:{seq}",
+                    item_id=post_id,
+                    item_type="post",
+                    user_id=f"user{u}",
+                    liked=liked,
+                    seq=seq,
+                )
+                deliveries += [e, e.model_copy(update={"id": e.id + ":again"})]
+            final[post_id] += liked
+    rnd.shuffle(deliveries)
+    return deliveries, final
+
+
+async def test_bad_inputs(likes: Likes) -> None:
+    h = auth_headers("u1")
+    async with httpx.AsyncClient(base_url=likes.like.url) as c:
+        for method in ("PUT", "DELETE", "GET"):
+            r = await c.request(method, "/api/likes/nope", headers=h)
+            assert r.status_code == 400
+            assert r.json()["errors"][0]["msg"] == "Invalid itemId"
+            r = await c.request(method, f"/api/likes/{POSTS[0]}")
+            assert r.status_code == 401
+        r = await c.put(f"/api/likes/{bson.ObjectId()}", headers=h)
+        assert r.status_code == 404
+        for body in ({}, {"ids": []}, {"ids": ["x"]}, {"ids": [POSTS[0]] * 101}):
+            r = await c.post("/api/likes/liked", json=body, headers=h)
+            assert r.status_code == 400, body
+        r = await c.post(
+            "/internal/likes/summary", json={"ids": [POSTS[0]], "userId": "u1"}, headers=h
+        )
+        assert r.status_code == 403
+    async with httpx.AsyncClient(base_url=likes.count.url) as c:
+        for query in ("", "?ids=", "?ids=abc", "?ids=" + ",".join([POSTS[0]] * 101)):
+            r = await c.get(f"/api/like-counts{query}", headers=h)
+            assert r.status_code == 400, query
+        r = await c.get("/api/like-counts/xyz", headers=h)
+        assert r.status_code == 400
+        r = await c.get(f"/api/like-counts/{POSTS[0]}")
+        assert r.status_code == 401
+    assert all(k.endswith(":probe") for k in await likes.persisted())
+
+
+async def test_like_is_idempotent_and_read_your_writes(likes: Likes) -> None:
+    h = auth_headers("u1")
+    async with httpx.AsyncClient(base_url=likes.like.url) as c:
+        for _ in range(3):
+            r = await c.put(f"/api/likes/{POSTS[0]}", headers=h)
+            assert r.json() == {"isLiked": True}
+            # read-your-writes: the very next read sees it
+            assert (await c.get(f"/api/likes/{POSTS[0]}", headers=h)).json() == {"isLiked": True}
+        r = await c.post("/api/likes/liked", json={"ids": POSTS[:2]}, headers=h)
+        assert r.json() == {"liked": {POSTS[0]: True, POSTS[1]: False}}
+        assert (await c.get(f"/api/likes/{POSTS[0]}", headers=auth_headers("u2"))).json() == {
+            "isLiked": False
+        }
+
+        async def counted() -> None:
+            assert await likes.counts(POSTS) == {POSTS[0]: 1, POSTS[1]: 0, POSTS[2]: 0}
+
+        await eventually(counted)
+        for _ in range(2):
+            r = await c.delete(f"/api/likes/{POSTS[0]}", headers=h)
+            assert r.json() == {"isLiked": False}
+            assert (await c.get(f"/api/likes/{POSTS[0]}", headers=h)).json() == {"isLiked": False}
+
+        async def uncounted() -> None:
+            assert await likes.counts(POSTS[:1]) == {POSTS[0]: 0}
+            assert (await likes.persisted())[f"{POSTS[0]}:u1"] is False
+
+        await eventually(uncounted)
+        r = await c.post(
+            "/internal/likes/summary",
+            json={"ids": POSTS[:1], "userId": "u1"},
+            headers=service_headers("feed"),
+        )
+        assert r.json() == {"items": {POSTS[0]: {"count": 0, "liked": False}}}
+    toggles = await published(likes.like.app.state.kit.settings, "like.toggled", expect=8)
+    mine = [e for e in toggles if e["user_id"] == "u1"]
+    assert [e["liked"] for e in mine] == [True, False]  # repeated actions published nothing
+    assert mine[0]["seq"] < mine[1]["seq"]
+    assert len({e["id"] for e in toggles}) == len(toggles)
+
+
+async def test_storm_with_duplicates_and_reordering_is_exact(likes: Likes) -> None:
+    deliveries, final = storm(users=40, per_pair=6, seed=7)
+    await likes.kit.require_bus().publish_many(deliveries)
+    # and real people clicking at the same time, each many times
+    async with httpx.AsyncClient(base_url=likes.like.url) as c:
+
+        async def click(user: str) -> None:
+            for n in range(6):
+                path = f"/api/likes/{POSTS[n % 3]}"
+                r = await (
+                    c.put(path, headers=auth_headers(user))
+                    if n < 4
+                    else c.delete(path, headers=auth_headers(user))
+                )
+                assert r.status_code == 200
+
+        await asyncio.gather(*(click(f"person{n}") for n in range(20)))
+    # each person: like P0, P1, P2, P0 again, unlike P1, P2 → net one like on P0
+    final[POSTS[0]] += 20
+
+    async def exact() -> None:
+        assert await likes.counts(POSTS) == final
+        liked = await likes.persisted()
+        for post_id in POSTS:
+            assert sum(v for k, v in liked.items() if k.startswith(post_id)) == final[post_id]
+
+    await eventually(exact, timeout=30)
+
+
+async def test_batch_updater_killed_mid_stream_counts_stay_exact(likes: Likes) -> None:
+    deliveries, final = storm(users=60, per_pair=5, seed=11)
+    await likes.batch.stop()  # not consuming while the stream fills
+    publisher = asyncio.create_task(likes.kit.require_bus().publish_many(deliveries))
+    for _ in range(3):
+        served = await likes.serve(batch.create(likes.batch_settings))
+        await asyncio.sleep(0.3)
+        await served.stop()  # no grace: mid-batch, mid-flush, whatever it was doing
+    await publisher
+    await likes.serve(batch.create(likes.batch_settings))
+
+    async def exact() -> None:
+        assert await likes.counts(POSTS) == final
+
+    await eventually(exact, timeout=30)
+
+
+async def test_flush_crash_windows_never_double_count(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    settings = make_settings(batch.Settings, component="like-batch-updater", flush_seconds=3600)
+    kit = (await serve(batch.create(settings))).app.state.kit
+    deliveries, final = storm(users=30, per_pair=4, seed=3)
+    half = len(deliveries) // 2
+    await batch.record(kit, deliveries[:half])
+    await batch.flush(kit, crash_before_done=True)  # Mongo written, snapshot not cleared
+    await batch.record(kit, deliveries[half:])
+    await batch.record(kit, deliveries[: half // 2])  # a redelivered part
+    await batch.flush(kit, crash_before_done=True)  # re-applies the old snapshot: no-op
+    await batch.flush(kit)
+    await batch.flush(kit)
+    found = await counts.get_many(kit, item_ids=POSTS)
+    assert found == final
+    assert await kit.redis.scard(batch.dirty_key(kit)) == 0
+
+
+async def test_counts_are_coalesced_into_few_writes(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    settings = make_settings(batch.Settings, component="like-batch-updater", flush_seconds=3600)
+    kit = (await serve(batch.create(settings))).app.state.kit
+    deliveries, final = storm(users=50, per_pair=8, seed=5)
+    for start in range(0, len(deliveries), 500):
+        await batch.record(kit, deliveries[start : start + 500])
+    await batch.flush(kit)
+    assert await counts.get_many(kit, item_ids=POSTS) == final
+    assert counts.mongo_writes(kit)._value.get() <= len(POSTS)
+
+
+async def test_reconcile_repairs_drift(likes: Likes) -> None:
+    deliveries, final = storm(users=10, per_pair=3, seed=1)
+    await likes.kit.require_bus().publish_many(deliveries)
+
+    async def exact() -> None:
+        assert await likes.counts(POSTS) == final
+
+    await eventually(exact, timeout=30)
+    db = likes.kit.database
+    await db[counts.COLLECTION].update_one({"_id": POSTS[0]}, {"$inc": {"count": 5}})
+    await db[counts.COLLECTION].delete_one({"_id": POSTS[1]})
+    stray = str(bson.ObjectId())
+    await db[counts.COLLECTION].insert_one({"_id": stray, "count": 3})
+    settings = likes.make_settings(reconcile.Settings, quiet_minutes=0)
+    assert await reconcile.run(settings) == 0
+    assert await likes.counts([*POSTS, stray]) == {**final, stray: 0}
+    fixed = await reconcile.reconcile(db, quiet=reconcile.datetime.timedelta(0))
+    assert fixed == {}
