@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime import catalogue
 from rhime.kit import app as kit_app
@@ -57,6 +57,7 @@ def create(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=views.STATIC), name="static")
     _install_error_pages(app)
     app.add_middleware(_SameSitePosts)
+    app.add_middleware(_RelayCookies)
     return app
 
 
@@ -78,7 +79,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     async def on_redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, visit.Redirect)
-        return visit.redirect(request, exc.location, cookies=exc.cookies)
+        return visit.redirect(request, exc.location)
 
     async def on_api_failure(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, gateway.ApiFailure)
@@ -119,3 +120,28 @@ class _SameSitePosts:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class _RelayCookies:
+    """Pass the cookies the API set during a request on to the browser, whatever response
+    the page ends with (a page, a redirect or an error)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+
+        async def relay(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookies = state.get(visit.COOKIES_STATE) or ()
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((b"set-cookie", c.encode("latin-1")) for c in cookies),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, relay)

@@ -67,6 +67,8 @@ class Gateway:
     request_id: str
     forwarded_for: str | None = None
     timeout: float = 10.0
+    # Every Set-Cookie the API sent during this request, in order, for the browser.
+    set_cookies: list[str] = dataclasses.field(default_factory=list)
 
     def _headers(self, *, json_body: bool) -> dict[str, str]:
         headers = {logs.HEADER: self.request_id, "accept": "application/json"}
@@ -106,6 +108,7 @@ class Gateway:
             raise ApiFailure(504, [{"msg": "The service took too long to answer."}]) from None
         except (aiohttp.ClientError, OSError):
             raise ApiFailure(502, [{"msg": "The service is unavailable."}]) from None
+        self.set_cookies.extend(cookies)
         decoded = _decode(body, content_type)
         if status >= 400:
             raise ApiFailure(status, _errors(decoded, status))

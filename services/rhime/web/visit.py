@@ -8,16 +8,18 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
+import jwt
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from rhime.kit import logs
+from rhime.kit import identity, logs
 from rhime.web import gateway, views
 
 SIGNIN = "/signin"
 CONNECT_SPOTIFY = "/connect-spotify"
 # Header rhime.js reads to navigate when a fragment request must go elsewhere.
 REDIRECT_HEADER = "x-rhime-redirect"
+COOKIES_STATE = "rhime_set_cookies"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +32,9 @@ class Viewer:
 class Redirect(Exception):
     """Leave the page for `location`, carrying any cookies the API set."""
 
-    def __init__(self, location: str, *, cookies: tuple[str, ...] = ()) -> None:
+    def __init__(self, location: str) -> None:
         super().__init__(location)
         self.location = location
-        self.cookies = cookies
 
 
 def redirect(request: Request, location: str, *, cookies: tuple[str, ...] = ()) -> Response:
@@ -46,6 +47,19 @@ def redirect(request: Request, location: str, *, cookies: tuple[str, ...] = ()) 
     for cookie in cookies:
         response.headers.append("set-cookie", cookie)
     return response
+
+
+def signed_identity(request: Request) -> identity.Identity | None:
+    """The identity the gateway verified from the cookie and signed for us, if any."""
+    token = request.headers.get(identity.HEADER)
+    if not token:
+        return None
+    secret = request.app.state.kit.settings.internal_secret.get_secret_value()
+    try:
+        found = identity.decode(token, secret=secret)
+    except jwt.InvalidTokenError:
+        return None
+    return found if found.service is None and found.user_id else None
 
 
 def parse_viewer(body: Any) -> Viewer | None:
@@ -76,11 +90,18 @@ class Visit:
         return self.request.headers.get(views.PARTIAL_HEADER)
 
     async def current(self) -> Viewer | None:
-        """Who is signed in, or None (no cookie, or one the platform rejects)."""
+        """Who is signed in, or None (no cookie, or one the platform rejects).
+
+        The gateway's signed identity saves an API call on every page; only a token that
+        predates connecting Spotify is checked with the API, which knows better."""
         if self.viewer is not None:
             return self.viewer
         if not self.api.cookie:
             return None
+        found = signed_identity(self.request)
+        if found is not None and found.spotify:
+            self.viewer = Viewer(user_id=found.user_id, user_name=found.user_name, spotify=True)
+            return self.viewer
         try:
             body = await self.api.get("/api/auth/me")
         except gateway.ApiFailure as failure:
@@ -116,7 +137,8 @@ class Visit:
 def back(request: Request, fallback: str = "/") -> str:
     """Where a form without JavaScript returns to: a same-site `next` field or the referrer."""
     referrer = request.headers.get("referer", "")
-    host = request.headers.get("host", "")
+    # Behind the gateway the browser's host arrives as X-Forwarded-Host.
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
     for prefix in (f"http://{host}", f"https://{host}"):
         if host and referrer.startswith(prefix + "/"):
             return referrer.removeprefix(prefix)
@@ -142,6 +164,8 @@ def get_visit(request: Request) -> Visit:
         forwarded_for=forwarded or client,
         timeout=state.api_timeout,
     )
+    # Cookies the API sets on any call (sign-in, a refreshed token) reach the browser.
+    request.scope.setdefault("state", {})[COOKIES_STATE] = api.set_cookies
     return Visit(request=request, api=api, env=state.templates)
 
 

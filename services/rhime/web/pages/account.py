@@ -10,6 +10,8 @@ from fastapi.responses import Response
 from rhime.web import gateway, visit
 from rhime.web.visit import VisitDep
 
+FORGET_TOKEN = "accessToken=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+
 
 def router() -> APIRouter:
     r = APIRouter()
@@ -34,9 +36,7 @@ def router() -> APIRouter:
                 {"userName": user_name, "email": email, "password": password},
             )
             # Signed up means signed in: nobody wants to type the password twice.
-            reply = await v.api.send(
-                "POST", "/api/auth/signin", json={"userName": user_name, "password": password}
-            )
+            await v.api.post("/api/auth/signin", {"userName": user_name, "password": password})
         except gateway.ApiFailure as failure:
             if failure.status >= 500:
                 raise
@@ -47,7 +47,7 @@ def router() -> APIRouter:
                 errors=failure.field_errors(),
                 messages=[e["msg"] for e in failure.errors if not e.get("field")],
             )
-        return visit.redirect(v.request, visit.CONNECT_SPOTIFY, cookies=reply.set_cookies)
+        return visit.redirect(v.request, visit.CONNECT_SPOTIFY)
 
     @r.get("/signin")
     async def signin_page(
@@ -66,9 +66,7 @@ def router() -> APIRouter:
     ) -> Response:
         target = visit.safe_next(next_)
         try:
-            reply = await v.api.send(
-                "POST", "/api/auth/signin", json={"userName": login, "password": password}
-            )
+            await v.api.post("/api/auth/signin", {"userName": login, "password": password})
         except gateway.ApiFailure as failure:
             if failure.status >= 500:
                 raise
@@ -80,20 +78,18 @@ def router() -> APIRouter:
                 messages=[e["msg"] for e in failure.errors if not e.get("field")],
                 next=target,
             )
-        return visit.redirect(v.request, target, cookies=reply.set_cookies)
+        return visit.redirect(v.request, target)
 
     @r.post("/signout")
     async def signout(v: VisitDep) -> Response:
-        cookies: tuple[str, ...] = ()
         try:
-            cookies = (await v.api.send("POST", "/api/auth/signout")).set_cookies
+            await v.api.post("/api/auth/signout")
         except gateway.ApiFailure as failure:
             if failure.status != 401:
                 raise
-        if not cookies:
-            # Whatever the API said, the browser forgets the token.
-            cookies = ("accessToken=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",)
-        return visit.redirect(v.request, visit.SIGNIN, cookies=cookies)
+        # Whatever the API said, the browser forgets the token.
+        forget = () if v.api.set_cookies else (FORGET_TOKEN,)
+        return visit.redirect(v.request, visit.SIGNIN, cookies=forget)
 
     @r.get("/connect-spotify")
     async def connect_spotify(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -24,7 +25,7 @@ def router() -> APIRouter:
         viewer = await v.current()
         if error and (viewer is None or not viewer.spotify):
             # The Spotify round trip failed: say so where the person can try again.
-            raise visit.Redirect(f"{visit.CONNECT_SPOTIFY}?error={error}")
+            raise visit.Redirect(f"{visit.CONNECT_SPOTIFY}?error={quote(error)}")
         await v.require()
         card = await next_card(v.api)
         if v.partial:
