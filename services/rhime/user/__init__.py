@@ -1,0 +1,1 @@
+"""user: profiles, author cards and profile images."""

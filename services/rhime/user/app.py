@@ -1,0 +1,209 @@
+"""user: `/api/users` — profiles and profile images; `/internal/users/cards` for services."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Path
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from rhime import events
+from rhime.kit import app as kit_app
+from rhime.kit import bus, errors, identity
+from rhime.kit.settings import Settings as KitSettings
+from rhime.user import images, profiles
+
+PREFIX = "/api/users"
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+_LETTERS = re.compile(r"^[A-Za-z]+$")
+
+
+class Settings(KitSettings):
+    s3_bucket: str = "rhime-profile-images"
+    s3_region: str = "eu-west-1"
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = None
+    upload_expires_seconds: int = Field(default=300, ge=30, le=3600)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Profile(Model):
+    user_id: str
+    user_name: str
+    first_name: str
+    last_name: str = ""
+    bio: str = ""
+    age: int | None = None
+    gender: str = ""
+    profile_image: str = profiles.DEFAULT_AVATAR
+
+
+class ProfilePatch(Model):
+    """The original's rules: firstName required; the rest optional, "" clears a field."""
+
+    first_name: str = Field(min_length=2, max_length=25)
+    last_name: str | None = Field(default=None, max_length=25)
+    bio: str | None = Field(default=None, max_length=150)
+    age: int | None = Field(default=None, ge=11, le=100)
+    gender: Literal["", "male", "female"] | None = None
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _letters(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return value
+        value = value.strip()
+        if not _LETTERS.fullmatch(value):
+            raise ValueError("only letters are allowed")
+        return value.lower()
+
+    @field_validator("bio")
+    @classmethod
+    def _bio(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+
+class UploadRequest(Model):
+    content_type: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg"
+
+
+class Upload(Model):
+    url: str = Field(description="Presigned S3 URL: PUT the image there with the content type.")
+    key: str = Field(description="Send to the confirm route once uploaded.")
+    content_type: str
+    expires_in: int
+
+
+class Confirm(Model):
+    key: str = Field(min_length=1, max_length=200)
+
+
+class CardsRequest(BaseModel):
+    ids: list[str] = Field(max_length=profiles.MAX_CARDS)
+
+
+class Card(BaseModel):
+    userId: str
+    userName: str
+    displayName: str
+    profileImage: str
+
+
+class Cards(BaseModel):
+    cards: dict[str, Card]
+
+
+def user_id_path(user_id: Annotated[str, Path(alias="userId")]) -> str:
+    if not _OBJECT_ID.fullmatch(user_id):
+        raise errors.bad_request("Invalid userId", field="userId")
+    return user_id
+
+
+UserId = Annotated[str, Depends(user_id_path)]
+
+
+def _profile(doc: dict[str, Any]) -> Profile:
+    return Profile(user_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+
+
+def create(settings: Settings) -> FastAPI:
+    router = APIRouter(
+        prefix=PREFIX,
+        tags=["users"],
+        responses={400: {"description": "Invalid input"}, 401: {"description": "Not signed in"}},
+    )
+    internal = APIRouter(prefix="/internal/users", tags=["internal"])
+    store = images.Store(
+        bucket=settings.s3_bucket,
+        region=settings.s3_region,
+        endpoint_url=settings.s3_endpoint_url,
+        public_endpoint_url=settings.s3_public_endpoint_url,
+        expires_seconds=settings.upload_expires_seconds,
+    )
+    owner_only: dict[int | str, dict[str, Any]] = {
+        403: {"description": "Not your profile"},
+        404: {"description": "No such profile"},
+    }
+
+    @router.get("/{userId}", responses={404: {"description": "No such profile"}})
+    async def get_profile(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Profile:
+        """Anyone signed in can read any profile (the email stays private)."""
+        return _profile(await profiles.get(kit, user_id=user_id))
+
+    @router.patch("/{userId}", responses=owner_only)
+    async def patch_profile(
+        body: ProfilePatch, user: identity.User, user_id: UserId, kit: kit_app.KitDep
+    ) -> Profile:
+        """Edit your own profile."""
+        fields = body.model_dump(exclude_unset=True)
+        doc = await profiles.update(kit, caller=user.user_id, user_id=user_id, fields=fields)
+        return _profile(doc)
+
+    @router.put("/{userId}/image", responses=owner_only)
+    async def start_image_upload(
+        user: identity.User,
+        user_id: UserId,
+        kit: kit_app.KitDep,
+        body: UploadRequest | None = None,
+    ) -> Upload:
+        """A presigned S3 PUT URL (valid `expiresIn` seconds) for a new profile image."""
+        content_type = (body or UploadRequest()).content_type
+        key, url = await profiles.start_upload(
+            kit, store=store, caller=user.user_id, user_id=user_id, content_type=content_type
+        )
+        return Upload(
+            url=url,
+            key=key,
+            content_type=content_type,
+            expires_in=settings.upload_expires_seconds,
+        )
+
+    @router.post("/{userId}/image/confirm", responses=owner_only)
+    async def confirm_image(
+        body: Confirm, user: identity.User, user_id: UserId, kit: kit_app.KitDep
+    ) -> Profile:
+        """After the PUT: checks the object exists and stores its URL as the profile image."""
+        doc = await profiles.confirm_upload(
+            kit, store=store, caller=user.user_id, user_id=user_id, key=body.key
+        )
+        return _profile(doc)
+
+    @router.delete("/{userId}/image", responses=owner_only)
+    async def delete_image(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Profile:
+        """Remove the image object and its URL (the default avatar shows again)."""
+        doc = await profiles.delete_image(kit, store=store, caller=user.user_id, user_id=user_id)
+        return _profile(doc)
+
+    @internal.post("/cards")
+    async def cards(body: CardsRequest, caller: identity.Service, kit: kit_app.KitDep) -> Cards:
+        """Author cards for up to 100 ids (internal: components only)."""
+        found = await profiles.cards(kit, ids=body.ids)
+        return Cards(cards={k: Card(**v) for k, v in found.items()})
+
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def on_user_created(event: events.UserCreated) -> None:
+            await profiles.create(
+                kit, user_id=event.user_id, user_name=event.user_name, email=event.email
+            )
+
+        return [bus.Subscription(event=events.UserCreated, handler=on_user_created)]
+
+    async def bucket(kit: kit_app.Kit) -> None:
+        if settings.s3_endpoint_url:
+            await store.ensure_bucket()
+
+    return kit_app.create_app(
+        settings,
+        title="user",
+        description="Profiles, profile images and author cards.",
+        database="user",
+        api_prefix=PREFIX,
+        routers=[router, internal],
+        subscriptions=subscriptions,
+        on_ready=[bucket],
+    )

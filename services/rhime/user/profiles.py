@@ -1,0 +1,122 @@
+"""Profiles in the user database: created from `user.created`, read, edited by their owner."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from rhime.kit import errors
+from rhime.kit.app import Kit
+from rhime.user import images, names
+
+PROFILES = "profiles"
+DEFAULT_AVATAR = "https://cdn-icons-png.flaticon.com/512/149/149071.png"
+MAX_CARDS = 100
+_PUBLIC = {"email": 0, "image_key": 0}
+
+
+async def create(kit: Kit, *, user_id: str, user_name: str, email: str) -> None:
+    """Idempotent: a second delivery finds the profile and changes nothing."""
+    first, last = names.random_name()
+    with contextlib.suppress(DuplicateKeyError):
+        await kit.database[PROFILES].insert_one(
+            {
+                "_id": user_id,
+                "user_name": user_name,
+                "email": email,
+                "first_name": first,
+                "last_name": last,
+            }
+        )
+
+
+async def get(kit: Kit, *, user_id: str) -> dict[str, Any]:
+    doc = await kit.database[PROFILES].find_one({"_id": user_id}, _PUBLIC)
+    if doc is None:
+        raise errors.not_found("The profile does not exist.")
+    return dict(doc)
+
+
+def _owner(caller: str, user_id: str) -> None:
+    if caller != user_id:
+        raise errors.forbidden("You can only change your own profile.")
+
+
+async def update(kit: Kit, *, caller: str, user_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    _owner(caller, user_id)
+    sets = {k: v for k, v in fields.items() if v not in ("", None)}
+    unsets = {k: "" for k, v in fields.items() if v in ("", None)}
+    update: dict[str, Any] = {}
+    if sets:
+        update["$set"] = sets
+    if unsets:
+        update["$unset"] = unsets
+    if update:
+        result = await kit.database[PROFILES].update_one({"_id": user_id}, update)
+        if not result.matched_count:
+            raise errors.not_found("The profile does not exist.")
+    return await get(kit, user_id=user_id)
+
+
+async def start_upload(
+    kit: Kit, *, store: images.Store, caller: str, user_id: str, content_type: str
+) -> tuple[str, str]:
+    _owner(caller, user_id)
+    await get(kit, user_id=user_id)
+    key = store.new_key(user_id, content_type)
+    return key, await store.upload_url(key=key, content_type=content_type)
+
+
+async def confirm_upload(
+    kit: Kit, *, store: images.Store, caller: str, user_id: str, key: str
+) -> dict[str, Any]:
+    """Store the image URL once the object exists; the previous image is removed."""
+    _owner(caller, user_id)
+    if not key.startswith(f"{user_id}/") or "/" in key[len(user_id) + 1 :]:
+        raise errors.bad_request("Invalid key", field="key")
+    if not await store.exists(key):
+        raise errors.bad_request("The image has not been uploaded.", field="key")
+    before = await kit.database[PROFILES].find_one_and_update(
+        {"_id": user_id},
+        {"$set": {"image_key": key, "profile_image": store.public_url(key)}},
+    )
+    if before is None:
+        raise errors.not_found("The profile does not exist.")
+    if before.get("image_key") and before["image_key"] != key:
+        await store.delete(before["image_key"])
+    return await get(kit, user_id=user_id)
+
+
+async def delete_image(
+    kit: Kit, *, store: images.Store, caller: str, user_id: str
+) -> dict[str, Any]:
+    _owner(caller, user_id)
+    before = await kit.database[PROFILES].find_one_and_update(
+        {"_id": user_id},
+        {"$unset": {"image_key": "", "profile_image": ""}},
+    )
+    if before is None:
+        raise errors.not_found("The profile does not exist.")
+    if before.get("image_key"):
+        await store.delete(before["image_key"])
+    return await get(kit, user_id=user_id)
+
+
+async def cards(kit: Kit, *, ids: list[str]) -> dict[str, dict[str, str]]:
+    """Author cards for other services; unknown ids are left out."""
+    found: dict[str, dict[str, str]] = {}
+    cursor = kit.database[PROFILES].find(
+        {"_id": {"$in": list(dict.fromkeys(ids))}},
+        {"user_name": 1, "first_name": 1, "last_name": 1, "profile_image": 1},
+    )
+    async for doc in cursor:
+        display = " ".join(p for p in (doc.get("first_name"), doc.get("last_name")) if p)
+        found[doc["_id"]] = {
+            "userId": doc["_id"],
+            "userName": doc["user_name"],
+            "displayName": display.title() or doc["user_name"],
+            "profileImage": doc.get("profile_image") or DEFAULT_AVATAR,
+        }
+    return found
