@@ -52,12 +52,21 @@ def _item_keys(profile: taste.Profile) -> set[str]:
     return {_PREFIX[c] + key for c in taste.CATEGORIES for key in profile.weights(c)}
 
 
-def _pairs(weights: Mapping[str, float]) -> list[list[Any]]:
-    return [[key, w] for key, w in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))]
+# lists of {k, w} sub-documents, heaviest first: FerretDB stores no nested arrays, and item
+# ids or genre names are not safe as field names
 
 
-def _weights(pairs: Iterable[Sequence[Any]]) -> dict[str, float]:
-    return {str(key): float(w) for key, w in pairs}
+def _pairs(weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    ordered = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [{"k": key, "w": w} for key, w in ordered]
+
+
+def _weights(pairs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    return {str(p["k"]): float(p["w"]) for p in pairs}
+
+
+def _entries(doc: Mapping[str, Any] | None) -> list[cand.Posting]:
+    return [(str(p["k"]), int(p["w"])) for p in (doc or {}).get("keys") or ()]
 
 
 def profile_from(doc: Mapping[str, Any], *, field: str = "scored") -> taste.Profile:
@@ -148,16 +157,15 @@ async def save(
     if uses_idf():
         scored = sim.reweigh_profile(profile, idf=await _idf_for(db, profile=profile))
     entries = cand.index_entries(profile, limits=LIMITS)
-    previous = [(str(k), int(w)) for k, w in (old or {}).get("keys") or ()]
-    await _apply_postings(db, user_id=user_id, before=previous, after=entries)
+    await _apply_postings(db, user_id=user_id, before=_entries(old), after=entries)
     names = {key: items.names.get(key, "") for key in [*profile.tracks, *profile.artists]}
     doc: dict[str, Any] = {
         "timeRange": time_range,
         "fetchedAt": datetime.datetime.now(datetime.UTC),
         "raw": {c: _pairs(profile.weights(c)) for c in taste.CATEGORIES},
         "scored": {c: _pairs(scored.weights(c)) for c in taste.CATEGORIES},
-        "names": [[key, name] for key, name in sorted(names.items())],
-        "keys": [[k, w] for k, w in entries],
+        "names": [{"k": key, "n": name} for key, name in sorted(names.items())],
+        "keys": [{"k": k, "w": w} for k, w in entries],
     }
     if week is not None:
         doc["week"] = week
@@ -166,7 +174,7 @@ async def save(
 
 
 def names_of(doc: Mapping[str, Any]) -> dict[str, str]:
-    return {str(key): str(name) for key, name in doc.get("names") or ()}
+    return {str(p["k"]): str(p["n"]) for p in doc.get("names") or ()}
 
 
 def top(doc: Mapping[str, Any], *, category: taste.Category, limit: int) -> list[dict[str, Any]]:
@@ -174,8 +182,7 @@ def top(doc: Mapping[str, Any], *, category: taste.Category, limit: int) -> list
     names = names_of(doc)
     pairs = (doc.get("raw") or {}).get(category) or []
     return [
-        {"id": key, "name": names.get(key, key) if category != "genres" else key, "weight": w}
-        for key, w in pairs[:limit]
+        {"id": p["k"], "name": names.get(p["k"], p["k"]), "weight": p["w"]} for p in pairs[:limit]
     ]
 
 
@@ -183,8 +190,7 @@ async def forget(db: Any, *, user_id: str) -> None:
     """Remove a user's taste, postings and recommendations (after a disconnection)."""
     old = await db[store.TASTES].find_one({"_id": user_id}, {"raw": 1, "keys": 1})
     if old is not None:
-        previous = [(str(k), int(w)) for k, w in old.get("keys") or ()]
-        await _apply_postings(db, user_id=user_id, before=previous, after=[])
+        await _apply_postings(db, user_id=user_id, before=_entries(old), after=[])
         await _apply_df(db, before=_item_keys(stored_profile(old)), after=set())
         await db[store.TASTES].delete_one({"_id": user_id})
     await db[store.RECOMMENDATIONS].delete_many({"userId": user_id})

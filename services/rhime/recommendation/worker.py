@@ -15,7 +15,8 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
@@ -35,7 +36,25 @@ class _ThreadWorker(SimpleWorker):
 
     @property
     def dequeue_timeout(self) -> int:
-        return 1  # wake up every second to notice a stop request
+        return 1
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        # rq's idle loop only ends on a job or a signal: wake every second to notice a stop
+        while not self._stop_requested:
+            found = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=1)
+            if found is not None:
+                return found
+        return None
+
+    def subscribe(self) -> None:
+        # rq's remote-command listener blocks a thread for up to a minute on shutdown; this
+        # worker is stopped by its app, so it listens for no commands
+        pass
+
+    def unsubscribe(self) -> None:
+        pass
 
     def stop_soon(self) -> None:
         self._stop_requested = True

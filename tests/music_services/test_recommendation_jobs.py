@@ -1,0 +1,253 @@
+"""The recommendation worker's jobs against the fake Spotify, FerretDB, Redis and
+user-graph-view: tastes, the index, recommendations both ways, dismissals, follows, and the
+rq worker end to end with the HTTP service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from rhime.graph import edges
+from rhime.recommendation import app as rec_app
+from rhime.recommendation import jobs, store, worker
+from rhime.recommendation.settings import Settings, WorkerSettings
+from rhime.runtime import servers
+from rhime.spotify import app as spotify_app
+from rhime.spotify.settings import Settings as SpotifySettings
+from tests.music_services.music_helpers import connect, eventually, listeners, oid
+from tests.support import auth_headers
+
+
+@pytest.fixture
+async def spotify(
+    music_settings: Callable[..., Any], serve: Any, fake: httpx.AsyncClient
+) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    port = servers.free_port()
+    settings = music_settings(SpotifySettings, public_url=f"http://127.0.0.1:{port}")
+    served = await serve(spotify_app.create(settings), port=port)
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        yield client, served.app.state.kit
+
+
+@pytest.fixture
+async def res(music_settings: Callable[..., Any]) -> AsyncIterator[jobs.Resources]:
+    async with jobs.resources(music_settings(WorkerSettings)) as resources:
+        yield resources
+
+
+async def connected_users(client: httpx.AsyncClient, picks: list[int]) -> list[str]:
+    users = []
+    for listener in picks:
+        user = oid()
+        assert (await connect(client, user, listener=listener)).headers["location"] == "/"
+        users.append(user)
+    return users
+
+
+async def recs_of(db: Any, user: str) -> dict[str, dict[str, Any]]:
+    return {d["otherId"]: d async for d in db[store.RECOMMENDATIONS].find({"userId": user})}
+
+
+async def snapshot(db: Any) -> dict[str, list[Any]]:
+    out = {}
+    for name in (store.TASTES, store.POSTINGS, store.STATS, store.RECOMMENDATIONS):
+        docs = [d async for d in db[name].find({}, {"fetchedAt": 0, "computedAt": 0})]
+        out[name] = sorted(docs, key=lambda d: str(d["_id"]))
+    return out
+
+
+async def test_sync_builds_tastes_index_and_recommendations_both_ways(
+    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources
+) -> None:
+    client, _ = spotify
+    same = await connected_users(client, listeners(2, 4))
+    other = await connected_users(client, listeners(6, 2))
+    for user in [*same, *other]:
+        assert await jobs.sync_user(res, user_id=user, time_range="medium_term") is not None
+    db = res.db
+
+    taste = await db[store.TASTES].find_one({"_id": same[0]})
+    assert taste["timeRange"] == "medium_term"
+    assert taste["raw"]["tracks"]
+    assert taste["raw"]["genres"]  # genres back-filled or from top artists
+    assert await db[store.POSTINGS].count_documents({"userId": same[0]}) == len(taste["keys"])
+
+    mine = await recs_of(db, same[0])
+    assert set(same[1:]) <= set(mine)
+    best = max(mine.values(), key=lambda d: d["similarity"])
+    assert best["otherId"] in same
+    for other_id, doc in mine.items():
+        back = await db[store.RECOMMENDATIONS].find_one({"_id": f"{other_id}:{same[0]}"})
+        assert back is not None
+        assert back["similarity"] == pytest.approx(doc["similarity"])
+        assert doc["dismissed"] is False
+    why = best["explanation"]
+    assert why["commonArtists"] or why["commonGenres"]
+    assert all(item["name"] for item in why["commonArtists"])
+    assert set(why["breakdown"]) == {"tracks", "artists", "genres"}
+
+
+async def test_jobs_are_idempotent(
+    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources
+) -> None:
+    client, _ = spotify
+    users = await connected_users(client, listeners(4, 3))
+    # the first round grows the population, which changes IDF weights once
+    for _ in range(2):
+        for user in users:
+            await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    first = await snapshot(res.db)
+    for user in [*users, *users]:
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    assert await snapshot(res.db) == first
+    assert first[store.RECOMMENDATIONS]
+
+
+async def test_dismissed_stays_dismissed_and_followed_are_not_recommended(
+    spotify: tuple[httpx.AsyncClient, Any],
+    res: jobs.Resources,
+    graph_view: tuple[str, Any],
+) -> None:
+    client, _ = spotify
+    alice, bob, carol, dave = await connected_users(client, listeners(1, 4))
+    for user in (alice, bob, carol, dave):
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    assert {bob, carol, dave} <= set(await recs_of(res.db, alice))
+
+    await res.db[store.RECOMMENDATIONS].update_one(
+        {"_id": f"{alice}:{bob}"}, {"$set": {"dismissed": True}}
+    )
+    await edges.transition(graph_view[1], follower=alice, followee=carol, active=True)
+    # recomputation from either side
+    await jobs.sync_user(res, user_id=bob, time_range="short_term")
+    await jobs.sync_user(res, user_id=alice, time_range="short_term")
+    mine = await recs_of(res.db, alice)
+    assert mine[bob]["dismissed"] is True
+    assert carol not in mine
+    assert mine[dave]["dismissed"] is False
+
+
+async def test_fetch_retries_spotify_429_and_5xx(
+    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources, fake: httpx.AsyncClient
+) -> None:
+    client, _ = spotify
+    (user,) = await connected_users(client, [11])
+    await fake.post("/_fake/faults", json={"status": 429, "count": 2, "retry_after": 1})
+    await fake.post("/_fake/faults", json={"status": 500, "count": 2})
+    assert await jobs.sync_user(res, user_id=user, time_range="medium_term") is not None
+    assert (await fake.get("/_fake/stats")).json()["faults"] == []
+    assert await res.db[store.TASTES].count_documents({"_id": user}) == 1
+
+
+async def test_disconnected_user_is_forgotten(
+    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources
+) -> None:
+    client, _ = spotify
+    alice, bob = await connected_users(client, listeners(3, 2))
+    for user in (alice, bob):
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    assert await res.db[store.POSTINGS].count_documents({"userId": bob}) > 0
+    r = await client.delete("/api/spotify/connection", headers=auth_headers(bob))
+    assert r.status_code == 204
+    assert await res.db[store.TASTES].count_documents({"_id": bob}) == 0
+    assert await res.db[store.POSTINGS].count_documents({"userId": bob}) == 0
+    assert await res.db[store.RECOMMENDATIONS].count_documents({"userId": bob}) == 0
+    assert await jobs.sync_user(res, user_id=bob, time_range="short_term") is None
+
+
+async def test_initial_job_is_deduplicated(music_settings: Callable[..., Any]) -> None:
+    settings = music_settings(WorkerSettings)
+    conn = jobs.connection(settings)
+    try:
+        assert jobs.enqueue_initial(conn, settings=settings, user_id="u1")
+        assert not jobs.enqueue_initial(conn, settings=settings, user_id="u1")
+        assert jobs.enqueue_initial(conn, settings=settings, user_id="u2")
+        assert jobs.queue(settings, conn).count == 2
+    finally:
+        conn.close()
+
+
+async def test_worker_and_service_end_to_end(
+    spotify: tuple[httpx.AsyncClient, Any],
+    music_settings: Callable[..., Any],
+    serve: Any,
+    graph_view: tuple[str, Any],
+) -> None:
+    client, kit = spotify
+    await serve(worker.create(music_settings(WorkerSettings)))
+    service = await serve(rec_app.create(music_settings(Settings, page_size=2)))
+    users = await connected_users(client, listeners(5, 5))
+    me = users[0]
+
+    async def computed() -> dict[str, Any]:
+        found = await recs_of(kit.database, me)
+        assert set(users[1:]) <= set(found)
+        return found
+
+    await eventually(computed, timeout=60)
+    async with httpx.AsyncClient(base_url=service.url) as rec:
+        seen: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(10):
+            params = {"cursor": cursor} if cursor else {}
+            r = await rec.get("/api/recommendations", params=params, headers=auth_headers(me))
+            assert r.status_code == 200, r.text
+            page = r.json()
+            assert len(page["recommendations"]) <= 2
+            seen += page["recommendations"]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        ids = [r["userId"] for r in seen]
+        assert len(ids) == len(set(ids))
+        assert set(users[1:]) <= set(ids)
+        sims = [r["similarity"] for r in seen]
+        assert sims == sorted(sims, reverse=True)
+        assert all(r["percent"] == round(r["similarity"] * 100) for r in seen)
+        assert seen[0]["explanation"]["commonArtists"] or seen[0]["explanation"]["commonGenres"]
+
+        # dismiss one, follow another: both disappear, at once
+        r = await rec.post(f"/api/recommendations/{users[1]}/dismiss", headers=auth_headers(me))
+        assert r.status_code == 204
+        r = await rec.post(f"/api/recommendations/{users[1]}/dismiss", headers=auth_headers(me))
+        assert r.status_code == 204
+        await edges.transition(graph_view[1], follower=me, followee=users[2], active=True)
+        ids = []
+        cursor = None
+        for _ in range(10):
+            params = {"cursor": cursor} if cursor else {}
+            page = (
+                await rec.get("/api/recommendations", params=params, headers=auth_headers(me))
+            ).json()
+            ids += [r["userId"] for r in page["recommendations"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert users[1] not in ids
+        assert users[2] not in ids
+        assert set(users[3:]) <= set(ids)
+
+        r = await rec.get(
+            "/api/recommendations", params={"cursor": "%%%"}, headers=auth_headers(me)
+        )
+        assert r.status_code == 400
+        r = await rec.post(f"/api/recommendations/{me}/dismiss", headers=auth_headers(me))
+        assert r.status_code == 400
+        r = await rec.get("/api/recommendations")
+        assert r.status_code == 401
+
+    # top items, with names, through the spotify service
+    r = await client.get(f"/api/spotify/users/{me}/top/artists", headers=auth_headers(users[1]))
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert items[0]["name"]
+    assert [i["weight"] for i in items] == sorted((i["weight"] for i in items), reverse=True)
+    r = await client.get(f"/api/spotify/users/{me}/top/genres", headers=auth_headers(me))
+    assert r.json()["items"]
+    r = await client.get(f"/api/spotify/users/{oid()}/top/tracks", headers=auth_headers(me))
+    assert r.status_code == 404
+    r = await client.get(f"/api/spotify/users/{me}/top/albums", headers=auth_headers(me))
+    assert r.status_code == 400
