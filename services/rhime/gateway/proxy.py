@@ -309,6 +309,11 @@ class Gateway:
                     {"type": "http.response.start", "status": response.status, "headers": out}
                 )
                 started = True
+                if (response.content_length or _SMALL_BODY + 1) <= _SMALL_BODY:
+                    # small bodies in one write: fewer packets, no chunk bookkeeping
+                    whole = await response.read()
+                    await send({"type": "http.response.body", "body": whole, "more_body": False})
+                    return
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
