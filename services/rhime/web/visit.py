@@ -111,13 +111,13 @@ class Visit:
         self.viewer = parse_viewer(body)
         return self.viewer
 
-    async def require(self, *, spotify: bool = True) -> Viewer:
-        """The signed-in viewer; otherwise redirect to sign in (or to connect Spotify)."""
+    async def require(self) -> Viewer:
+        """The signed-in viewer; otherwise redirect to sign in. Whether Spotify is connected
+        is left to the API: its gate knows at once, while the account learns it from an event
+        a moment later, and a 401 "not authorized" sends the page to connect Spotify."""
         viewer = await self.current()
         if viewer is None:
             raise Redirect(f"{SIGNIN}?next={quote(self._here(), safe='/')}")
-        if spotify and not viewer.spotify:
-            raise Redirect(CONNECT_SPOTIFY)
         return viewer
 
     def _here(self) -> str:

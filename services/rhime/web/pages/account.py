@@ -95,7 +95,7 @@ def router() -> APIRouter:
     async def connect_spotify(
         v: VisitDep, error: Annotated[str | None, Query(max_length=200)] = None
     ) -> Response:
-        viewer = await v.require(spotify=False)
+        viewer = await v.require()
         if viewer.spotify:
             raise visit.Redirect("/")
         return v.page("connect_spotify.html", error=error)

@@ -1,0 +1,174 @@
+"""The journey in a real browser, by clicking: sign up, connect Spotify, follow someone from a
+recommendation, post, like, comment, upload a picture, sign out. Every screen is saved at
+phone and desktop widths under test-output/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rhime.runtime import local
+from tests.web import web_site as ws
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(
+        not ws.CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium)"
+    ),
+]
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def site(platform: local.Platform) -> str:
+    ws.point_web_at_gateway(platform)
+    ws.wait_http(platform.gateway_url + "/signin")
+    # The Spotify callback comes back to the public URL (localhost): the cookie must match.
+    return platform.gateway_url.replace("127.0.0.1", "localhost")
+
+
+@pytest.fixture(scope="module")
+def shots(repo: Path) -> Path:
+    folder = repo / "test-output" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+async def page(site: str) -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(ws.CHROMIUM), args=ws.CHROMIUM_ARGS)
+        context = await browser.new_context(viewport=DESKTOP, base_url=site)
+        tab = await context.new_page()
+        try:
+            yield tab
+        finally:
+            await context.close()
+            await browser.close()
+
+
+async def shoot(page: Any, folder: Path, name: str) -> None:
+    """The screen at both widths; the page reflows without a reload."""
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(size)
+        await page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
+    await page.set_viewport_size(DESKTOP)
+
+
+async def test_journey(page: Any, site: str, shots: Path) -> None:
+    expect = playwright_api.expect
+    seed = await ws.Person(site, ws.unique("bo")).join()
+    try:
+        await seed.share("the", "The song of my summer")
+        name = ws.unique("ana")
+
+        # Sign up, with live hints and an inline server error first.
+        await page.goto("/signup")
+        await page.get_by_label("Username").fill(seed.name)
+        await page.get_by_label("Email").fill(f"{name}@example.com")
+        await page.get_by_label("Password").fill("short")
+        await expect(page.locator('[data-hints-for="password"] li.unmet').first).to_be_visible()
+        await page.get_by_label("Password").fill(ws.PASSWORD)
+        await expect(page.locator('[data-hints-for="password"] li.unmet')).to_have_count(0)
+        await page.get_by_role("button", name="Sign up").click()
+        await expect(page.locator(".error, .alert").first).to_be_visible()
+        await shoot(page, shots, "signup-error")
+        await page.get_by_label("Username").fill(name)
+        await page.get_by_label("Password").fill(ws.PASSWORD)
+        await page.get_by_role("button", name="Sign up").click()
+
+        # Connect Spotify: the round trip lands home, signed in.
+        await expect(page).to_have_url(re.compile(r"/connect-spotify$"))
+        await shoot(page, shots, "connect-spotify")
+        await page.get_by_role("link", name="Connect with Spotify").click()
+        await expect(page).to_have_url(re.compile(r"/$"))
+        await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
+        await shoot(page, shots, "home-empty")
+
+        # Connect: wait for the recommendations to be computed, then follow the seeded person.
+        await page.get_by_role("link", name="Connect", exact=True).click()
+
+        async def card_shown() -> bool:
+            if await page.locator("#rec-name").count():
+                return True
+            await page.reload()
+            return False
+
+        await ws.eventually(card_shown, timeout=120, every=2)
+        await expect(page.locator(".similarity .big")).to_have_text(re.compile(r"^\d+%$"))
+        await shoot(page, shots, "connect")
+        follow = page.locator("form[data-rec-action] button", has_text="Follow")
+        target = await page.locator("#rec-name a").get_attribute("href")
+        await follow.click()
+        await expect(page.get_by_role("status")).to_contain_text("Followed")
+        await shoot(page, shots, "connect-after-follow")
+
+        # Post: search a track, choose it and share it with a caption.
+        await page.get_by_role("link", name="Home").click()
+        await page.get_by_label("Search tracks").fill("the")
+        await expect(page.locator("#track-results input[type=radio]").first).to_be_checked()
+        await page.get_by_label("Why this track?").fill("Found it through Rhime")
+        await page.get_by_role("button", name="Post").click()
+        mine = page.locator(".post", has_text="Found it through Rhime").first
+        await expect(mine).to_be_visible()
+
+        # Like: instant, then confirmed by the server.
+        like = mine.locator("form[data-like] button")
+        await like.click()
+        await expect(mine.locator("form[data-like] button")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        await expect(mine.locator("[data-count]")).to_have_text("1")
+
+        # Comment inline, newest first, deletable because it is mine.
+        await mine.locator("summary").click()
+        box = mine.get_by_label("Add a comment")
+        await box.fill("Great bass line")
+        await mine.get_by_role("button", name="Send").click()
+        await expect(mine.locator(".comment-text").first).to_have_text("Great bass line")
+        await expect(mine.locator("[data-comment-count]")).to_have_text("1")
+        await expect(mine.get_by_role("button", name=re.compile("Delete"))).to_be_visible()
+        await shoot(page, shots, "home")
+
+        # The followed person's profile shows their post and a Following button.
+        assert target is not None
+        await page.goto(target)
+        await expect(page.get_by_role("button", name=re.compile("Following"))).to_be_visible()
+        await expect(page.locator(".post", has_text="The song of my summer")).to_be_visible()
+        await shoot(page, shots, "profile-other")
+        await page.get_by_role("tab", name="Top artists").click()
+        await expect(page.locator(".top-list li").first).to_be_visible()
+        await shoot(page, shots, "profile-artists")
+
+        # Upload a profile picture through the presigned flow.
+        await page.get_by_role("link", name="Profile").click()
+        await page.get_by_role("link", name="Edit profile").click()
+        await page.get_by_label("Choose an image").set_input_files(
+            files=[{"name": "me.png", "mimeType": "image/png", "buffer": ws.png()}]
+        )
+        await page.get_by_role("button", name="Upload picture").click()
+        await expect(page.locator(".profile-top img.avatar")).to_be_visible()
+        await shoot(page, shots, "profile-own")
+
+        # Not found, then sign out: pages send signed-out people to sign in.
+        await page.goto("/no/such/page")
+        await expect(page.get_by_role("heading", name="This page is not here")).to_be_visible()
+        await shoot(page, shots, "not-found")
+        await page.goto("/")
+        await page.get_by_role("button", name=re.compile("Sign out")).click()
+        await expect(page).to_have_url(re.compile(r"/signin$"))
+        await shoot(page, shots, "signin")
+        await page.goto("/connect")
+        await expect(page).to_have_url(re.compile(r"/signin\?next=/connect$"))
+    finally:
+        await seed.close()
