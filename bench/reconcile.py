@@ -1,6 +1,6 @@
 """Operator speed and footprint against kmock, one run.
 
-    .venv/bin/python bench/operator.py [--runs 5] [--quick]
+    .venv/bin/python bench/reconcile.py [--runs 5] [--quick]
 
 1. Render time of the full platform (parse a spec, render every object), in-process.
 2. Time from creating a RhimeDeployment to all of its children applied, with the real
@@ -11,35 +11,29 @@
 
 from __future__ import annotations
 
-# This file shares its name with the standard library's `operator`: drop its own directory
-# from the import path before anything imports `operator`.
+import argparse
+import asyncio
+import contextlib
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import kmock
+import yaml
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import kmock  # noqa: E402
-import yaml  # noqa: E402
+from rhime import catalogue
+from rhime_operator import names, render, spec
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "operator"))
 
 import operator_emulator  # noqa: E402
-
-from rhime import catalogue  # noqa: E402
-from rhime_operator import names, render, spec  # noqa: E402
 
 NAMESPACE = "bench"
 SECRET_NAMES = ("rhime-auth", "rhime-spotify", "rhime-aws")
