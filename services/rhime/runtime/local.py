@@ -64,6 +64,7 @@ def component_env(
         "RHIME_NAMESPACE": namespace,
         "RHIME_SERVICE_URL_TEMPLATE": "http://127.0.0.1:{port}",
         "RHIME_PUBLIC_URL": public_url,
+        "RHIME_GATEWAY_URL": gateway_url,
         "RHIME_LOG_JSON": "true",
         "RHIME_COOKIE_SECURE": "false",
         **secret_values,
