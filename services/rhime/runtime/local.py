@@ -57,6 +57,7 @@ def component_env(
     urls: dict[str, str],
     secret_values: dict[str, str],
     public_url: str,
+    gateway_url: str,
     namespace: str = "rhime",
 ) -> dict[str, str]:
     """The environment every local component gets (Kubernetes sets the same names)."""
