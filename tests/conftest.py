@@ -117,7 +117,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platfor
     own process, gateway on a free port. Started once, for the tests that ask for it."""
     data = tmp_path_factory.mktemp("platform")
     with local.platform(
-        data=data, gateway_port=servers.free_port(), log_dir=data / "logs", quiet=True
+        data=data,
+        gateway_port=servers.free_port(),
+        log_dir=data / "logs",
+        quiet=True,
+        public_host="127.0.0.1",
     ) as running:
         running.wait_ready(timeout=120)
         yield running

@@ -231,9 +231,15 @@ class Platform:
 
 @contextlib.contextmanager
 def platform(
-    *, data: Path, gateway_port: int, log_dir: Path, quiet: bool = False
+    *,
+    data: Path,
+    gateway_port: int,
+    log_dir: Path,
+    quiet: bool = False,
+    public_host: str = "localhost",
 ) -> Iterator[Platform]:
-    """Backing servers plus every available component as a process."""
+    """Backing servers plus every available component as a process. `public_host` is what
+    browsers use (cookies and the OAuth redirect must stay on one host)."""
 
     def say(text: str) -> None:
         if not quiet:
@@ -242,10 +248,12 @@ def platform(
     runtime = servers.Runtime(directory=data / "servers")
     say("starting backing servers: " + ", ".join(runtime.servers))
     runtime.start(on_ready=lambda name: say(f"  {name} ready"))
+    public_url = f"http://{public_host}:{gateway_port}"
     env = component_env(
         urls=runtime.urls,
         secret_values=local_secrets(data),
-        public_url=f"http://localhost:{gateway_port}",
+        public_url=public_url,
+        gateway_url=f"http://127.0.0.1:{gateway_port}",
     )
     processes = []
     for component in catalogue.COMPONENTS:
@@ -262,9 +270,7 @@ def platform(
     supervisor = Supervisor(processes)
     supervisor.start()
     try:
-        yield Platform(
-            runtime=runtime, supervisor=supervisor, gateway_url=f"http://127.0.0.1:{gateway_port}"
-        )
+        yield Platform(runtime=runtime, supervisor=supervisor, gateway_url=public_url)
     finally:
         say("\nstopping components...")
         supervisor.stop()
