@@ -1,6 +1,8 @@
 """Server time of the web pages beside the API calls they make, in one run.
 
-    .venv/bin/python bench/web.py [--seconds 10] [--connections 8]
+    .venv/bin/python -m bench.web [--seconds 10] [--connections 8]
+
+(run as a module: a script's folder would shadow the standard library with bench/operator.py)
 
 Starts the whole platform locally (as `rhime up`), seeds a viewer who connected (fake) Spotify
 and follows an author with 10 posts plus a few people to be recommended, then drives, at N
@@ -17,15 +19,12 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rhime.runtime import local, servers
 from tests.web import web_site as ws
