@@ -33,8 +33,8 @@ PHONE = {"width": 390, "height": 844}
 def site(platform: local.Platform) -> str:
     ws.point_web_at_gateway(platform)
     ws.wait_http(platform.gateway_url + "/signin")
-    # The Spotify callback comes back to the public URL (localhost): the cookie must match.
-    return platform.gateway_url.replace("127.0.0.1", "localhost")
+    # The Spotify callback comes back to the public URL: the cookie's host must match it.
+    return platform.process("web").env.get("RHIME_PUBLIC_URL", platform.gateway_url)
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,9 @@ async def shoot(page: Any, folder: Path, name: str) -> None:
 
 async def test_journey(page: Any, site: str, shots: Path) -> None:
     expect = playwright_api.expect
-    seed = await ws.Person(site, ws.unique("bo")).join()
+    seed = ws.Person(site, ws.unique("bo"))
     try:
+        await seed.join()
         await seed.share("the", "The song of my summer")
         name = ws.unique("ana")
 
