@@ -312,6 +312,7 @@ async def test_rate_limits(make_settings: Callable[..., Any], serve: Any, stack:
         upstreams={"auth": str(stack.gateway.url)},  # anything answering
         rate_limit_ip=3,
         rate_limit_user=2,
+        rate_limit_anonymous=5,
         rate_window_seconds=30,
     )
     gateway = await serve(gateway_app.create(settings))
@@ -328,3 +329,7 @@ async def test_rate_limits(make_settings: Callable[..., Any], serve: Any, stack:
         codes = [(await c.get("/api/graph/x", headers=bearer(token))).status_code for _ in range(3)]
         assert codes[2] == 429
         assert 429 not in codes[:2]
+        # signed-out pages share a larger per-IP budget, apart from the auth routes'
+        codes = [(await c.get("/signin")).status_code for _ in range(6)]
+        assert 429 not in codes[:5]
+        assert codes[5] == 429

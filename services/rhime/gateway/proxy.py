@@ -137,13 +137,16 @@ class Gateway:
 
         claims, from_cookie = self._claims(headers)
         client_ip = self._client_ip(scope, headers)
-        limited_by_ip = route.gate == catalogue.Gate.OPEN or claims is None
+        if route.component == "auth":
+            key, limit = self.kit.key("rate", "auth", client_ip), self.settings.rate_limit_ip
+        elif claims is None:
+            key, limit = self.kit.key("rate", "ip", client_ip), self.settings.rate_limit_anonymous
+        else:
+            key, limit = self.kit.key("rate", "user", claims.user_id), self.settings.rate_limit_user
         verdict = await limits.check(
             self.kit.redis,
-            key=self.kit.key("rate", "ip", client_ip)
-            if limited_by_ip
-            else self.kit.key("rate", "user", claims.user_id if claims else ""),
-            limit=self.settings.rate_limit_ip if limited_by_ip else self.settings.rate_limit_user,
+            key=key,
+            limit=limit,
             window=self.settings.rate_window_seconds,
             signed_out_key=tokens.revoked_key(self.settings.namespace, claims.user_id)
             if claims

@@ -17,9 +17,11 @@ class Settings(KitSettings):
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
     pool_size: int = Field(default=500, ge=1)
-    # Requests per window: per client IP on open routes (sign-up, sign-in), per user elsewhere.
+    # Requests per window: per client IP on auth routes (sign-up, sign-in), per user for
+    # signed-in requests, and per IP for other signed-out requests (pages, their assets).
     rate_limit_ip: int = Field(default=60, ge=1)
     rate_limit_user: int = Field(default=1200, ge=1)
+    rate_limit_anonymous: int = Field(default=600, ge=1)
     rate_window_seconds: int = Field(default=60, ge=1)
     # Behind a trusted load balancer the client address is the first X-Forwarded-For entry.
     trust_forwarded_for: bool = False

@@ -68,6 +68,10 @@ def component_env(
         "RHIME_GATEWAY_URL": gateway_url,
         "RHIME_LOG_JSON": "true",
         "RHIME_COOKIE_SECURE": "false",
+        # argon2id at OWASP's minimum (19 MiB, t=2): one laptop runs every component at once
+        "RHIME_ARGON2_TIME_COST": "2",
+        "RHIME_ARGON2_MEMORY_KIB": "19456",
+        "RHIME_ARGON2_PARALLELISM": "1",
         **secret_values,
     }
     if "mongo" in urls:
@@ -87,10 +91,8 @@ def component_env(
         env |= {
             "RHIME_SPOTIFY_API_URL": urls["spotify"],
             "RHIME_SPOTIFY_ACCOUNTS_URL": urls["spotify"],
-            "RHIME_SPOTIFY_CLIENT_ID": "rhime-local",
-            "RHIME_SPOTIFY_CLIENT_SECRET": "rhime-local-secret",
-            "RHIME_FAKE_SPOTIFY_CLIENT_ID": "rhime-local",
-            "RHIME_FAKE_SPOTIFY_CLIENT_SECRET": "rhime-local-secret",
+            "RHIME_SPOTIFY_CLIENT_ID": servers.FAKE_SPOTIFY_CLIENT_ID,
+            "RHIME_SPOTIFY_CLIENT_SECRET": servers.FAKE_SPOTIFY_CLIENT_SECRET,
         }
     return env
 
@@ -245,6 +247,7 @@ def platform(
         if not quiet:
             print(text, flush=True)
 
+    log_dir.mkdir(parents=True, exist_ok=True)
     runtime = servers.Runtime(directory=data / "servers")
     say("starting backing servers: " + ", ".join(runtime.servers))
     runtime.start(on_ready=lambda name: say(f"  {name} ready"))
@@ -255,21 +258,21 @@ def platform(
         public_url=public_url,
         gateway_url=f"http://127.0.0.1:{gateway_port}",
     )
-    processes = []
-    for component in catalogue.COMPONENTS:
-        if component.kind == catalogue.Kind.CRON or not available(component):
-            continue
-        port = gateway_port if component.name == "gateway" else component.port
-        processes.append(
-            Process(
-                component=component,
-                log=log_dir / f"{component.name}.log",
-                env={**env, "RHIME_PORT": str(port)},
-            )
+    processes = [
+        Process(
+            component=component,
+            log=log_dir / f"{component.name}.log",
+            env={
+                **env,
+                "RHIME_PORT": str(gateway_port if component.name == "gateway" else component.port),
+            },
         )
+        for component in catalogue.COMPONENTS
+        if component.kind != catalogue.Kind.CRON and available(component)
+    ]
     supervisor = Supervisor(processes)
-    supervisor.start()
     try:
+        supervisor.start()
         yield Platform(runtime=runtime, supervisor=supervisor, gateway_url=public_url)
     finally:
         say("\nstopping components...")

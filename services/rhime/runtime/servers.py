@@ -21,6 +21,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 ALL = ("redis", "nats", "mongo", "s3", "spotify")
+# The fake Spotify's app credentials; the local spotify components are given the same.
+FAKE_SPOTIFY_CLIENT_ID = "rhime-local"
+FAKE_SPOTIFY_CLIENT_SECRET = "rhime-local-secret"
 
 
 class ServerError(RuntimeError):
@@ -231,12 +234,17 @@ def spotify(data: Path, logs: Path, port: int) -> Server:
         "--log-level",
         "warning",
     ]
+    env = {
+        "RHIME_FAKE_SPOTIFY_CLIENT_ID": FAKE_SPOTIFY_CLIENT_ID,
+        "RHIME_FAKE_SPOTIFY_CLIENT_SECRET": FAKE_SPOTIFY_CLIENT_SECRET,
+    }
     return Server(
         "spotify",
         f"http://127.0.0.1:{port}",
         command,
         _http_ready(f"http://127.0.0.1:{port}/v1/me"),
         logs / "spotify.log",
+        env=env,
     )
 
 

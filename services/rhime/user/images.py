@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from typing import Any
 
@@ -77,3 +78,18 @@ class Store:
                 else {}
             )
             await asyncio.to_thread(self._client.create_bucket, Bucket=self.bucket, **extra)
+            # Profile images are public, as a real deployment's bucket policy makes them.
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{self.bucket}/*",
+                    }
+                ],
+            }
+            await asyncio.to_thread(
+                self._client.put_bucket_policy, Bucket=self.bucket, Policy=json.dumps(policy)
+            )
