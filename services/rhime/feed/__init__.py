@@ -1,0 +1,1 @@
+"""feed: home and profile timelines. The design is in docs/feed.md."""

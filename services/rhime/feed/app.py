@@ -1,0 +1,118 @@
+"""The feed component: home and profile timelines of fully renderable posts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query
+from pydantic import Field
+
+from rhime import events
+from rhime.feed import authors, fanout, graph, pages
+from rhime.kit import app as kit_app
+from rhime.kit import bus, errors, identity
+from rhime.kit.settings import Settings as KitSettings
+
+
+class Settings(KitSettings):
+    timeline_cap: int = Field(default=800, ge=10)
+    page_size: int = Field(default=10, ge=1, le=50)
+    big_threshold: int = Field(default=10_000, ge=1)  # followers above which posts merge on read
+    inactive_days: float = Field(default=30, gt=0)
+    fanout_batch: int = Field(default=500, ge=1, le=5000)
+    post_cache_seconds: int = 86_400
+    card_cache_seconds: int = 60
+
+
+Before = Annotated[str | None, Query(max_length=24)]
+Limit = Annotated[int, Query(ge=1, le=50)]
+
+
+def object_id(value: str | None, *, what: str) -> str | None:
+    if value is None:
+        return None
+    if len(value) != 24 or any(c not in "0123456789abcdef" for c in value.lower()):
+        raise errors.bad_request(f"Invalid {what}", field=what)
+    return value.lower()
+
+
+def create(settings: Settings) -> FastAPI:
+    router = APIRouter(prefix="/api/feed", tags=["feed"])
+    limits = pages.Limits(
+        cap=settings.timeline_cap,
+        inactive_seconds=int(settings.inactive_days * 86_400),
+        batch=settings.fanout_batch,
+        post_cache_seconds=settings.post_cache_seconds,
+        card_cache_seconds=settings.card_cache_seconds,
+    )
+    fanning = fanout.Limits(
+        cap=settings.timeline_cap, big_threshold=settings.big_threshold, batch=settings.fanout_batch
+    )
+
+    @router.get("")
+    async def home(
+        user: identity.User,
+        kit: kit_app.KitDep,
+        before: Before = None,
+        limit: Limit = settings.page_size,
+    ) -> dict[str, Any]:
+        """My home timeline: posts of the people I follow and mine, newest first."""
+        return await pages.home(
+            kit,
+            user_id=user.user_id,
+            before=object_id(before, what="before"),
+            limit=limit,
+            limits=limits,
+        )
+
+    @router.get("/users/{user_id}")
+    async def profile(
+        user_id: str,
+        user: identity.User,
+        kit: kit_app.KitDep,
+        before: Before = None,
+        limit: Limit = settings.page_size,
+    ) -> dict[str, Any]:
+        """A person's own posts, newest first."""
+        author = object_id(user_id, what="userId")
+        assert author is not None
+        return await pages.profile(
+            kit,
+            viewer=user.user_id,
+            user_id=author,
+            before=object_id(before, what="before"),
+            limit=limit,
+            limits=limits,
+        )
+
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def created(event: events.PostCreated) -> None:
+            await fanout.post_created(kit, event, limits=fanning)
+
+        async def deleted(event: events.PostDeleted) -> None:
+            await fanout.post_deleted(kit, event, limits=fanning)
+            await kit.redis.delete(pages.post_key(kit, event.post_id))
+
+        async def followed(event: events.UserFollowed) -> None:
+            await fanout.user_followed(kit, event, limits=fanning)
+
+        async def unfollowed(event: events.UserUnfollowed) -> None:
+            await fanout.user_unfollowed(kit, event)
+
+        return [
+            bus.Subscription(event=events.PostCreated, handler=created, ack_wait=120),
+            bus.Subscription(event=events.PostDeleted, handler=deleted, ack_wait=120),
+            bus.Subscription(event=events.UserFollowed, handler=followed),
+            bus.Subscription(event=events.UserUnfollowed, handler=unfollowed),
+        ]
+
+    return kit_app.create_app(
+        settings,
+        title="feed",
+        database="feed",
+        api_prefix="/api/feed",
+        routers=[router],
+        indexes=authors.INDEXES,
+        subscriptions=subscriptions,
+        tasks=[graph.hold],
+    )
