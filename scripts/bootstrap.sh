@@ -55,11 +55,23 @@ if [ -n "${MONGODB_URL:-}" ]; then
 elif command -v mongod >/dev/null 2>&1; then
   say "using mongod from PATH"
 else
-  src_hash="$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go)"
+  src_hash="$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go tools/ferretdb/patches/*.patch)"
   if [ ! -x "$state/bin/rhime-ferretdb" ] || [ "$(cat "$state/ferretdb.stamp" 2>/dev/null)" != "$src_hash" ]; then
     command -v go >/dev/null 2>&1 || { echo "bootstrap: Go is needed to build FerretDB" >&2; exit 1; }
     say "building FerretDB (first time takes a minute or two)"
-    (cd tools/ferretdb && go build -trimpath -o "$state/bin/rhime-ferretdb" .)
+    # FerretDB's module, with our fixes from tools/ferretdb/patches applied, in a scratch copy.
+    build="$state/ferretdb-build"
+    rm -rf "$build" && mkdir -p "$build"
+    cp tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go "$build/"
+    module=$(cd "$build" && go mod download -json github.com/FerretDB/FerretDB \
+      | "$root/.venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    cp -r "$module" "$build/ferretdb" && chmod -R u+w "$build/ferretdb"
+    for fix in tools/ferretdb/patches/*.patch; do
+      # the ceiling keeps git from treating this repository as the patch's target
+      (cd "$build/ferretdb" && GIT_CEILING_DIRECTORIES="$state" git apply -p1 <"$root/$fix")
+    done
+    (cd "$build" && go mod edit -replace github.com/FerretDB/FerretDB=./ferretdb \
+      && go build -trimpath -o "$state/bin/rhime-ferretdb" .)
     echo "$src_hash" > "$state/ferretdb.stamp"
   fi
 fi

@@ -14,7 +14,10 @@ import (
 	"log"
 	"net"
 	"sync"
+	"time"
 )
+
+const slow = time.Second
 
 const (
 	opMsg        = 2013
@@ -60,13 +63,17 @@ func (s *serializer) handle(client net.Conn) {
 			}
 			return
 		}
-		write := isWrite(request)
+		command, write := commandOf(request)
+		started := time.Now()
 		if write {
 			s.writes.Lock()
 		}
 		err = roundTrip(backend, client, request)
 		if write {
 			s.writes.Unlock()
+		}
+		if took := time.Since(started); took > slow {
+			log.Printf("slow %s: %s", command, took.Round(time.Millisecond))
 		}
 		if err != nil {
 			log.Printf("round trip: %v", err)
@@ -114,10 +121,11 @@ func moreToCome(message []byte) bool {
 	return binary.LittleEndian.Uint32(message[16:])&2 != 0
 }
 
-// isWrite reads the command name: the first key of the OP_MSG body document.
-func isWrite(message []byte) bool {
+// commandOf reads the command name (the first key of the OP_MSG body document) and whether
+// it writes.
+func commandOf(message []byte) (string, bool) {
 	if binary.LittleEndian.Uint32(message[12:]) != opMsg {
-		return false
+		return "legacy", false
 	}
 	pos := headerLength + 4 // flag bits
 	for pos < len(message) {
@@ -125,20 +133,21 @@ func isWrite(message []byte) bool {
 		pos++
 		if kind == 0 { // body: a BSON document
 			if pos+5 > len(message) {
-				return false
+				return "", false
 			}
 			key := message[pos+5:] // skip document length and the first element's type
 			for i, b := range key {
 				if b == 0 {
-					return writeCommands[string(key[:i])]
+					name := string(key[:i])
+					return name, writeCommands[name]
 				}
 			}
-			return false
+			return "", false
 		}
 		if pos+4 > len(message) { // kind 1: a document sequence, skip it
-			return false
+			return "", false
 		}
 		pos += int(binary.LittleEndian.Uint32(message[pos:]))
 	}
-	return false
+	return "", false
 }
