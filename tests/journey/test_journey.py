@@ -46,6 +46,7 @@ async def test_the_journey_of_a_new_person(platform: local.Platform) -> None:
     others = [await newcomer(platform, f"listener{n}") for n in range(6)]
     gateway = platform.gateway_url
     me = httpx.AsyncClient(base_url=gateway, timeout=30)
+    outside = httpx.AsyncClient(timeout=30)  # Spotify's pages and S3: not the gateway
     try:
         # Sign up, then sign in (by email) with a browser cookie.
         r = await me.post(
@@ -71,7 +72,7 @@ async def test_the_journey_of_a_new_person(platform: local.Platform) -> None:
         # Connect Spotify through the OAuth dance; the callback lands back in the app.
         r = await me.get("/api/spotify/authorize")
         assert r.status_code == 302
-        consent = await httpx.AsyncClient().get(r.headers["location"])
+        consent = await outside.get(r.headers["location"])
         assert consent.status_code == 302
         back = urlsplit(consent.headers["location"])
         r = await me.get(f"{back.path}?{back.query}")
@@ -146,15 +147,13 @@ async def test_the_journey_of_a_new_person(platform: local.Platform) -> None:
         assert r.status_code == 200, r.text
         upload = r.json()
         png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-        put = await httpx.AsyncClient().put(
-            upload["url"], content=png, headers={"Content-Type": "image/png"}
-        )
+        put = await outside.put(upload["url"], content=png, headers={"Content-Type": "image/png"})
         assert put.status_code == 200
         r = await me.post(f"/api/users/{my_id}/image/confirm", json={"key": upload["key"]})
         assert r.status_code == 200, r.text
         profile = (await me.get(f"/api/users/{my_id}")).json()
         assert upload["key"] in profile["profileImage"]
-        assert (await httpx.AsyncClient().get(profile["profileImage"])).content == png
+        assert (await outside.get(profile["profileImage"])).content == png
 
         # Dismiss a recommendation: it does not come back after a refresh.
         dismissed = recs[1]["userId"]
@@ -178,6 +177,7 @@ async def test_the_journey_of_a_new_person(platform: local.Platform) -> None:
         assert replay.json() == {"errors": [{"msg": "The user is not authenticated."}]}
     finally:
         await me.aclose()
+        await outside.aclose()
         for session in others:
             await session.close()
 

@@ -161,7 +161,7 @@ class Bus:
         while not self._stopping.is_set():
             try:
                 msgs = await psub.fetch(sub.batch, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
                 msgs = []
             except (nats.errors.ConnectionClosedError, nats.errors.DrainTimeoutError):
                 return

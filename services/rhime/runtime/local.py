@@ -124,6 +124,7 @@ class Process:
             stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
             start_new_session=True,
+            preexec_fn=servers.die_with_parent,
         )
         out.close()
         self.started_at = time.monotonic()

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,15 @@ FAKE_SPOTIFY_CLIENT_SECRET = "rhime-local-secret"
 
 class ServerError(RuntimeError):
     pass
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: Linux sends it SIGTERM when its parent dies, so servers
+    and components never outlive a killed test run or `rhime up`."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -79,6 +89,7 @@ class Server:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env},
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def alive(self) -> bool:
