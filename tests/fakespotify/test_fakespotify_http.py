@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
 from rhime.fakespotify.app import FakeSpotifySettings, create_app
 from rhime.music import population as pop
 

@@ -9,10 +9,11 @@ import httpx
 import pytest
 import spotipy
 import uvicorn
-from rhime.fakespotify.app import FakeSpotifySettings, create_app
-from rhime.music import population as pop
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyOAuth
+
+from rhime.fakespotify.app import FakeSpotifySettings, create_app
+from rhime.music import population as pop
 
 SETTINGS = FakeSpotifySettings(seed=4, population=40, communities=4)
 REDIRECT = "http://127.0.0.1:9/callback"

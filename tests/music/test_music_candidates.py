@@ -1,6 +1,7 @@
 from collections.abc import Sequence
 
 import pytest
+
 from rhime.music import candidates as cand
 from rhime.music import similarity as sim
 from rhime.music.evaluation import Labelled, score, synthetic_profiles

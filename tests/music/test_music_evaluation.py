@@ -2,6 +2,7 @@ import io
 import random
 
 import pytest
+
 from rhime.music import evaluation as ev
 from rhime.music import similarity as sim
 from rhime.music.population import PopulationSpec

@@ -3,6 +3,7 @@ import math
 import random
 
 import pytest
+
 from rhime.music import similarity as sim
 from rhime.music.taste import CATEGORIES, EMPTY, Profile
 
