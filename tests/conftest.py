@@ -122,6 +122,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platfor
         log_dir=data / "logs",
         quiet=True,
         public_host="127.0.0.1",
+        free_ports=True,
     ) as running:
         running.wait_ready(timeout=120)
         yield running

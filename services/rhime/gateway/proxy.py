@@ -75,7 +75,7 @@ class Gateway:
         self.app = app
         self.kit = kit
         self.settings = settings
-        self.routes = routing.table(settings.service_url_template, settings.upstreams)
+        self.routes = routing.table(settings, settings.upstreams)
         self.access_secret = settings.access_token_secret.get_secret_value()
         self.internal_secret = settings.internal_secret.get_secret_value()
         self._identities: dict[tuple[str, str, bool], tuple[str, float]] = {}

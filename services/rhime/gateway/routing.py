@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from rhime import catalogue
+from rhime.kit.settings import Settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,12 +21,12 @@ class Route:
         return self.prefix.startswith("/api")
 
 
-def table(template: str, overrides: Mapping[str, str]) -> list[Route]:
+def table(settings: Settings, overrides: Mapping[str, str]) -> list[Route]:
     routes = []
     for prefix, component in catalogue.routes():
         if component.name == "gateway":
             continue
-        base = overrides.get(component.name) or catalogue.service_url(component.name, template)
+        base = overrides.get(component.name) or settings.service_url(component.name)
         routes.append(Route(prefix, component.name, component.gate, base.rstrip("/")))
     return routes
 

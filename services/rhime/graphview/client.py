@@ -15,14 +15,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from rhime import catalogue
 from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc
 from rhime.kit.settings import Settings
 
 
 def target(settings: Settings) -> str:
     """host:port of user-graph-view from the service URL template."""
-    url = catalogue.service_url("user-graph-view", settings.service_url_template)
+    url = settings.service_url("user-graph-view")
     return url.split("://", 1)[-1]
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from rhime import catalogue
 from rhime.kit import errors, identity, logs
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ async def call(
         ),
         logs.HEADER: logs.request_id.get() or logs.new_request_id(),
     }
-    url = catalogue.service_url(service, kit.settings.service_url_template) + path
+    url = kit.settings.service_url(service) + path
     data = orjson.dumps(json) if json is not None else None
     if data is not None:
         headers["content-type"] = "application/json"

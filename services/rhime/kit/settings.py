@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         description="how components reach each other; `{name}` and `{port}` come from the "
         "catalogue",
     )
+    service_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="per-component base URLs that override the template (JSON object), "
+        "e.g. for processes on free ports",
+    )
     internal_secret: SecretStr = Field(
         min_length=32,
         description="signs the identity the gateway forwards to services (Secret `auth`)",
@@ -54,6 +59,12 @@ class Settings(BaseSettings):
     outbox_relay_seconds: float = Field(
         default=2.0, gt=0, description="how often staged events left by a crash are relayed"
     )
+
+    def service_url(self, name: str) -> str:
+        """Base URL of another component: an override, else the template."""
+        from rhime import catalogue
+
+        return self.service_urls.get(name) or catalogue.service_url(name, self.service_url_template)
 
     def database_name(self, database: str) -> str:
         return f"{self.namespace}_{database}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -240,9 +241,11 @@ def platform(
     log_dir: Path,
     quiet: bool = False,
     public_host: str = "localhost",
+    free_ports: bool = False,
 ) -> Iterator[Platform]:
     """Backing servers plus every available component as a process. `public_host` is what
-    browsers use (cookies and the OAuth redirect must stay on one host)."""
+    browsers use (cookies and the OAuth redirect must stay on one host). With `free_ports`,
+    components listen on free ports instead of the catalogue's (several platforms at once)."""
 
     def say(text: str) -> None:
         if not quiet:
@@ -252,6 +255,13 @@ def platform(
     runtime = servers.Runtime(directory=data / "servers")
     say("starting backing servers: " + ", ".join(runtime.servers))
     runtime.start(on_ready=lambda name: say(f"  {name} ready"))
+    components = [c for c in catalogue.COMPONENTS if c.kind != catalogue.Kind.CRON and available(c)]
+    ports = {
+        c.name: gateway_port
+        if c.name == "gateway"
+        else (servers.free_port() if free_ports else c.port)
+        for c in components
+    }
     public_url = f"http://{public_host}:{gateway_port}"
     env = component_env(
         urls=runtime.urls,
@@ -259,17 +269,16 @@ def platform(
         public_url=public_url,
         gateway_url=f"http://127.0.0.1:{gateway_port}",
     )
+    env["RHIME_SERVICE_URLS"] = json.dumps(
+        {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    )
     processes = [
         Process(
-            component=component,
-            log=log_dir / f"{component.name}.log",
-            env={
-                **env,
-                "RHIME_PORT": str(gateway_port if component.name == "gateway" else component.port),
-            },
+            component=c,
+            log=log_dir / f"{c.name}.log",
+            env={**env, "RHIME_PORT": str(ports[c.name])},
         )
-        for component in catalogue.COMPONENTS
-        if component.kind != catalogue.Kind.CRON and available(component)
+        for c in components
     ]
     supervisor = Supervisor(processes)
     try:

@@ -11,7 +11,6 @@ from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rhime import catalogue
 from rhime.kit import app as kit_app
 from rhime.kit.settings import Settings as KitSettings
 from rhime.web import gateway, views, visit
@@ -50,9 +49,7 @@ def create(settings: Settings) -> FastAPI:
         max_body_bytes=settings.max_upload_bytes + 64_000,
     )
     app.state.templates = views.environment()
-    app.state.gateway_url = (
-        settings.gateway_url or catalogue.service_url("gateway", settings.service_url_template)
-    ).rstrip("/")
+    app.state.gateway_url = (settings.gateway_url or settings.service_url("gateway")).rstrip("/")
     app.state.api_timeout = settings.api_timeout_seconds
     app.mount("/static", StaticFiles(directory=views.STATIC), name="static")
     _install_error_pages(app)
