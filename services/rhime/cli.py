@@ -102,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--fresh", action="store_true", help="delete previous data first")
     up.add_argument("--gateway-port", type=int, default=8080)
 
+    seed = commands.add_parser(
+        "seed", help="create demo people, follows, posts, comments and likes (platform running)"
+    )
+    seed.add_argument("--users", type=int, default=40, help="how many demo people")
+    seed.add_argument("--url", default="http://localhost:8080", help="the gateway")
+
     commands.add_parser("components", help="list the catalogue")
     commands.add_parser("config", help="print the configuration reference (markdown)")
 
@@ -112,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for c in catalogue.COMPONENTS:
             print(f"{c.name:22} {c.kind:7} {c.port or '-':>5}  {c.description}")
         return 0
+    if args.command == "seed":
+        from rhime.runtime import seed as seeding
+
+        return seeding.run(url=args.url, users=args.users)
     if args.command == "config":
         from rhime import configuration
 
