@@ -19,15 +19,42 @@ PREFIX = "/api/auth"
 
 
 class Settings(KitSettings):
-    access_token_secret: SecretStr = Field(min_length=32)
-    cookie_secure: bool = True
-    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
-    argon2_time_cost: int = Field(default=3, ge=1)
-    argon2_memory_kib: int = Field(default=65536, ge=8)
-    argon2_parallelism: int = Field(default=4, ge=1)
-    hash_concurrency: int = Field(default=4, ge=1)
-    signin_max_failures: int = Field(default=5, ge=1)
-    signin_window_seconds: int = Field(default=900, ge=1)
+    access_token_secret: SecretStr = Field(
+        min_length=32,
+        description="HS256 key that signs access tokens; the gateway verifies with the same "
+        "(Secret `auth`)",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="mark the `accessToken` cookie Secure (false only for plain-HTTP local runs)",
+    )
+    # the argon2 defaults are argon2-cffi's (RFC 9106 low-memory profile)
+    argon2_time_cost: int = Field(
+        default=3, ge=1, description="argon2id passes over memory per password hash"
+    )
+    argon2_memory_kib: int = Field(
+        default=65536, ge=8, description="argon2id memory per password hash, in KiB"
+    )
+    argon2_parallelism: int = Field(
+        default=4, ge=1, description="argon2id lanes (threads) per password hash"
+    )
+    hash_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="password hashes computed at once per process; bounds CPU and memory "
+        "(each takes the argon2 memory)",
+    )
+    signin_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="failed sign-ins of one login (name or email) before further tries get "
+        "429 until the window ends",
+    )
+    signin_window_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="seconds failed sign-ins of a login are counted, from the first failure",
+    )
 
 
 class Model(BaseModel):

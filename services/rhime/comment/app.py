@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Response
+from pydantic import Field
 
 from rhime import events
 from rhime.comment import comments, models, posts
@@ -14,7 +15,7 @@ from rhime.kit.settings import Settings as KitSettings
 
 
 class Settings(KitSettings):
-    page_size: int = 10
+    page_size: int = Field(default=10, description="comments per page of a post's comments")
 
 
 def create(settings: Settings) -> FastAPI:

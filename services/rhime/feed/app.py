@@ -15,13 +15,39 @@ from rhime.kit.settings import Settings as KitSettings
 
 
 class Settings(KitSettings):
-    timeline_cap: int = Field(default=800, ge=10)
-    page_size: int = Field(default=10, ge=1, le=50)
-    big_threshold: int = Field(default=10_000, ge=1)  # followers above which posts merge on read
-    inactive_days: float = Field(default=30, gt=0)
-    fanout_batch: int = Field(default=500, ge=1, le=5000)
-    post_cache_seconds: int = 86_400
-    card_cache_seconds: int = 60
+    timeline_cap: int = Field(
+        default=800,
+        ge=10,
+        description="posts kept per cached home timeline in Redis; older pages come from the "
+        "feed's post index",
+    )
+    page_size: int = Field(
+        default=10, ge=1, le=50, description="posts per feed page when no `limit` is given"
+    )
+    big_threshold: int = Field(
+        default=10_000,
+        ge=1,
+        description="followers above which an author's posts are merged on read instead of "
+        "fanned out",
+    )
+    inactive_days: float = Field(
+        default=30,
+        gt=0,
+        description="days without reading after which fan-out skips a person and drops their "
+        "timeline (rebuilt on return)",
+    )
+    fanout_batch: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="user ids per user-graph-view batch and per fan-out Redis pipeline",
+    )
+    post_cache_seconds: int = Field(
+        default=86_400, description="seconds a post is cached in Redis (posts never change)"
+    )
+    card_cache_seconds: int = Field(
+        default=60, description="seconds an author card (names, profile image) is cached in Redis"
+    )
 
 
 Before = Annotated[str | None, Query(max_length=24)]

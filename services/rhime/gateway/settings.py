@@ -8,23 +8,73 @@ from rhime.kit.settings import Settings as KitSettings
 
 
 class Settings(KitSettings):
-    access_token_secret: SecretStr = Field(min_length=32)
-    cookie_secure: bool = True
-    public_url: str = "http://localhost:8080"
-    # Per component base URL overriding the service URL template, e.g. {"web": "http://..."}.
-    upstreams: dict[str, str] = Field(default_factory=dict)
-    max_body_bytes: int = Field(default=1_000_000, ge=1)
-    connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
-    pool_size: int = Field(default=500, ge=1)
-    # Requests per window: per client IP on auth routes (sign-up, sign-in), per user for
-    # signed-in requests, and per IP for other signed-out requests (pages, their assets).
-    rate_limit_ip: int = Field(default=60, ge=1)
-    rate_limit_user: int = Field(default=1200, ge=1)
-    rate_limit_anonymous: int = Field(default=600, ge=1)
-    rate_window_seconds: int = Field(default=60, ge=1)
-    # Behind a trusted load balancer the client address is the first X-Forwarded-For entry.
-    trust_forwarded_for: bool = False
-    # How long "Spotify is connected" / "is not" answers are remembered.
-    connected_ttl_seconds: int = Field(default=86400, ge=1)
-    not_connected_ttl_seconds: int = Field(default=2, ge=1)
+    access_token_secret: SecretStr = Field(
+        min_length=32,
+        description="HS256 key that verifies access tokens and signs the reissued cookie once "
+        "Spotify is connected; same as auth's (Secret `auth`)",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="mark the reissued `accessToken` cookie Secure (false only for plain-HTTP "
+        "local runs)",
+    )
+    public_url: str = Field(
+        default="http://localhost:8080",
+        description="public base URL of the site; set for every component, not read by the gateway",
+    )
+    upstreams: dict[str, str] = Field(
+        default_factory=dict,
+        description="per-component base URLs the gateway forwards to, overriding "
+        "`RHIME_SERVICE_URLS` and the template (JSON object)",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="largest request body forwarded, in bytes; larger ones get 413",
+    )
+    connect_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="seconds to connect to an upstream before a 504"
+    )
+    upstream_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds an upstream may stay silent between reads (504 if it has not "
+        "answered yet); no limit on the whole exchange",
+    )
+    pool_size: int = Field(
+        default=500,
+        ge=1,
+        description="most connections to upstreams at once, all components together",
+    )
+    rate_limit_ip: int = Field(
+        default=60,
+        ge=1,
+        description="requests per window per client IP on auth routes (sign-up, sign-in)",
+    )
+    rate_limit_user: int = Field(
+        default=1200, ge=1, description="requests per window per signed-in user"
+    )
+    rate_limit_anonymous: int = Field(
+        default=600,
+        ge=1,
+        description="requests per window per client IP when signed out (pages and assets)",
+    )
+    rate_window_seconds: int = Field(
+        default=60, ge=1, description="length of the rate-limit window, in seconds"
+    )
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="take the client IP from the first X-Forwarded-For entry (only behind a "
+        "trusted load balancer)",
+    )
+    connected_ttl_seconds: int = Field(
+        default=86400,
+        ge=1,
+        description='seconds a "Spotify is connected" answer is cached in Redis',
+    )
+    not_connected_ttl_seconds: int = Field(
+        default=2,
+        ge=1,
+        description='seconds a "Spotify is not connected" answer is cached (short, so a '
+        "fresh connection shows at once)",
+    )

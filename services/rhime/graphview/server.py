@@ -27,8 +27,12 @@ SERVICE_NAME = "rhime.graphview.v1.UserGraphView"
 
 
 class Settings(KitSettings):
-    default_batch: int = Field(default=500, ge=1)
-    max_batch: int = Field(default=5000, ge=1)
+    default_batch: int = Field(
+        default=500, ge=1, description="user ids per streamed message when the caller sets no size"
+    )
+    max_batch: int = Field(
+        default=5000, ge=1, description="most user ids per streamed message, whatever is asked"
+    )
 
 
 class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from pydantic import Field
 
 from rhime import events
 from rhime.kit import app as kit_app
@@ -80,10 +81,18 @@ return 1
 
 
 class Settings(KitSettings):
-    batch: int = 1000
-    window_seconds: float = 0.2
-    flush_seconds: float = 0.25  # how long count changes may wait to be coalesced
-    flush_items: int = 500  # items per flush bulk
+    batch: int = Field(
+        default=1000, description="most like events fetched and recorded in Redis at once"
+    )
+    window_seconds: float = Field(
+        default=0.2, description="seconds a fetch waits to fill the batch"
+    )
+    flush_seconds: float = Field(
+        default=0.25,
+        description="seconds between count flushes to MongoDB; how long changes may wait to "
+        "be coalesced",
+    )
+    flush_items: int = Field(default=500, description="items per flush bulk write")
 
 
 def _keys(kit: Kit, item_id: str) -> tuple[str, str, str]:

@@ -4,6 +4,7 @@ for one or many items, and the feed's per-page summary (counts and my likes in o
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from pydantic import Field
 
 from rhime.kit import app as kit_app
 from rhime.kit import identity
@@ -12,7 +13,11 @@ from rhime.likes import counts, items, mine, models, state
 
 
 class Settings(KitSettings):
-    overlay_seconds: int = 300  # how long my own actions are read from Redis first
+    overlay_seconds: int = Field(
+        default=300,
+        description="seconds a person's own likes and unlikes are read back from Redis, so they "
+        "show before like-updater has stored them",
+    )
 
 
 def create(settings: Settings) -> FastAPI:

@@ -26,8 +26,13 @@ log = logging.getLogger("rhime.likes.reconcile")
 
 
 class Settings(KitSettings):
-    quiet_minutes: float = Field(default=10.0, ge=0)
-    dry_run: bool = False
+    quiet_minutes: float = Field(
+        default=10.0,
+        ge=0,
+        description="minutes an item must be untouched to be checked (a pending flush may "
+        "still be on its way)",
+    )
+    dry_run: bool = Field(default=False, description="only log drifted counts, repair nothing")
 
 
 async def run(settings: Settings) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
+from pydantic import Field
 
 from rhime import events
 from rhime.kit import app as kit_app
@@ -19,8 +20,10 @@ from rhime.likes import consumer, state
 
 
 class Settings(KitSettings):
-    batch: int = 500
-    window_seconds: float = 0.2
+    batch: int = Field(default=500, description="most like events fetched and written at once")
+    window_seconds: float = Field(
+        default=0.2, description="seconds a fetch waits to fill the batch"
+    )
 
 
 def create(settings: Settings) -> FastAPI:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Response
+from pydantic import Field
 
 from rhime.kit import app as kit_app
 from rhime.kit import identity
@@ -13,7 +14,9 @@ from rhime.post import models, posts
 
 
 class Settings(KitSettings):
-    page_size: int = 10
+    page_size: int = Field(
+        default=10, description="posts per page of a user's posts when no `limit` is given"
+    )
 
 
 def create(settings: Settings) -> FastAPI:

@@ -11,23 +11,45 @@ from rhime.spotify.settings import Settings as SpotifySettings
 class Settings(KitSettings):
     """The HTTP service: serves stored recommendations."""
 
-    page_size: int = Field(default=10, ge=1, le=50)
-    # ask user-graph-view who the reader follows, to hide them (False: no such filter)
-    use_graph_view: bool = True
+    page_size: int = Field(default=10, ge=1, le=50, description="recommendations per page")
+    use_graph_view: bool = Field(
+        default=True,
+        description="ask user-graph-view whom the reader follows, to hide them (false: no "
+        "such filter)",
+    )
 
 
 class WorkerSettings(SpotifySettings):
     """The rq worker: fetches tastes from Spotify and computes recommendations."""
 
-    use_graph_view: bool = True
-    # intervals between rq's retries of a failed job, in seconds
-    job_retry_intervals: tuple[int, ...] = (30, 120, 600)
-    job_timeout_seconds: int = Field(default=1800, ge=10)
+    use_graph_view: bool = Field(
+        default=True,
+        description="ask user-graph-view whom a user follows, to leave them out of the "
+        "computed recommendations (false: no such filter)",
+    )
+    job_retry_intervals: tuple[int, ...] = Field(
+        default=(30, 120, 600),
+        description="unused by the worker: a job keeps the retries it was enqueued with "
+        "(JSON list of seconds)",
+    )
+    job_timeout_seconds: int = Field(
+        default=1800,
+        ge=10,
+        description="unused by the worker: a job keeps the timeout it was enqueued with",
+    )
 
 
 class RefreshSettings(KitSettings):
     """The weekly music-refresh CronJob: enqueues the batches."""
 
-    refresh_batch: int = Field(default=20, ge=1, le=1000)
-    job_retry_intervals: tuple[int, ...] = (30, 120, 600)
-    job_timeout_seconds: int = Field(default=1800, ge=10)
+    refresh_batch: int = Field(
+        default=20, ge=1, le=1000, description="connected users per enqueued refresh job"
+    )
+    job_retry_intervals: tuple[int, ...] = Field(
+        default=(30, 120, 600),
+        description="seconds between retries of a failed refresh job (JSON list; one retry "
+        "per entry)",
+    )
+    job_timeout_seconds: int = Field(
+        default=1800, ge=10, description="seconds a refresh job may run before rq stops it"
+    )

@@ -8,20 +8,53 @@ from rhime.kit.settings import Settings as KitSettings
 
 
 class Settings(KitSettings):
-    spotify_client_id: str = Field(min_length=1)
-    spotify_client_secret: SecretStr = Field(min_length=1)
-    spotify_accounts_url: str = "https://accounts.spotify.com"
-    spotify_api_url: str = "https://api.spotify.com"
-    # the gateway's public URL: Spotify redirects the browser to {public_url}/api/spotify/callback
-    public_url: str = "http://localhost:8080"
-    # Fernet key for tokens at rest
-    encryption_key: SecretStr = Field(min_length=44)
-    # retries of Spotify calls: 429 waits Retry-After up to the cap, 5xx backs off
-    spotify_attempts: int = Field(default=5, ge=1)
-    spotify_backoff_seconds: float = Field(default=0.5, ge=0)
-    spotify_max_retry_after: float = Field(default=30.0, ge=0)
-    spotify_timeout_seconds: float = Field(default=10.0, gt=0)
-    oauth_state_seconds: int = Field(default=600, ge=30)
+    spotify_client_id: str = Field(
+        min_length=1, description="Spotify app client id (Secret `spotify`)"
+    )
+    spotify_client_secret: SecretStr = Field(
+        min_length=1, description="Spotify app client secret (Secret `spotify`)"
+    )
+    spotify_accounts_url: str = Field(
+        default="https://accounts.spotify.com",
+        description="Spotify accounts service: authorization and token endpoints",
+    )
+    spotify_api_url: str = Field(
+        default="https://api.spotify.com", description="Spotify Web API base URL"
+    )
+    public_url: str = Field(
+        default="http://localhost:8080",
+        description="the gateway's public URL; Spotify redirects the browser to "
+        "`{public_url}/api/spotify/callback`, which must be registered with the app",
+    )
+    encryption_key: SecretStr = Field(
+        min_length=44,
+        description="Fernet key that encrypts stored Spotify tokens (Secret `auth`)",
+    )
+    spotify_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="tries of a Spotify call, the first included; 429, 5xx and network errors "
+        "are retried",
+    )
+    spotify_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="seconds before the first retry after a 5xx or network error; doubles "
+        "each time",
+    )
+    spotify_max_retry_after: float = Field(
+        default=30.0,
+        ge=0,
+        description="longest Retry-After, in seconds, waited on a 429; longer gives up at once",
+    )
+    spotify_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="seconds each connect, read or write to Spotify may take"
+    )
+    oauth_state_seconds: int = Field(
+        default=600,
+        ge=30,
+        description="seconds a user has to finish Spotify's consent screen (OAuth state lifetime)",
+    )
 
     @property
     def redirect_uri(self) -> str:

@@ -21,11 +21,26 @@ _LETTERS = re.compile(r"^[A-Za-z]+$")
 
 
 class Settings(KitSettings):
-    s3_bucket: str = "rhime-profile-images"
-    s3_region: str = "eu-west-1"
-    s3_endpoint_url: str | None = None
-    s3_public_endpoint_url: str | None = None
-    upload_expires_seconds: int = Field(default=300, ge=30, le=3600)
+    s3_bucket: str = Field(
+        default="rhime-profile-images", description="S3 bucket of profile images (public read)"
+    )
+    s3_region: str = Field(default="eu-west-1", description="AWS region of the bucket")
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint instead of AWS (e.g. moto locally); when set, the "
+        "bucket is created at startup if missing",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description="endpoint as browsers reach it, for upload URLs and image links (default: "
+        "the endpoint above)",
+    )
+    upload_expires_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        description="seconds a presigned profile-image upload URL stays valid",
+    )
 
 
 class Model(BaseModel):
