@@ -1,5 +1,7 @@
-"""The profile picture's presigned upload: ask the API for a URL, PUT the bytes there, then
-confirm, so the picture never passes through the user service."""
+"""The profile picture's presigned upload, as the user API defines it: `PUT
+/api/users/{id}/image` `{"contentType"}` grants `{"url", "key", ...}`; the bytes are PUT to
+`url` with that Content-Type; `POST /api/users/{id}/image/confirm` `{"key"}` makes it the
+profile image. The picture never passes through the user service."""
 
 from __future__ import annotations
 
@@ -16,40 +18,57 @@ class Rejected(Exception):
     """The file cannot be a profile picture; the message says why."""
 
 
-async def upload(
-    api: gateway.Gateway, *, user_id: str, data: bytes, content_type: str, max_bytes: int
-) -> None:
+async def upload(api: gateway.Gateway, *, user_id: str, data: bytes, max_bytes: int) -> None:
     if not data:
         raise Rejected("Choose an image file.")
     if len(data) > max_bytes:
         raise Rejected(f"The image is larger than {max_bytes // 1_000_000} MB.")
+    # The bytes decide, not the name or the type the browser guessed from it.
+    content_type = sniff(data) or ""
     if content_type not in TYPES:
         raise Rejected("Use a JPEG, PNG or WebP image.")
     try:
-        grant = await api.post(f"/api/users/{user_id}/image/upload", {"contentType": content_type})
+        grant = await api.put(f"/api/users/{user_id}/image", {"contentType": content_type})
     except gateway.ApiFailure as failure:
         if failure.status == 400:
             raise Rejected(" ".join(failure.messages)) from None
         raise
-    url, headers, key = _grant(grant, content_type)
+    url, key = _grant(grant)
     try:
         async with api.http.put(
-            url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=30)
+            url,
+            data=data,
+            headers={"content-type": content_type},
+            timeout=aiohttp.ClientTimeout(total=30),
         ) as response:
             if response.status >= 300:
                 raise gateway.ApiFailure(502, [{"msg": "The image store refused the upload."}])
-    except (aiohttp.ClientError, OSError):
+    except (aiohttp.ClientError, OSError, TimeoutError):
         raise gateway.ApiFailure(502, [{"msg": "The image store is unavailable."}]) from None
-    await api.post(f"/api/users/{user_id}/image/confirm", {"key": key} if key else None)
+    try:
+        await api.post(f"/api/users/{user_id}/image/confirm", {"key": key})
+    except gateway.ApiFailure as failure:
+        if failure.status == 400:
+            raise Rejected(" ".join(failure.messages)) from None
+        raise
 
 
-def _grant(body: Any, content_type: str) -> tuple[str, dict[str, str], str | None]:
-    """(url, headers, key) from the presign answer."""
-    if not isinstance(body, dict) or not isinstance(body.get("url") or body.get("uploadUrl"), str):
+def sniff(data: bytes) -> str | None:
+    """The image type from the file's first bytes, or None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _grant(body: Any) -> tuple[str, str]:
+    """(url, key) from the presign answer."""
+    if not isinstance(body, dict):
         raise gateway.ApiFailure(502, [{"msg": "The upload could not be prepared."}])
-    headers = {"content-type": content_type}
-    extra = body.get("headers")
-    if isinstance(extra, dict):
-        headers |= {str(k): str(v) for k, v in extra.items()}
-    key = body.get("key")
-    return str(body.get("url") or body["uploadUrl"]), headers, str(key) if key else None
+    url, key = body.get("url"), body.get("key")
+    if not isinstance(url, str) or not url or not isinstance(key, str) or not key:
+        raise gateway.ApiFailure(502, [{"msg": "The upload could not be prepared."}])
+    return url, key

@@ -21,6 +21,9 @@ from rhime.web import charts
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 PARTIAL_HEADER = "x-rhime-partial"
+# The user API fills `profileImage` with this stock picture when a person has none of their
+# own (docs/api/identity.md). Pages show the person's initial instead: no third-party images.
+DEFAULT_PICTURES = frozenset({"https://cdn-icons-png.flaticon.com/512/149/149071.png"})
 
 
 def environment() -> jinja2.Environment:
@@ -35,6 +38,7 @@ def environment() -> jinja2.Environment:
     env.filters["artist_names"] = artist_names
     env.filters["initial"] = initial
     env.filters["display_name"] = display_name
+    env.filters["picture"] = picture
     env.globals["breakdown_bars"] = charts.breakdown_bars
     env.globals["genre_mix"] = charts.genre_mix
     env.globals["donut_radius"] = charts.DONUT_RADIUS
@@ -110,8 +114,18 @@ def display_name(person: Mapping[str, Any] | None) -> str:
         return "Someone"
     name = person.get("displayName")
     if not name:
-        name = " ".join(str(person.get(k) or "") for k in ("firstName", "lastName")).strip()
+        # The user API stores names lowercased; show them as names are written.
+        parts = (str(person.get(k) or "") for k in ("firstName", "lastName"))
+        name = " ".join(p[:1].upper() + p[1:] for p in parts if p)
     return str(name or person.get("userName") or "Someone")
+
+
+def picture(person: Mapping[str, Any] | None) -> str | None:
+    """The person's own profile picture URL, or None when they have not uploaded one."""
+    url = (person or {}).get("profileImage")
+    if not isinstance(url, str) or not url or url in DEFAULT_PICTURES:
+        return None
+    return url
 
 
 def initial(name: str | None) -> str:

@@ -36,7 +36,8 @@ def router(max_upload_bytes: int) -> APIRouter:
                 **await _tab(v.api, user_id, tab, before),
             )
         if v.partial == "feed-page":
-            page = await v.api.get(f"/api/feed/users/{user_id}", params={"before": before or ""})
+            params = {"before": before} if before else None
+            page = await v.api.get(f"/api/feed/users/{user_id}", params=params)
             return v.fragment("_feed_page.html", **home.timeline(page))
         own = viewer.user_id == user_id
         person, counts, relation, genres, panel = await gateway.gather(
@@ -113,11 +114,7 @@ def router(max_upload_bytes: int) -> APIRouter:
         data = await image.read(max_upload_bytes + 1)
         try:
             await avatar.upload(
-                v.api,
-                user_id=viewer.user_id,
-                data=data,
-                content_type=image.content_type or "",
-                max_bytes=max_upload_bytes,
+                v.api, user_id=viewer.user_id, data=data, max_bytes=max_upload_bytes
             )
         except avatar.Rejected as rejected:
             person = await people.one(v.api, viewer.user_id)
