@@ -127,8 +127,8 @@ class Visit:
     def page(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         return views.respond(self.env, template, self._context(context), status=status)
 
-    def fragment(self, template: str, **context: Any) -> HTMLResponse:
-        return views.respond(self.env, template, self._context(context))
+    def fragment(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        return views.respond(self.env, template, self._context(context), status=status)
 
     def _context(self, context: Mapping[str, Any]) -> dict[str, Any]:
         return {"viewer": self.viewer, "request_path": self.request.url.path, **context}

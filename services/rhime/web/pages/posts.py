@@ -26,23 +26,25 @@ def router() -> APIRouter:
         viewer = await v.require()
         chosen = _track(track)
         if chosen is None:
-            return (
-                v.page("error.html", status=400, messages=["Choose a track to share."])
-                if not v.partial
-                else v.fragment("_errors.html", messages=["Choose a track."])
-            )
+            message = "Choose a track to share."
+            if v.partial:
+                return v.fragment("_errors.html", status=400, messages=[message])
+            return v.page("error.html", status=400, messages=[message])
         try:
             body = await v.api.post("/api/posts", {"track": chosen, "caption": caption})
         except gateway.ApiFailure as failure:
             if v.partial and failure.status < 500 and failure.status != 401:
-                return v.fragment("_errors.html", messages=failure.messages)
+                return v.fragment("_errors.html", status=failure.status, messages=failure.messages)
             raise
         if v.partial != "new-post":
             return visit.redirect(v.request, "/")
-        post = dict(body.get("post", body)) if isinstance(body, dict) else {}
-        # The timeline fills by fan-out in the background; show the new post right away.
+        post = dict(body["post"]) if isinstance(body, dict) and "post" in body else {}
+        # The timeline fills by fan-out in the background; show the new post right away, with
+        # the author card the timeline would show.
+        me = await v.api.optional(f"/api/users/{viewer.user_id}")
+        author = people.profile(me, user_id=viewer.user_id) if me else {}
         post.update(
-            author={"userId": viewer.user_id, "userName": viewer.user_name},
+            author={"userName": viewer.user_name, **author, "userId": viewer.user_id},
             likeCount=0,
             commentCount=0,
             likedByMe=False,
@@ -50,16 +52,21 @@ def router() -> APIRouter:
         return v.fragment("_post.html", post=post)
 
     @r.post("/posts/{post_id}/like")
-    async def like(v: VisitDep, post_id: ObjectId, liked: Annotated[str, Form()] = "1") -> Response:
+    async def like(
+        v: VisitDep,
+        post_id: ObjectId,
+        liked: Annotated[str, Form()] = "1",
+        shown: Annotated[int | None, Form(alias="count", ge=0)] = None,
+    ) -> Response:
         await v.require()
         want = liked == "1"
-        if want:
-            reply = await v.api.put(f"/api/likes/{post_id}")
-        else:
-            reply = await v.api.delete(f"/api/likes/{post_id}")
+        path = f"/api/likes/{post_id}"
+        reply = await (v.api.put(path) if want else v.api.delete(path))
         if not v.partial:
             return visit.redirect(v.request, visit.back(v.request))
-        state, count = await _like_state(v.api, post_id, reply, want)
+        counts = await v.api.get("/api/like-counts", params={"ids": post_id})
+        state = bool(reply.get("isLiked", want)) if isinstance(reply, dict) else want
+        count = like_count(_count_of(counts, post_id), shown=shown, liked=state, want=want)
         return v.fragment(
             "_like.html", post={"postId": post_id, "likedByMe": state, "likeCount": count}
         )
@@ -121,27 +128,25 @@ def _track(raw: str) -> dict[str, Any] | None:
     return {k: v for k, v in track.items() if v is not None}
 
 
-async def _like_state(
-    api: gateway.Gateway, post_id: str, reply: Any, want: bool
-) -> tuple[bool, int]:
-    """The server's word on the like: from the reply when it says, else asked for."""
-    body = reply if isinstance(reply, dict) else {}
-    liked = body.get("liked", body.get("isLiked", want))
-    count = body.get("count", body.get("likeCount"))
-    if not isinstance(count, int):
-        counts = await api.get("/api/like-counts", params={"ids": post_id})
-        count = _count_of(counts, post_id)
-    return bool(liked), max(int(count), 0)
+def like_count(counted: int, *, shown: int | None, liked: bool, want: bool) -> int:
+    """The count to show after my action. Counts trail likes by a fraction of a second
+    (`isLiked` does not), so right after a like the count service may not include it yet:
+    the count the page showed, moved by my action, is the floor (or, after an unlike, the
+    ceiling) until the service catches up."""
+    if shown is None or liked != want:
+        return max(counted, 0)
+    if liked:
+        return max(counted, shown + 1)
+    return max(min(counted, shown - 1), 0)
 
 
 def _count_of(body: Any, item_id: str) -> int:
-    if isinstance(body, dict):
-        found = body.get("counts", body)
-        if isinstance(found, dict) and isinstance(found.get(item_id), int):
-            return int(found[item_id])
-        if isinstance(body.get("count"), int):
-            return int(body["count"])
-    return 0
+    """`{"counts": {id: n}}` (like-counts) or `{"count": n}` (comment count)."""
+    if not isinstance(body, dict):
+        return 0
+    counts = body.get("counts")
+    value = counts.get(item_id) if isinstance(counts, dict) else body.get("count")
+    return int(value) if isinstance(value, int) else 0
 
 
 async def _comments(v: visit.Visit, post_id: str, *, before: str | None) -> dict[str, Any]:
