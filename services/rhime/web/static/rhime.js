@@ -143,7 +143,10 @@
       var fresh = replaceWith(list, html)[0];
       if (details && fresh) {
         var counter = details.querySelector("[data-comment-count]");
-        if (counter) counter.textContent = fresh.getAttribute("data-count");
+        var count = fresh.getAttribute("data-count");
+        if (counter) counter.textContent = count;
+        var word = details.querySelector("[data-comment-word]");
+        if (word) word.textContent = count === "1" ? "comment" : "comments";
         var input = fresh.querySelector("input[name=text]");
         if (input) input.focus();
       }
