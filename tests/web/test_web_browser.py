@@ -61,6 +61,11 @@ async def shoot(page: Any, folder: Path, name: str) -> None:
     """The screen at both widths; the page reflows without a reload."""
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         await page.set_viewport_size(size)
+        # From the top, so the sticky header sits where it belongs in the full-page image.
+        await page.evaluate("window.scrollTo(0, 0)")
+        # Nothing sticks out sideways: the page fits the screen at every width.
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= size["width"], f"{name} is {width}px wide at {label} width"
         await page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
     await page.set_viewport_size(DESKTOP)
 
@@ -96,22 +101,30 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
         await shoot(page, shots, "home-empty")
 
-        # Connect: wait for the recommendations to be computed, then follow the seeded person.
+        # Connect: wait for the recommendations to be computed, then follow the seeded person
+        # (anyone else the platform recommends first is dismissed with "Not now").
         await page.get_by_role("link", name="Connect", exact=True).click()
+        seed_href = f"/users/{seed.user_id}"
 
-        async def card_shown() -> bool:
-            if await page.locator("#rec-name").count():
+        async def seed_shown() -> bool:
+            name = page.locator("#rec-name a")
+            if not await name.count():
+                await page.reload()
+                return False
+            shown = await name.get_attribute("href")
+            if shown == seed_href:
                 return True
-            await page.reload()
+            await page.locator("form[data-rec-action] button", has_text="Not now").click()
+            await expect(page.locator(f'#rec-name a[href="{shown}"]')).to_have_count(0)
             return False
 
-        await ws.eventually(card_shown, timeout=120, every=2)
+        await ws.eventually(seed_shown, timeout=120, every=1)
         await expect(page.locator(".similarity .big")).to_have_text(re.compile(r"^\d+%$"))
         await shoot(page, shots, "connect")
-        follow = page.locator("form[data-rec-action] button", has_text="Follow")
-        target = await page.locator("#rec-name a").get_attribute("href")
-        await follow.click()
+        await page.locator("form[data-rec-action] button", has_text="Follow").click()
         await expect(page.get_by_role("status")).to_contain_text("Followed")
+        # Followed people leave the stack: the card now shows someone else or the empty state.
+        await expect(page.locator(f'#rec-name a[href="{seed_href}"]')).to_have_count(0)
         await shoot(page, shots, "connect-after-follow")
 
         # Post: search a track, choose it and share it with a caption.
@@ -123,13 +136,15 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         mine = page.locator(".post", has_text="Found it through Rhime").first
         await expect(mine).to_be_visible()
 
-        # Like: instant, then confirmed by the server.
-        like = mine.locator("form[data-like] button")
-        await like.click()
+        # Like: instant, then confirmed by the server's fragment replacing the form.
+        old_like = await mine.locator("form[data-like]").element_handle()
+        await mine.locator("form[data-like] button").click()
+        await old_like.wait_for_element_state("hidden")
         await expect(mine.locator("form[data-like] button")).to_have_attribute(
             "aria-pressed", "true"
         )
         await expect(mine.locator("[data-count]")).to_have_text("1")
+        await expect(mine.locator("form[data-like] input[name=liked]")).to_have_value("0")
 
         # Comment inline, newest first, deletable because it is mine.
         await mine.locator("summary").click()
@@ -138,12 +153,12 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await mine.get_by_role("button", name="Send").click()
         await expect(mine.locator(".comment-text").first).to_have_text("Great bass line")
         await expect(mine.locator("[data-comment-count]")).to_have_text("1")
+        await expect(mine.locator("[data-comment-word]")).to_have_text("comment")
         await expect(mine.get_by_role("button", name=re.compile("Delete"))).to_be_visible()
         await shoot(page, shots, "home")
 
         # The followed person's profile shows their post and a Following button.
-        assert target is not None
-        await page.goto(target)
+        await page.goto(seed_href)
         await expect(page.get_by_role("button", name=re.compile("Following"))).to_be_visible()
         await expect(page.locator(".post", has_text="The song of my summer")).to_be_visible()
         await shoot(page, shots, "profile-other")
@@ -151,14 +166,33 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await expect(page.locator(".top-list li").first).to_be_visible()
         await shoot(page, shots, "profile-artists")
 
-        # Upload a profile picture through the presigned flow.
+        # Edit the profile: the API's rules come back inline, then the change shows.
         await page.get_by_role("link", name="Profile").click()
+        await expect(page.locator(".profile-top img.avatar")).to_have_count(0)
+        await page.get_by_role("link", name="Edit profile").click()
+        await page.get_by_label("First name").fill("A")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#firstName-error")).to_be_visible()
+        await shoot(page, shots, "profile-edit-error")
+        await page.get_by_label("First name").fill("Marisol")
+        await page.get_by_label("Bio").fill("Synths and long drives")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#profile-name")).to_contain_text(
+            re.compile("marisol", re.IGNORECASE)
+        )
+        await expect(page.locator(".profile-top .bio")).to_have_text("Synths and long drives")
+
+        # Upload a profile picture through the presigned flow; it is served back.
         await page.get_by_role("link", name="Edit profile").click()
         await page.get_by_label("Choose an image").set_input_files(
             files=[{"name": "me.png", "mimeType": "image/png", "buffer": ws.png()}]
         )
         await page.get_by_role("button", name="Upload picture").click()
-        await expect(page.locator(".profile-top img.avatar")).to_be_visible()
+        picture = page.locator(".profile-top img.avatar")
+        await expect(picture).to_have_attribute("src", re.compile(r"/[0-9a-f]{24}/[0-9a-f]+\.png$"))
+        loaded = "i => i.complete ? i.naturalWidth : 0"
+        await ws.eventually(lambda: picture.evaluate(loaded), timeout=10, every=0.2)
+        assert await picture.evaluate(loaded) == 64
         await shoot(page, shots, "profile-own")
 
         # Not found, then sign out: pages send signed-out people to sign in.

@@ -10,7 +10,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from rhime.web import charts, gateway, views, visit
+from rhime.web import avatar, charts, gateway, views, visit
+from rhime.web.pages import posts
 from tests.web import web_pages as wp
 
 
@@ -111,7 +112,13 @@ def test_post_card_escapes_long_captions_and_handles_missing_parts(
     env: jinja2.Environment,
 ) -> None:
     caption = "<script>alert(1)</script> " + "very long " * 30
-    track = {"id": "t2", "name": "N" * 300, "artists": [], "url": None, "image": None}
+    track: dict[str, Any] = {
+        "id": "t2",
+        "name": "N" * 300,
+        "artists": [],
+        "url": None,
+        "image": None,
+    }
     text = render(
         env,
         "_post.html",
@@ -333,6 +340,64 @@ def test_profile_edit_shows_field_errors(env: jinja2.Environment) -> None:
     assert "Remove picture" not in text
 
 
+def test_profile_edit_follows_the_api_rules_and_offers_removing_an_own_picture(
+    env: jinja2.Environment,
+) -> None:
+    person = {"userId": wp.ME, "firstName": "ana", "profileImage": "http://s3/b/x/1.png"}
+    text = render(env, "profile_edit.html", person=person, errors={}, messages=[], saved=False)
+    page = wp.Page(text)
+    limits = {str(c.get("id")): c.get("maxlength") for c in page.controls}
+    assert limits == {"image": None, "firstName": "25", "lastName": "25", "bio": "150"}
+    assert "Remove picture" in text
+    assert 'src="http://s3/b/x/1.png"' in text
+
+
+def test_the_stock_picture_shows_as_the_initial(env: jinja2.Environment) -> None:
+    stock = next(iter(views.DEFAULT_PICTURES))
+    person = {"userId": wp.ME, "firstName": "ana", "profileImage": stock}
+    text = render(env, "profile_edit.html", person=person, errors={}, messages=[], saved=False)
+    assert stock not in text
+    assert '<span class="avatar placeholder"' in text
+    assert "Remove picture" not in text
+    card = render(
+        env, "_post.html", post=wp.post(author={"userId": wp.OTHER, "profileImage": stock})
+    )
+    assert stock not in card
+
+
+def test_like_form_carries_the_count_it_shows(env: jinja2.Environment) -> None:
+    text = render(env, "_like.html", post=wp.post(likeCount=7, likedByMe=False))
+    assert 'name="count" value="7"' in text
+    assert 'name="liked" value="1"' in text
+
+
+@pytest.mark.parametrize(
+    ("counted", "shown", "liked", "want", "expected"),
+    [
+        (0, 0, True, True, 1),  # the count service has not seen my like yet
+        (1, 0, True, True, 1),  # it has
+        (5, 0, True, True, 5),  # and others liked meanwhile
+        (1, 1, False, False, 0),  # my unlike not counted yet
+        (0, 1, False, False, 0),
+        (0, 0, False, False, 0),  # never below zero
+        (3, None, True, True, 3),  # no count from the page: the service's word
+        (2, 2, False, True, 2),  # the like did not take: no adjustment
+    ],
+)
+def test_like_count_after_my_action(
+    counted: int, shown: int | None, liked: bool, want: bool, expected: int
+) -> None:
+    assert posts.like_count(counted, shown=shown, liked=liked, want=want) == expected
+
+
+def test_pictures_are_recognised_by_their_bytes() -> None:
+    assert avatar.sniff(b"\x89PNG\r\n\x1a\n" + b"\0" * 8) == "image/png"
+    assert avatar.sniff(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
+    assert avatar.sniff(b"RIFF\0\0\0\0WEBPVP8 ") == "image/webp"
+    assert avatar.sniff(b"GIF89a") is None
+    assert avatar.sniff(b"<svg/>") is None
+
+
 @pytest.mark.parametrize(
     ("template", "status", "heading"),
     [
@@ -369,11 +434,14 @@ def test_ago_and_names() -> None:
     assert views.ago("garbage", now) == ""
     assert views.artist_names([{"name": "A"}, {"name": "B"}, {"name": "C"}]) == "A, B & C"
     assert views.display_name({"firstName": "Ana", "lastName": "Li"}) == "Ana Li"
+    # the user API stores names lowercased
+    assert views.display_name({"firstName": "marisol", "lastName": ""}) == "Marisol"
     assert views.display_name({"userName": "ana"}) == "ana"
 
 
 def test_breakdown_bars_clamp_and_order() -> None:
-    bars = charts.breakdown_bars({"genres": 1.7, "tracks": "x", "artists": 0.25})
+    scores: dict[str, Any] = {"genres": 1.7, "tracks": "x", "artists": 0.25}
+    bars = charts.breakdown_bars(scores)
     assert [(b.key, b.percent) for b in bars] == [("tracks", 0), ("artists", 25), ("genres", 100)]
 
 
