@@ -142,7 +142,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--posts", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="4,000 events")
     args = parser.parse_args()
+    if args.quick:
+        args.events = 4_000
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         logs = directory / "logs"
