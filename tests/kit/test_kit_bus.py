@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import nats
 import orjson
 
 from rhime import events
@@ -199,7 +198,7 @@ async def test_streams_declared_idempotently(make_settings: Callable[..., Any]) 
     )
     await b.ensure_streams()
     await b.ensure_streams()
-    names = {s.config.name for s in await b.js.streams_info()}
-    assert events.stream_name(settings.namespace, "like") in names
+    info = await b.js.stream_info(events.stream_name(settings.namespace, "like"))
+    assert info.config.subjects == [f"{settings.namespace}.like.>"]
+    assert info.config.duplicate_window == 600.0
     await b.close(grace=0)
-    assert isinstance(nats, object)
