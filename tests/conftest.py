@@ -53,6 +53,9 @@ def make_settings(runtime: servers.Runtime, namespace: str) -> Callable[..., Any
             "redelivery_backoff": (0.05, 0.1, 0.2),
             "outbox_relay_seconds": 0.2,
         }
+        # argon2id at OWASP's minimum: the suite hashes many passwords on two cores
+        cheap_hashing = {"argon2_time_cost": 2, "argon2_memory_kib": 19456, "argon2_parallelism": 1}
+        values.update({k: v for k, v in cheap_hashing.items() if k in cls.model_fields})
         values.update(overrides)
         return cls(**values)
 
