@@ -13,7 +13,7 @@ from pymongo import DESCENDING, IndexModel
 
 from rhime import events
 from rhime.comment import models, posts
-from rhime.kit import errors, outbox
+from rhime.kit import errors, ids, outbox
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -23,11 +23,7 @@ INDEXES = {COLLECTION: [IndexModel([("post_id", 1), ("_id", DESCENDING)])]}
 LIVE = {outbox.PURGE: {"$ne": True}}
 
 
-def object_id(value: str, *, what: str) -> str:
-    """A 24-hex ObjectId string, or 400 "Invalid <what>"."""
-    if len(value) != 24 or not bson.ObjectId.is_valid(value):
-        raise errors.bad_request(f"Invalid {what}", field=what)
-    return value.lower()
+object_id = ids.object_id
 
 
 def render(doc: dict[str, Any]) -> models.CommentOut:

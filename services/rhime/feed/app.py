@@ -10,7 +10,7 @@ from pydantic import Field
 from rhime import events
 from rhime.feed import authors, fanout, graph, pages
 from rhime.kit import app as kit_app
-from rhime.kit import bus, errors, identity
+from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
 
 
@@ -57,9 +57,7 @@ Limit = Annotated[int, Query(ge=1, le=50)]
 def object_id(value: str | None, *, what: str) -> str | None:
     if value is None:
         return None
-    if len(value) != 24 or any(c not in "0123456789abcdef" for c in value.lower()):
-        raise errors.bad_request(f"Invalid {what}", field=what)
-    return value.lower()
+    return ids.object_id(value, what=what)
 
 
 def create(settings: Settings) -> FastAPI:

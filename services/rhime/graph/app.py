@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 from rhime import events
 from rhime.graph import edges, follows
 from rhime.kit import app as kit_app
-from rhime.kit import bus, errors, identity
+from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
 
 PREFIX = "/api/graph"
@@ -45,15 +45,11 @@ class Page(Out):
 
 
 def user_id_path(user_id: Annotated[str, Path(alias="userId")]) -> str:
-    if not edges.OBJECT_ID.fullmatch(user_id):
-        raise errors.bad_request("Invalid userId", field="userId")
-    return user_id
+    return ids.object_id(user_id, what="userId")
 
 
 def after_query(after: Annotated[str | None, Query()] = None) -> str | None:
-    if after is not None and not edges.OBJECT_ID.fullmatch(after):
-        raise errors.bad_request("Invalid after", field="after")
-    return after
+    return None if after is None else ids.object_id(after, what="after")
 
 
 UserId = Annotated[str, Depends(user_id_path)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import re
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -24,7 +23,6 @@ from rhime.kit import idempotency, outbox
 USERS = "users"
 EDGES = "edges"
 PAGE = 20
-OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 Direction = Literal["followers", "following"]
 

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from rhime.graph import edges
 from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc, health_pb2, health_pb2_grpc
+from rhime.kit import ids
 from rhime.kit.settings import Settings as KitSettings
 
 log = logging.getLogger("rhime.graphview")
@@ -46,7 +47,7 @@ class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         direction: edges.Direction,
     ) -> AsyncIterator[graphview_pb2.UserBatch]:
-        if not edges.OBJECT_ID.fullmatch(request.user_id):
+        if not ids.is_object_id(request.user_id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid userId")
         size = request.batch_size or self.settings.default_batch
         if size < 0:

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rhime.kit import errors
+from rhime.kit import ids
 
-
-def check_id(value: str, *, what: str) -> str:
-    """A 24-hex ObjectId string, or 400 "Invalid <what>"."""
-    if len(value) != 24 or any(c not in "0123456789abcdefABCDEF" for c in value):
-        raise errors.bad_request(f"Invalid {what}", field=what)
-    return value.lower()
+check_id = ids.object_id
 
 
 class Ids(BaseModel):
@@ -23,7 +18,7 @@ class Ids(BaseModel):
     @classmethod
     def object_ids(cls, values: list[str]) -> list[str]:
         for value in values:
-            if len(value) != 24 or any(c not in "0123456789abcdef" for c in value.lower()):
+            if not ids.is_object_id(value):
                 raise ValueError("Invalid ids")
         return [v.lower() for v in values]
 

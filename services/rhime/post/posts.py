@@ -11,7 +11,7 @@ import bson
 from pymongo import DESCENDING, IndexModel
 
 from rhime import events
-from rhime.kit import errors, outbox
+from rhime.kit import errors, ids, outbox
 from rhime.post import models
 
 if TYPE_CHECKING:
@@ -22,11 +22,7 @@ INDEXES = {COLLECTION: [IndexModel([("user_id", 1), ("_id", DESCENDING)])]}
 LIVE = {outbox.PURGE: {"$ne": True}}  # a post being deleted is already gone for readers
 
 
-def object_id(value: str, *, what: str) -> str:
-    """A 24-hex ObjectId string, or 400 "Invalid <what>"."""
-    if len(value) != 24 or not bson.ObjectId.is_valid(value):
-        raise errors.bad_request(f"Invalid {what}", field=what)
-    return value.lower()
+object_id = ids.object_id
 
 
 def render(doc: dict[str, Any]) -> models.PostOut:

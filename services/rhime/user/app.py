@@ -11,12 +11,11 @@ from pydantic.alias_generators import to_camel
 
 from rhime import events
 from rhime.kit import app as kit_app
-from rhime.kit import bus, errors, identity
+from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
 from rhime.user import images, profiles
 
 PREFIX = "/api/users"
-_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 _LETTERS = re.compile(r"^[A-Za-z]+$")
 
 
@@ -114,9 +113,7 @@ class Cards(BaseModel):
 
 
 def user_id_path(user_id: Annotated[str, Path(alias="userId")]) -> str:
-    if not _OBJECT_ID.fullmatch(user_id):
-        raise errors.bad_request("Invalid userId", field="userId")
-    return user_id
+    return ids.object_id(user_id, what="userId")
 
 
 UserId = Annotated[str, Depends(user_id_path)]
