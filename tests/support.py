@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import nats.errors
+import orjson
+
+from rhime import events
 from rhime.kit import identity
 
 SECRET = "test-internal-secret-0123456789-abcdefghij"
@@ -15,3 +25,41 @@ def auth_headers(
         identity.Identity(user_id=user_id, user_name=user_name, spotify=spotify), secret=secret
     )
     return {identity.HEADER: token}
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    """Retry `check` until it stops raising AssertionError; returns its result. Events and jobs
+    make some effects asynchronous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.05)
+
+
+async def published(settings: Any, subject: str, *, expect: int) -> list[dict[str, Any]]:
+    """The payloads published on `subject` in this test's namespace: waits (up to 10 s) for
+    `expect` of them, then takes whatever else is already there."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        stream = events.stream_name(settings.namespace, events.noun(subject))
+        sub = await js.pull_subscribe(f"{settings.namespace}.{subject}", stream=stream)
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                msgs = await sub.fetch(100, timeout=0.3)
+            except (TimeoutError, nats.errors.TimeoutError):
+                if len(found) >= expect:
+                    break
+                continue
+            for msg in msgs:
+                found.append(orjson.loads(msg.data))
+                await msg.ack()
+        return found
+    finally:
+        await nc.close()

@@ -5,17 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-import nats
-import nats.errors
-import orjson
 import uvicorn
 from fastapi import FastAPI
 
-from rhime import events
 from rhime.kit import identity
 from tests.support import SECRET
 
@@ -26,46 +19,6 @@ TRACK = {
     "url": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC",
     "image": "https://i.scdn.co/image/ab67616d0000b273",
 }
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    """Retry `check` until it stops raising AssertionError; returns its result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.05)
-
-
-async def published(settings: Any, subject: str, *, expect: int) -> list[dict[str, Any]]:
-    """The payloads published on `subject` in this test's namespace (waits for `expect`)."""
-    nc = await nats.connect(settings.nats_url)
-    try:
-        js = nc.jetstream()
-        stream = events.stream_name(settings.namespace, events.noun(subject))
-        sub = await js.pull_subscribe(f"{settings.namespace}.{subject}", stream=stream)
-        found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 10
-        while len(found) < expect and time.monotonic() < deadline:
-            try:
-                msgs = await sub.fetch(100, timeout=0.5)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            for msg in msgs:
-                found.append(orjson.loads(msg.data))
-                await msg.ack()
-        # anything beyond `expect` that is already there
-        try:
-            for msg in await sub.fetch(100, timeout=0.3):
-                found.append(orjson.loads(msg.data))
-        except (TimeoutError, nats.errors.TimeoutError):
-            pass
-        return found
-    finally:
-        await nc.close()
 
 
 def service_headers(service: str) -> dict[str, str]:

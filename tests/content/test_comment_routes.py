@@ -9,8 +9,8 @@ import pytest
 
 from rhime import events
 from rhime.comment import app as comment_app
-from tests.content.content_helpers import eventually, published, service_headers
-from tests.support import auth_headers
+from tests.content.content_helpers import service_headers
+from tests.support import auth_headers, eventually, published
 
 ALICE = str(bson.ObjectId())
 BOB = str(bson.ObjectId())

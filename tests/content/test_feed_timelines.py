@@ -16,8 +16,8 @@ from rhime.graphview import server as graphview_server
 from rhime.likes import batch, like, updater
 from rhime.post import app as post_app
 from rhime.user import app as user_app
-from tests.content.content_helpers import TRACK, Hosted, eventually, loopback_host
-from tests.support import auth_headers
+from tests.content.content_helpers import TRACK, Hosted, loopback_host
+from tests.support import auth_headers, eventually
 
 
 def port_of(name: str) -> int:

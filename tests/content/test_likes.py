@@ -11,8 +11,8 @@ import pytest
 
 from rhime import events
 from rhime.likes import batch, count, counts, like, reconcile, state, updater
-from tests.content.content_helpers import eventually, published, service_headers
-from tests.support import auth_headers
+from tests.content.content_helpers import service_headers
+from tests.support import auth_headers, eventually, published
 
 POSTS = [str(bson.ObjectId()) for _ in range(3)]
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from rhime.post import app as post_app
-from tests.content.content_helpers import TRACK, published, service_headers
-from tests.support import auth_headers
+from tests.content.content_helpers import TRACK, service_headers
+from tests.support import auth_headers, published
 
 ALICE = str(bson.ObjectId())
 BOB = str(bson.ObjectId())

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import nats
-import nats.errors
-import orjson
 from bson import ObjectId
 
-from rhime import events
 from rhime.kit import identity
 from rhime.music import population as pop
 from tests.support import SECRET, auth_headers
@@ -58,39 +50,3 @@ async def connect(spotify: httpx.AsyncClient, user_id: str, *, listener: int) ->
 
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Retry `check` until it stops raising AssertionError; returns its result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.05)
-
-
-async def published(settings: Any, subject: str, *, expect: int) -> list[dict[str, Any]]:
-    """Payloads published on `subject` in this test's namespace (waits for `expect`)."""
-    nc = await nats.connect(settings.nats_url)
-    try:
-        js = nc.jetstream()
-        stream = events.stream_name(settings.namespace, events.noun(subject))
-        sub = await js.pull_subscribe(f"{settings.namespace}.{subject}", stream=stream)
-        found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                msgs = await sub.fetch(100, timeout=0.3)
-            except (TimeoutError, nats.errors.TimeoutError):
-                if len(found) >= expect:
-                    break
-                continue
-            for msg in msgs:
-                found.append(orjson.loads(msg.data))
-                await msg.ack()
-        return found
-    finally:
-        await nc.close()

@@ -15,7 +15,8 @@ from rhime.recommendation.settings import RefreshSettings, WorkerSettings
 from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
 from rhime.spotify.settings import Settings as SpotifySettings
-from tests.music_services.music_helpers import connect, eventually, listeners, oid
+from tests.music_services.music_helpers import connect, listeners, oid
+from tests.support import eventually
 
 
 async def test_weekly_refresh_resumes_repeats_and_runs(

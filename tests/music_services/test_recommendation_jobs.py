@@ -17,8 +17,8 @@ from rhime.recommendation.settings import Settings, WorkerSettings
 from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
 from rhime.spotify.settings import Settings as SpotifySettings
-from tests.music_services.music_helpers import connect, eventually, listeners, oid
-from tests.support import auth_headers
+from tests.music_services.music_helpers import connect, listeners, oid
+from tests.support import auth_headers, eventually
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ from tests.music_services.music_helpers import (
     authorize,
     connect,
     oid,
-    published,
     query_of,
     service_headers,
 )
-from tests.support import auth_headers
+from tests.support import auth_headers, published
 
 
 @pytest.fixture
