@@ -35,7 +35,11 @@ class Session:
 
     def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        # Idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s):
+        # with equal timeouts a request can be sent just as the server closes the connection.
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, limits=httpx.Limits(keepalive_expiry=2.0)
+        )
         self.user_id = ""
         self.user_name = ""
 
