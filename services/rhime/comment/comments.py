@@ -57,6 +57,11 @@ async def create(kit: Kit, *, user_id: str, post_id: str, text: str) -> models.C
         outbox.FIELD: outbox.staged(event),
     }
     await kit.database[COLLECTION].insert_one(doc)
+    # The post may have been deleted since the check: its deletion marks the post, then
+    # removes its comments. Looking again after the insert closes the gap between the two.
+    if not await posts.exists(kit, post_id=post_id):
+        await kit.database[COLLECTION].delete_one({"_id": comment_id})
+        raise errors.not_found("No such post exists.")
     await outbox.flush(kit, collection=COLLECTION, doc_id=comment_id)
     return render(doc)
 
