@@ -202,3 +202,21 @@ async def test_streams_declared_idempotently(make_settings: Callable[..., Any]) 
     assert info.config.subjects == [f"{settings.namespace}.like.>"]
     assert info.config.duplicate_window == 600.0
     await b.close(grace=0)
+
+
+async def test_slow_handler_is_not_redelivered_while_it_works(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    calls: list[str] = []
+
+    async def slow(event: events.UserCreated) -> None:
+        calls.append(event.user_id)
+        await asyncio.sleep(2.5)  # far beyond ack_wait; the heartbeat keeps it ours
+
+    served = await serve(consumer_app(make_settings(component="c8"), slow, ack_wait=1.0, batch=2))
+    b = served.app.state.kit.require_bus()
+    await b.publish(created(1))
+    await b.publish(created(2))
+    await wait_for(lambda: len(calls) >= 2, timeout=15)
+    await asyncio.sleep(3.0)
+    assert calls == ["u1", "u2"]

@@ -124,8 +124,8 @@ def create(settings: Settings) -> FastAPI:
             await fanout.user_unfollowed(kit, event)
 
         return [
-            bus.Subscription(event=events.PostCreated, handler=created, ack_wait=120),
-            bus.Subscription(event=events.PostDeleted, handler=deleted, ack_wait=120),
+            bus.Subscription(event=events.PostCreated, handler=created),
+            bus.Subscription(event=events.PostDeleted, handler=deleted),
             bus.Subscription(event=events.UserFollowed, handler=followed),
             bus.Subscription(event=events.UserUnfollowed, handler=unfollowed),
         ]

@@ -42,7 +42,9 @@ class Subscription(Generic[E]):
     handler: Handler[E]
     durable: str = ""
     batch: int = 64
-    ack_wait: float = 30.0
+    # Short, so a crashed consumer's messages come back within seconds; a heartbeat keeps
+    # the messages in hand from expiring while a slow handler works on them.
+    ack_wait: float = 15.0
 
 
 class Bus:
@@ -157,6 +159,26 @@ class Bus:
         psub = await self.js.pull_subscribe(
             self.subject(subject), durable=durable, stream=stream, config=config
         )
+        # Messages of the batch in hand that are not acked yet. A slow handler must not let
+        # them reach ack_wait (they would be redelivered while still being worked on), so
+        # ack_wait stays short and a heartbeat says "in progress" for them.
+        waiting: list[Msg] = []
+        beat = asyncio.create_task(self._heartbeat(waiting, sub.ack_wait))
+        try:
+            await self._fetch_loop(sub, durable, psub, waiting)
+        finally:
+            beat.cancel()
+
+    async def _heartbeat(self, waiting: list[Msg], ack_wait: float) -> None:
+        while True:
+            await asyncio.sleep(ack_wait / 3)
+            for msg in list(waiting):
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+    async def _fetch_loop(
+        self, sub: Subscription[Any], durable: str, psub: Any, waiting: list[Msg]
+    ) -> None:
         last_lag = 0.0
         while not self._stopping.is_set():
             try:
@@ -171,10 +193,13 @@ class Bus:
                 continue
             if msgs:
                 self._begin()
+                waiting[:] = msgs
                 try:
                     for msg in msgs:
                         await self._deliver(sub, durable, msg)
+                        waiting.remove(msg)
                 finally:
+                    waiting.clear()
                     self._end()
             if time.monotonic() - last_lag > 5:
                 last_lag = time.monotonic()
