@@ -26,7 +26,7 @@ unit: bootstrap ## the test suite against real Redis, NATS and a MongoDB-wire se
 	$(VENV)/pytest $(PYTEST_ARGS)
 
 bench: bootstrap ## run the benchmarks (they print numbers)
-	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b --quick || exit 1; done
+	@for b in bench/*.py; do echo "== $$b"; PYTHONPATH=. $(VENV)/python $$b --quick || exit 1; done
 
 format: ## format the code
 	$(VENV)/ruff format services operator tests bench

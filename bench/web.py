@@ -1,6 +1,6 @@
 """Server time of the web pages beside the API calls they make, in one run.
 
-    .venv/bin/python -m bench.web [--seconds 10] [--connections 8]
+    PYTHONPATH=. .venv/bin/python bench/web.py [--seconds 10] [--connections 8] [--quick]
 
 (run as a module: a script's folder would shadow the standard library with bench/operator.py)
 
@@ -111,7 +111,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="3 s per measurement")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 3.0
     port = servers.free_port()
     # One bench user makes thousands of requests a minute: lift the gateway's rate limits.
     os.environ |= {
