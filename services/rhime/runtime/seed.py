@@ -8,6 +8,7 @@ reuses the people it made before.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import sys
 import time
@@ -69,6 +70,19 @@ async def _each(
     await asyncio.gather(*(one(item) for item in items))
 
 
+async def _settled(call: Callable[[], Awaitable[None]], *, attempts: int = 50) -> None:
+    """Retry while a new person is not known yet to the service (404): their user.created
+    event may still be on its way. Only for calls that set a state (safe to repeat)."""
+    for attempt in range(attempts):
+        try:
+            await call()
+            return
+        except ApiError as exc:
+            if exc.status != 404 or attempt == attempts - 1:
+                raise
+        await asyncio.sleep(0.2)
+
+
 async def _person(url: str, index: int) -> Session:
     session = Session(url)
     name = f"demo{index:03d}"
@@ -98,7 +112,7 @@ async def seed(*, url: str, users: int, rng: random.Random) -> dict[str, int]:
     async def follow(person: Session) -> None:
         for other in rng.sample(people, k=min(5, len(people))):
             if other.user_id != person.user_id:
-                await person.follow(other.user_id)
+                await _settled(functools.partial(person.follow, other.user_id))
                 counts["follows"] += 1
 
     await _each(people, follow, label="follows")
