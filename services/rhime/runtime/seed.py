@@ -70,7 +70,7 @@ async def _each(
     await asyncio.gather(*(one(item) for item in items))
 
 
-async def _settled(call: Callable[[], Awaitable[None]], *, attempts: int = 50) -> None:
+async def _settled(call: Callable[[], Awaitable[object]], *, attempts: int = 50) -> None:
     """Retry while a new person is not known yet to the service (404): their user.created
     event may still be on its way. Only for calls that set a state (safe to repeat)."""
     for attempt in range(attempts):
@@ -131,10 +131,11 @@ async def seed(*, url: str, users: int, rng: random.Random) -> dict[str, int]:
 
     async def react(person: Session) -> None:
         for post_id in rng.sample(posts, k=min(6, len(posts))):
-            await person.like(post_id)
+            # like and comment learn of new posts from post.created: retry until they have
+            await _settled(functools.partial(person.like, post_id))
             counts["likes"] += 1
             if rng.random() < 0.3:
-                await person.comment(post_id, rng.choice(COMMENTS))
+                await _settled(functools.partial(person.comment, post_id, rng.choice(COMMENTS)))
                 counts["comments"] += 1
 
     await _each(people, react, label="likes")
