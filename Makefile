@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test lint typecheck unit bench format
+.PHONY: help bootstrap bootstrap-kube run test lint typecheck unit bench format
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -12,20 +12,23 @@ help: ## list the targets
 bootstrap: ## install what this machine lacks (venv, Redis, NATS, FerretDB); quick when done
 	@scripts/bootstrap.sh
 
+bootstrap-kube: ## bootstrap, plus a Kubernetes control plane built from Go modules (for tests)
+	@scripts/bootstrap.sh --kube
+
 run: bootstrap ## run the whole platform locally: gateway on http://localhost:8080
 	$(VENV)/rhime up $(ARGS)
 
-test: bootstrap lint unit ## bootstrap, lint, type-check and run every test
+test: bootstrap-kube lint unit ## bootstrap, lint, type-check and run every test
 
 lint: bootstrap ## ruff and mypy (strict) on services/ and operator/
 	$(VENV)/ruff check services operator tests bench
 	$(VENV)/ruff format --check services operator tests bench
 	$(VENV)/mypy services/rhime operator/rhime_operator
 
-unit: bootstrap ## the test suite against real Redis, NATS and a MongoDB-wire server
+unit: bootstrap-kube ## the test suite against real Redis, NATS, MongoDB-wire and Kubernetes servers
 	$(VENV)/pytest $(PYTEST_ARGS)
 
-bench: bootstrap ## run the benchmarks (they print numbers)
+bench: bootstrap-kube ## run the benchmarks (they print numbers)
 	@for b in bench/*.py; do echo "== $$b"; PYTHONPATH=. $(VENV)/python $$b --quick || exit 1; done
 
 format: ## format the code

