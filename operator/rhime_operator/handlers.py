@@ -1,12 +1,14 @@
 """Kopf handlers: thin glue between events and `reconcile`.
 
-Run: `kopf run --standalone --all-namespaces -m rhime_operator.handlers`.
+Run: `kopf run --standalone --all-namespaces -m rhime_operator.handlers`, or with
+`--namespace=NS` and `RHIME_OPERATOR_WATCH_NAMESPACE=NS` to watch one namespace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -52,6 +54,9 @@ async def operator_startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, 
         prefix=names.GROUP, key="last-handled-configuration"
     )
     operator_settings = memo.get("settings") or settings_mod.OperatorSettings.from_env(os.environ)
+    if operator_settings.watch_namespace:
+        # Under a Role there is no listing namespaces or watching CRDs: don't try.
+        settings.scanning.disabled = True
     memo.rhime = runtime_mod.Runtime(
         settings=operator_settings,
         client=apply.KubeClient(
@@ -81,55 +86,48 @@ def statefulset_index(
     return {(namespace or "", labels[names.LABEL_INSTANCE]): status_mod.observe_workload(body)}
 
 
-@kopf.index(*RD)
-def rhimedeployment_index(
-    *, namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str, str], str]:
-    """Which RhimeDeployments reference a Secret: (namespace, secret) -> RhimeDeployment."""
-    try:
-        secrets = spec_mod.referenced_secrets(spec_mod.parse(spec, name=name))
-    except spec_mod.SpecError:
-        return {}
-    return {(namespace or "", secret): name for secret in secrets}
-
-
-def _wake_owner(event: Mapping[str, Any], memo: kopf.Memo, kind: str) -> None:
+def _child_event(event: kopf.RawEvent, memo: kopf.Memo, kind: str, **_: Any) -> None:
+    """A child changed: a deleted one is recreated at once (not at the next resync), and a
+    workload's readiness change refreshes the status."""
     obj = event.get("object") or {}
     meta = obj.get("metadata", {})
     instance = meta.get("labels", {}).get(names.LABEL_INSTANCE)
     if instance is None:
         return
     deleted = event.get("type") == "DELETED"
+    owner = (meta.get("namespace"), instance)
+    if kind not in ("Deployment", "StatefulSet"):
+        if deleted:
+            memo.rhime.wake(owner, reapply=True)
+        return
     fingerprint = (deleted, status_mod.observe_workload(obj))
     if memo.rhime.changed((kind, meta.get("namespace"), meta.get("name")), fingerprint):
-        # A deleted child is recreated at once; a readiness change only refreshes the status.
-        memo.rhime.wake((meta.get("namespace"), instance), reapply=deleted)
+        memo.rhime.wake(owner, reapply=deleted)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
-def deployment_event(*, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _wake_owner(event, memo, "Deployment")
+for _kind, (_api_version, _plural) in names.CHILD_KINDS.items():
+    _group, _, _version = _api_version.rpartition("/")
+    kopf.on.event(_group, _version, _plural, labels=CHILDREN, id=f"child-{_plural}")(
+        functools.partial(_child_event, kind=_kind)
+    )
 
 
-@kopf.on.event("apps", "v1", "statefulsets", labels=CHILDREN)
-def statefulset_event(*, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _wake_owner(event, memo, "StatefulSet")
+async def _secrets_changed(
+    body: kopf.Body, *, key: runtime_mod.Key, rt: runtime_mod.Runtime
+) -> bool:
+    """Whether the Secrets this RhimeDeployment names differ from those last applied.
 
-
-@kopf.on.event("v1", "secrets")
-def secret_event(
-    *, event: kopf.RawEvent, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    index: Mapping[tuple[str, str], Iterable[str]] = kwargs["rhimedeployment_index"]
-    users = list(index.get((namespace or "", name), ()))
-    if not users:
-        return
-    obj: Mapping[str, Any] = event.get("object") or {}
-    data: Mapping[str, str] = obj.get("data") or {}
-    fingerprint = (event.get("type") == "DELETED", tuple(sorted(data.items())))
-    if memo.rhime.changed(("Secret", namespace, name), fingerprint):
-        for user in users:
-            memo.rhime.wake((namespace or "", user), reapply=True)
+    Only the named Secrets are read (no Secret is watched or listed)."""
+    try:
+        spec = spec_mod.parse(body.get("spec"), name=key[1])
+    except spec_mod.SpecError:
+        return False
+    if spec.paused:
+        return False
+    found: dict[str, Mapping[str, str]] = {}
+    for secret in sorted(spec_mod.referenced_secrets(spec)):
+        found[secret] = await rt.client.read_secret(namespace=key[0], name=secret) or {}
+    return reconcile.fingerprint(found) != rt.secret_fingerprints.get(key)
 
 
 @kopf.on.create(*RD)
@@ -185,17 +183,29 @@ async def rhimedeployment_resync(
     key = (namespace or "", name)
     wakeup = rt.wakeup(key)
     workloads = _workloads(namespace, name, **kwargs)
+    loop = asyncio.get_running_loop()
+    last_apply = loop.time()
     try:
         while not stopped:
             woken = False
             with contextlib.suppress(TimeoutError):
-                woken = await asyncio.wait_for(wakeup.wait(), timeout=rt.settings.resync_seconds)
+                woken = await asyncio.wait_for(
+                    wakeup.wait(), timeout=rt.settings.secret_poll_seconds
+                )
             wakeup.clear()
             if stopped:
                 break
-            reapply = not woken or key in rt.reapply
-            rt.reapply.discard(key)
             try:
+                if woken:
+                    reapply = key in rt.reapply
+                else:
+                    due = loop.time() - last_apply >= rt.settings.resync_seconds
+                    reapply = due or await _secrets_changed(body, key=key, rt=rt)
+                    if not reapply:
+                        continue
+                rt.reapply.discard(key)
+                if reapply:
+                    last_apply = loop.time()
                 await reconcile.reconcile(
                     body=body, runtime=rt, logger=logger, workloads=workloads, reapply=reapply
                 )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import aiohttp
 import kopf
 
+from rhime import catalogue
 from rhime_operator import apply as apply_mod
 from rhime_operator import render
 from rhime_operator import runtime as runtime_mod
@@ -48,7 +50,21 @@ async def _read_secrets(
             f"Secret(s) not found in namespace {namespace}: {', '.join(missing)}",
             reason="SecretNotFound",
         )
+    wanted = [
+        (name, key) for role, name in spec.secrets.items() for key in catalogue.SECRET_KEYS[role]
+    ] + [(i.external.name, i.external.key) for i in spec.infrastructure.values() if i.external]
+    absent = sorted({f"{name}/{key}" for name, key in wanted if key not in secrets[name]})
+    if absent:
+        raise spec_mod.SpecError(
+            f"Secret key(s) missing: {', '.join(absent)}", reason="SecretKeyMissing"
+        )
     return secrets
+
+
+def fingerprint(secrets: Mapping[str, Mapping[str, str]]) -> str:
+    """A digest of Secret contents, to notice a change without keeping the values."""
+    text = json.dumps(secrets, sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 async def _report(
@@ -120,26 +136,43 @@ async def reconcile(
                 )
             ]
             try:
-                await runtime.client.apply_all(objs)
+                applied = await runtime.client.apply_all(objs)
                 pruned = await runtime.client.prune(
                     namespace=namespace,
                     instance=name,
                     owner_uid=meta["uid"],
                     keep={render.key(o) for o in objs},
                 )
-            except (apply_mod.ApiError, aiohttp.ClientError) as exc:
+            except apply_mod.ApiError as exc:
+                first = key not in runtime.failures
+                runtime.failures[key] = str(exc)
+                if first:
+                    kopf.warn(body, reason="ApplyFailed", message=str(exc)[:500])
                 status = status_mod.render_status(
                     generation=generation,
                     spec=spec,
                     workloads=workloads(),
                     previous=previous,
                     now=_now(),
+                    apply_error=runtime.failures[key],
                 )
-                status["conditions"] = [
-                    status_mod.apply_failed(c, message=str(exc)) for c in status["conditions"]
-                ]
                 await _report(body=body, key=key, status=status, runtime=runtime)
-                raise kopf.TemporaryError(f"applying failed: {exc}", delay=10) from exc
+                raise kopf.TemporaryError(f"applying failed: {exc}", delay=5) from exc
+            runtime.failures.pop(key, None)
+            runtime.secret_fingerprints[key] = fingerprint(secrets)
+            for reason, items in (
+                ("Recreated", applied.recreated),
+                ("VolumeExpanded", applied.expanded),
+            ):
+                if items:
+                    kopf.info(body, reason=reason, message="; ".join(items))
+            if applied.not_expanded:
+                kopf.warn(
+                    body,
+                    reason="VolumeNotExpanded",
+                    message="kept their size (the storage class does not allow expansion): "
+                    + "; ".join(applied.not_expanded),
+                )
             if previous_status.get("observedGeneration") != generation:
                 kopf.info(
                     body,
@@ -154,8 +187,14 @@ async def reconcile(
                 )
             logger.debug("Applied %d objects for %s/%s", len(objs), namespace, name)
 
+        # A failed apply stays reported until one succeeds, even on a status-only refresh.
         status = status_mod.render_status(
-            generation=generation, spec=spec, workloads=workloads(), previous=previous, now=_now()
+            generation=generation,
+            spec=spec,
+            workloads=workloads(),
+            previous=previous,
+            now=_now(),
+            apply_error=runtime.failures.get(key),
         )
         await _report(body=body, key=key, status=status, runtime=runtime)
         return status

@@ -27,6 +27,11 @@ class Runtime:
     # The status last written per RhimeDeployment (the watched body may lag behind it).
     statuses: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
+    # The last apply failure per RhimeDeployment, until an apply succeeds.
+    failures: dict[Key, str] = dataclasses.field(default_factory=dict)
+    # A digest of the Secrets each RhimeDeployment was last applied with.
+    secret_fingerprints: dict[Key, str] = dataclasses.field(default_factory=dict)
+
     def wakeup(self, key: Key) -> asyncio.Event:
         return self.wakeups.setdefault(key, asyncio.Event())
 
@@ -53,3 +58,5 @@ class Runtime:
         self.locks.pop(key, None)
         self.statuses.pop(key, None)
         self.reapply.discard(key)
+        self.failures.pop(key, None)
+        self.secret_fingerprints.pop(key, None)

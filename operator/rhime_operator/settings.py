@@ -14,6 +14,12 @@ class OperatorSettings:
     resync_seconds: float = 60.0
     # Concurrent API requests while applying one RhimeDeployment.
     apply_concurrency: int = 8
+    # How often the Secrets a RhimeDeployment names are read to notice a change (the
+    # operator reads only those, and watches no Secrets).
+    secret_poll_seconds: float = 5.0
+    # Set when the operator watches one namespace under a Role: it then cannot list
+    # namespaces or watch CRDs, and Kopf is told not to try.
+    watch_namespace: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Self:
@@ -23,4 +29,8 @@ class OperatorSettings:
             apply_concurrency=int(
                 environ.get("RHIME_OPERATOR_APPLY_CONCURRENCY", cls.apply_concurrency)
             ),
+            secret_poll_seconds=float(
+                environ.get("RHIME_OPERATOR_SECRET_POLL_SECONDS", cls.secret_poll_seconds)
+            ),
+            watch_namespace=environ.get("RHIME_OPERATOR_WATCH_NAMESPACE") or None,
         )

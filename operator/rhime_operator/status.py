@@ -103,8 +103,12 @@ def render_status(
     previous: Sequence[Mapping[str, Any]],
     now: str,
     error: spec_mod.SpecError | None = None,
+    apply_error: str | None = None,
 ) -> dict[str, Any]:
-    """The full `status` of a RhimeDeployment."""
+    """The full `status` of a RhimeDeployment.
+
+    `apply_error` is the last failed apply: it holds Ready at False until an apply succeeds.
+    """
     prev = {c.get("type", ""): c for c in previous}
 
     def cond(type_: str, value: bool | None, reason: str, message: str) -> dict[str, Any]:
@@ -165,8 +169,10 @@ def render_status(
         if waiting_components
         else f"all {len(components)} components have their replicas ready"
     )
-    all_ok = infra_ok and components_ok
-    if spec.paused:
+    all_ok = infra_ok and components_ok and not apply_error
+    if apply_error and not spec.paused:
+        reconciling = cond(RECONCILING, True, "ApplyFailed", apply_error[:500])
+    elif spec.paused:
         reconciling = cond(
             RECONCILING, False, "Paused", "spec.paused is true: no changes are applied"
         )
@@ -181,7 +187,9 @@ def render_status(
         "infrastructure": [{**row, "mode": "managed"} for row in infra]
         + [{"name": n, "ready": 0, "desired": 0, "mode": "external"} for n in external],
         "conditions": [
-            cond(
+            cond(READY, False, "ApplyFailed", "applying the spec failed; retrying")
+            if apply_error
+            else cond(
                 READY,
                 all_ok,
                 "Available" if all_ok else "NotAvailable",
@@ -192,9 +200,11 @@ def render_status(
                 STALLED,
                 False,
                 "Valid",
-                "the spec is valid and applied"
-                if not spec.paused
-                else "the spec is valid; applying is paused",
+                "the spec is valid; applying it failed and is retried"
+                if apply_error
+                else "the spec is valid; applying is paused"
+                if spec.paused
+                else "the spec is valid and applied",
             ),
             cond(
                 PAUSED,
@@ -220,15 +230,15 @@ def transitions(
 ) -> list[tuple[str, str, str]]:
     """(type, status, reason) of the conditions whose status changed, for Kubernetes Events."""
     before = {c.get("type"): c.get("status") for c in previous}
+
+    def news(c: Mapping[str, Any]) -> bool:
+        if c["type"] not in before:
+            # A first status: only what needs attention (stalled, paused) is news.
+            return c["type"] in (STALLED, PAUSED) and c["status"] == "True"
+        return bool(before[c["type"]] != c["status"])
+
     return [
         (c["type"], c["status"], c["reason"])
         for c in current
-        if before.get(c["type"]) != c["status"] and c["type"] in (READY, STALLED, PAUSED)
+        if c["type"] in (READY, STALLED, PAUSED) and news(c)
     ]
-
-
-def apply_failed(condition: Mapping[str, Any], *, message: str) -> dict[str, Any]:
-    """`Reconciling` rewritten to say that applying failed (it is retried); others unchanged."""
-    if condition["type"] != RECONCILING:
-        return dict(condition)
-    return {**condition, "status": "True", "reason": "ApplyFailed", "message": message[:500]}

@@ -83,14 +83,32 @@ def test_rbac_is_least_privilege() -> None:
         assert "*" not in rule["verbs"]
         assert "*" not in rule["resources"]
     secrets = [r for r in rules if "secrets" in r["resources"]]
-    assert secrets == [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}
-    ]
+    assert secrets == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
     granted = {res for r in rules for res in r["resources"]}
     for _, plural in names.CHILD_KINDS.values():
         assert plural in granted
     assert "roles" not in granted
     assert "clusterroles" not in granted
+
+
+def test_a_watched_namespace_gets_a_role_there_and_no_cluster_grants() -> None:
+    docs = _render({"watchNamespace": "shop"})
+    kinds = {d["kind"] for d in docs}
+    assert "ClusterRole" not in kinds
+    assert "ClusterRoleBinding" not in kinds
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "shop"
+    assert binding["subjects"][0]["namespace"] == "rhime-system"
+    granted = {res for r in role["rules"] for res in r["resources"]}
+    assert "namespaces" not in granted
+    assert "customresourcedefinitions" not in granted
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--namespace=shop" in container["command"]
+    assert "--all-namespaces" not in container["command"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["RHIME_OPERATOR_WATCH_NAMESPACE"] == "shop"
 
 
 def test_values_schema_rejects_bad_values() -> None:

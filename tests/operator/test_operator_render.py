@@ -440,16 +440,34 @@ def test_live_reload_runs_a_restartable_loop_on_a_writable_filesystem() -> None:
     assert production["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def test_apply_failure_rewrites_only_reconciling() -> None:
+def test_a_failed_apply_holds_ready_false_until_an_apply_succeeds() -> None:
     parsed = spec.parse({}, name="rd")
-    st = status.render_status(generation=1, spec=parsed, workloads=[], previous=[], now="t")
-    rewritten = [status.apply_failed(c, message="HTTP 500: boom") for c in st["conditions"]]
-    changed = [c for c, old in zip(rewritten, st["conditions"], strict=True) if c != old]
-    assert changed == [
-        {
-            **_conditions(st)["Reconciling"],
-            "status": "True",
-            "reason": "ApplyFailed",
-            "message": "HTTP 500: boom",
-        }
+    ready = [
+        status.Workload(component=c, kind="Deployment", ready=1, desired=1)
+        for c in status.expected_workloads(parsed)[0]
+    ] + [
+        status.Workload(component=i, kind="StatefulSet", ready=1, desired=1)
+        for i in status.expected_workloads(parsed)[1]
     ]
+    ok = status.render_status(generation=1, spec=parsed, workloads=ready, previous=[], now="t0")
+    assert _conditions(ok)["Ready"]["status"] == "True"
+
+    failed = status.render_status(
+        generation=1,
+        spec=parsed,
+        workloads=ready,
+        previous=ok["conditions"],
+        now="t1",
+        apply_error="HTTP 500: boom",
+    )
+    conditions = _conditions(failed)
+    assert conditions["Ready"] == {
+        **conditions["Ready"],
+        "status": "False",
+        "reason": "ApplyFailed",
+        "lastTransitionTime": "t1",
+    }
+    assert conditions["Reconciling"]["reason"] == "ApplyFailed"
+    assert conditions["Reconciling"]["message"] == "HTTP 500: boom"
+    assert conditions["Stalled"]["status"] == "False"
+    assert "failed" in conditions["Stalled"]["message"]
