@@ -46,6 +46,20 @@ def _workloads(namespace: str | None, name: str, **kwargs: Any) -> reconcile.Wor
     return lambda: [w for index in indexes for w in index.get(key, ())]
 
 
+def _problems(namespace: str | None, name: str, **kwargs: Any) -> reconcile.ProblemsFn:
+    """Stuck pods of this RhimeDeployment (image pulls, crash loops), read live."""
+    index: Mapping[tuple[str, str], Iterable[status_mod.PodProblem]] = kwargs["pod_index"]
+    key = (namespace or "", name)
+    return lambda: list(index.get(key, ()))
+
+
+def _views(namespace: str | None, name: str, **kwargs: Any) -> dict[str, Any]:
+    return {
+        "workloads": _workloads(namespace, name, **kwargs),
+        "problems": _problems(namespace, name, **kwargs),
+    }
+
+
 @kopf.on.startup()
 async def operator_startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{names.GROUP}/finalizer"
@@ -86,6 +100,27 @@ def statefulset_index(
     return {(namespace or "", labels[names.LABEL_INSTANCE]): status_mod.observe_workload(body)}
 
 
+@kopf.index("", "v1", "pods", labels=CHILDREN)
+def pod_index(
+    *, namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], status_mod.PodProblem]:
+    problem = status_mod.observe_pod(body)
+    return {} if problem is None else {(namespace or "", labels[names.LABEL_INSTANCE]): problem}
+
+
+@kopf.on.event("", "v1", "pods", labels=CHILDREN)
+def pod_event(*, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A pod got stuck or recovered: refresh its RhimeDeployment's status."""
+    obj = event.get("object") or {}
+    meta = obj.get("metadata", {})
+    instance = meta.get("labels", {}).get(names.LABEL_INSTANCE)
+    if instance is None:
+        return
+    problem = None if event.get("type") == "DELETED" else status_mod.observe_pod(obj)
+    if memo.rhime.changed(("Pod", meta.get("namespace"), meta.get("name")), problem):
+        memo.rhime.wake((meta.get("namespace"), instance), reapply=False)
+
+
 def _child_event(event: kopf.RawEvent, memo: kopf.Memo, kind: str, **_: Any) -> None:
     """A child changed: a deleted one is recreated at once (not at the next resync), and a
     workload's readiness change refreshes the status."""
@@ -100,9 +135,15 @@ def _child_event(event: kopf.RawEvent, memo: kopf.Memo, kind: str, **_: Any) -> 
         if deleted:
             memo.rhime.wake(owner, reapply=True)
         return
-    fingerprint = (deleted, status_mod.observe_workload(obj))
-    if memo.rhime.changed((kind, meta.get("namespace"), meta.get("name")), fingerprint):
-        memo.rhime.wake(owner, reapply=deleted)
+    seen = (kind, meta.get("namespace"), meta.get("name"))
+    before = memo.rhime.seen.get(seen)
+    generation = meta.get("generation")
+    fingerprint = (deleted, generation, status_mod.observe_workload(obj))
+    if memo.rhime.changed(seen, fingerprint):
+        # A new generation we did not make (another field manager, `kubectl scale`) is
+        # re-applied at once; ours comes back as a no-op apply.
+        respec = before is not None and before[1] != generation
+        memo.rhime.wake(owner, reapply=deleted or respec)
 
 
 for _kind, (_api_version, _plural) in names.CHILD_KINDS.items():
@@ -145,7 +186,7 @@ async def rhimedeployment_create(
         body=body,
         runtime=memo.rhime,
         logger=logger,
-        workloads=_workloads(namespace, name, **kwargs),
+        **_views(namespace, name, **kwargs),
     )
 
 
@@ -163,7 +204,7 @@ async def rhimedeployment_update(
         body=body,
         runtime=memo.rhime,
         logger=logger,
-        workloads=_workloads(namespace, name, **kwargs),
+        **_views(namespace, name, **kwargs),
     )
 
 
@@ -182,7 +223,7 @@ async def rhimedeployment_resync(
     rt: runtime_mod.Runtime = memo.rhime
     key = (namespace or "", name)
     wakeup = rt.wakeup(key)
-    workloads = _workloads(namespace, name, **kwargs)
+    views = _views(namespace, name, **kwargs)
     loop = asyncio.get_running_loop()
     last_apply = loop.time()
     try:
@@ -207,7 +248,7 @@ async def rhimedeployment_resync(
                 if reapply:
                     last_apply = loop.time()
                 await reconcile.reconcile(
-                    body=body, runtime=rt, logger=logger, workloads=workloads, reapply=reapply
+                    body=body, runtime=rt, logger=logger, reapply=reapply, **views
                 )
             except (kopf.TemporaryError, apply.ApiError) as exc:
                 # Reported in the status; the next wake-up or resync tries again.

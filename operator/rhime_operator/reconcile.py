@@ -19,6 +19,7 @@ from rhime_operator import spec as spec_mod
 from rhime_operator import status as status_mod
 
 WorkloadsFn = Callable[[], Iterable[status_mod.Workload]]
+ProblemsFn = Callable[[], Iterable[status_mod.PodProblem]]
 
 _EVENT_MESSAGES = {
     (status_mod.READY, "True"): "every component and all infrastructure are ready",
@@ -96,6 +97,7 @@ async def reconcile(
     runtime: runtime_mod.Runtime,
     workloads: WorkloadsFn,
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    problems: ProblemsFn = tuple,
     reapply: bool = True,
 ) -> dict[str, Any]:
     """Bring the children of `body` to the desired state and write its status.
@@ -155,6 +157,7 @@ async def reconcile(
                     previous=previous,
                     now=_now(),
                     apply_error=runtime.failures[key],
+                    problems=problems(),
                 )
                 await _report(body=body, key=key, status=status, runtime=runtime)
                 raise kopf.TemporaryError(f"applying failed: {exc}", delay=5) from exc
@@ -195,6 +198,7 @@ async def reconcile(
             previous=previous,
             now=_now(),
             apply_error=runtime.failures.get(key),
+            problems=problems(),
         )
         await _report(body=body, key=key, status=status, runtime=runtime)
         return status

@@ -37,6 +37,48 @@ class Workload:
         return self.ready >= self.desired
 
 
+# Why a container waits, as a kubelet reports it, that needs a person (or a fix) to go away.
+STUCK_REASONS = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PodProblem:
+    """A pod of a component that cannot become ready by itself."""
+
+    component: str
+    reason: str
+    message: str
+
+
+def observe_pod(body: Mapping[str, Any]) -> PodProblem | None:
+    """The first stuck container of a pod (or its eviction), if any."""
+    component = body.get("metadata", {}).get("labels", {}).get(names.LABEL_COMPONENT, "")
+    status = body.get("status") or {}
+    if status.get("reason") == "Evicted":
+        return PodProblem(
+            component=component, reason="Evicted", message=str(status.get("message", ""))[:200]
+        )
+    for container in (status.get("initContainerStatuses") or []) + (
+        status.get("containerStatuses") or []
+    ):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK_REASONS:
+            message = f"{container.get('name')}: {waiting.get('message') or waiting['reason']}"
+            return PodProblem(component=component, reason=waiting["reason"], message=message[:200])
+    return None
+
+
 def observe_workload(body: Mapping[str, Any]) -> Workload:
     """Read a Deployment's or StatefulSet's readiness from its manifest."""
     labels = body.get("metadata", {}).get("labels", {})
@@ -104,6 +146,7 @@ def render_status(
     now: str,
     error: spec_mod.SpecError | None = None,
     apply_error: str | None = None,
+    problems: Iterable[PodProblem] = (),
 ) -> dict[str, Any]:
     """The full `status` of a RhimeDeployment.
 
@@ -154,9 +197,21 @@ def render_status(
     components_ok = not waiting_components
     ready_count = len(components) - len(waiting_components)
     external = [k.value for k in spec_mod.Infra if not spec.infra(k).managed]
+    stuck: dict[str, PodProblem] = {}
+    for problem in problems:
+        stuck.setdefault(problem.component, problem)
+
+    def why(waiting: Sequence[str]) -> tuple[str | None, str]:
+        """The reason of the first stuck pod among `waiting`, and what every stuck one says."""
+        found = [stuck[n] for n in waiting if n in stuck]
+        said = "; ".join(f"{p.component}: {p.reason} ({p.message})" for p in found)
+        return (found[0].reason if found else None), (f"; {said}" if said else "")
+
+    comp_reason, comp_detail = why(waiting_components)
+    infra_reason, infra_detail = why(waiting_infra)
 
     infra_msg = (
-        f"waiting for {', '.join(waiting_infra)}"
+        f"waiting for {', '.join(waiting_infra)}{infra_detail}"
         if waiting_infra
         else "managed: "
         + (", ".join(infra_names) or "none")
@@ -166,6 +221,7 @@ def render_status(
     comp_msg = (
         f"{ready_count}/{len(components)} components ready; waiting for "
         + ", ".join(waiting_components)
+        + comp_detail
         if waiting_components
         else f"all {len(components)} components have their replicas ready"
     )
@@ -214,11 +270,18 @@ def render_status(
                 if spec.paused
                 else "spec.paused is false",
             ),
-            cond(INFRASTRUCTURE_READY, infra_ok, "Ready" if infra_ok else "Waiting", infra_msg),
+            cond(
+                INFRASTRUCTURE_READY,
+                infra_ok,
+                "Ready" if infra_ok else infra_reason or "Waiting",
+                infra_msg,
+            ),
             cond(
                 COMPONENTS_AVAILABLE,
                 components_ok,
-                "MinimumReplicasAvailable" if components_ok else "ReplicasUnavailable",
+                "MinimumReplicasAvailable"
+                if components_ok
+                else comp_reason or "ReplicasUnavailable",
                 comp_msg,
             ),
         ],
