@@ -184,7 +184,7 @@ class ControlPlane:
             f"--service-account-private-key-file={accounts.key}",
             f"--root-ca-file={authority.cert_path}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--use-service-account-credentials=false",
+            "--use-service-account-credentials=true",
             # Fast garbage collection and workload sync for a test-sized cluster.
             "--concurrent-gc-syncs=10",
         ]
