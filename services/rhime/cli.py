@@ -108,6 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed.add_argument("--users", type=int, default=40, help="how many demo people")
     seed.add_argument("--url", default="http://localhost:8080", help="the gateway")
 
+    control = commands.add_parser(
+        "control-plane",
+        help="run a Kubernetes control plane on loopback (etcd, API server, controllers)",
+        description="Start etcd, kube-apiserver and kube-controller-manager (built by "
+        "scripts/bootstrap.sh --kube) with Rhime's CRD, and print a KUBECONFIG. No kubelet "
+        "runs, so pods are never started.",
+    )
+    control.add_argument("action", choices=["up"])
+    control.add_argument("--data", default=".rhime/control-plane", help="certificates, data, logs")
+
     commands.add_parser("components", help="list the catalogue")
     commands.add_parser("config", help="print the configuration reference (markdown)")
 
@@ -127,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(configuration.reference(), end="")
         return 0
+    if args.command == "control-plane":
+        from rhime.runtime import controlplane
+
+        return controlplane.up(data=args.data)
     if args.command == "up":
         from rhime.runtime import local
 

@@ -313,3 +313,50 @@ def running(directory: Path) -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
+
+
+def up(*, data: str) -> int:
+    """`rhime control-plane up`: a control plane with Rhime's CRD until Ctrl-C."""
+    import shutil
+    import signal
+
+    directory = Path(data).resolve()
+    shutil.rmtree(directory, ignore_errors=True)  # new certificates, new cluster: start clean
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    plane = ControlPlane(directory)
+    try:
+        plane.start(on_ready=lambda name: print(f"{name}: ready", flush=True))
+    except ServerError as exc:
+        print(exc, flush=True)
+        return 1
+    try:
+        crd = yaml.safe_load((REPO / "crds" / "rhimedeployments.rhime.dev.yaml").read_text())
+        plane.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        kubectl = binary("kubectl")
+        print(
+            f"\nexport KUBECONFIG={plane.admin_kubeconfig}\n\n"
+            "The API server, etcd and the controllers run; no kubelet does, so pods stay "
+            "Pending.\nTry:\n"
+            f"  {kubectl} create namespace rhime\n"
+            f"  {kubectl} -n rhime apply -f examples/dev-secrets.yaml -f examples/minimal.yaml\n"
+            "  .venv/bin/kopf run --standalone --all-namespaces -m rhime_operator.handlers\n"
+            f"  {kubectl} -n rhime get rd,deployments,statefulsets\n"
+            f"Logs: {directory / 'logs'}   Ctrl-C stops it.",
+            flush=True,
+        )
+        while not stopping and all(s.alive() for s in plane.servers):
+            time.sleep(0.5)
+        for server in plane.servers:
+            if not server.alive():
+                print(f"{server.name} exited; see {server.log}", flush=True)
+                return 1
+        return 0
+    finally:
+        plane.stop()
