@@ -4,7 +4,8 @@
 #   operator:   kopf run --standalone --all-namespaces -m rhime_operator.handlers
 #
 #   docker build -t rhime .                  production: code owned by root, runs as uid 10001
-#   docker build --target dev -t rhime:dev . Tilt: sources writable by uid 10001 for live update
+#   docker build --target dev -t rhime:dev . Tilt: sources writable by uid 10001 for live update,
+#                                            plus moto for the in-cluster S3 stand-in
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ghcr.io/astral-sh/uv:0.8 AS uv
@@ -47,10 +48,17 @@ USER 10001:10001
 EXPOSE 8080
 CMD ["rhime", "--help"]
 
-# ---- dev: the same, with sources writable by the app user (Tilt live update) ----
+# ---- dev: the same, with sources writable by the app user (Tilt live update) and the
+#      `standins` dependency group (moto's S3 server) for spec.development.standIns; the fake
+#      Spotify is part of the project already ----
 FROM runtime AS dev
 USER root
-RUN chown -R 10001:10001 /app/services /app/operator
+RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=cache,target=/root/.cache/uv \
+    UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    uv sync --frozen --no-dev --group standins \
+ && chown -R 10001:10001 /app/services /app/operator
 USER 10001:10001
 
 # ---- production (the default target) ----

@@ -6,6 +6,7 @@ checksum on a pod template covers exactly that ConfigMap and the Secrets the com
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Mapping
@@ -28,6 +29,20 @@ _INFRA_SCHEME: Mapping[spec_mod.Infra, str] = {
 }
 
 SecretData = Mapping[str, Mapping[str, str]]
+
+
+class StandIn(enum.StrEnum):
+    """What `spec.development.standIns` runs in the cluster instead of an outside service."""
+
+    SPOTIFY = "fake-spotify"
+    S3 = "s3"
+
+
+STANDIN_PORTS: Mapping[StandIn, int] = {StandIn.SPOTIFY: 8090, StandIn.S3: 9000}
+STANDIN_BACKING: Mapping[StandIn, catalogue.Backing] = {
+    StandIn.SPOTIFY: catalogue.Backing.SPOTIFY,
+    StandIn.S3: catalogue.Backing.S3,
+}
 
 
 def service_host(*, instance: str, namespace: str, part: str) -> str:
@@ -59,6 +74,33 @@ def managed_infra_url(*, kind: spec_mod.Infra, instance: str, namespace: str) ->
     return _INFRA_SCHEME[kind].format(host=host, port=INFRA_PORTS[kind])
 
 
+def standin_url(*, standin: StandIn, instance: str, namespace: str) -> str:
+    """The stand-in's Service, as pods reach it."""
+    host = service_host(instance=instance, namespace=namespace, part=standin.value)
+    return f"http://{host}:{STANDIN_PORTS[standin]}"
+
+
+def standin_browser_url(standin: StandIn) -> str:
+    """The stand-in as the browser reaches it: the same port forwarded to localhost (the
+    Tiltfile does), since Spotify's consent page is a browser redirect, not a pod's call."""
+    return f"http://localhost:{STANDIN_PORTS[standin]}"
+
+
+def standin_env(*, component: catalogue.Component, instance: str, namespace: str) -> dict[str, str]:
+    """Points a component at the stand-ins of the outside services its `backing` names."""
+    data: dict[str, str] = {}
+    if catalogue.Backing.SPOTIFY in component.backing:
+        spotify = standin_url(standin=StandIn.SPOTIFY, instance=instance, namespace=namespace)
+        data["RHIME_SPOTIFY_API_URL"] = spotify
+        data["RHIME_SPOTIFY_ACCOUNTS_URL"] = spotify
+        data["RHIME_SPOTIFY_PUBLIC_ACCOUNTS_URL"] = standin_browser_url(StandIn.SPOTIFY)
+    if catalogue.Backing.S3 in component.backing:
+        data["RHIME_S3_ENDPOINT_URL"] = standin_url(
+            standin=StandIn.S3, instance=instance, namespace=namespace
+        )
+    return data
+
+
 def env_data(
     spec: spec_mod.Spec, *, component: catalogue.Component, instance: str, namespace: str
 ) -> dict[str, str]:
@@ -78,6 +120,8 @@ def env_data(
     if catalogue.Backing.S3 in component.backing:
         data["RHIME_S3_BUCKET"] = spec.s3_bucket
         data["RHIME_S3_REGION"] = spec.s3_region
+    if spec.stand_ins:
+        data |= standin_env(component=component, instance=instance, namespace=namespace)
     return data
 
 

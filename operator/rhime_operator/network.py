@@ -1,7 +1,8 @@
 """Services, the gateway's Ingress and NetworkPolicies.
 
 Only the gateway is reachable from outside; every other component accepts traffic only from
-the components whose `calls` name it, and managed infrastructure only from its users.
+the components whose `calls` name it, and managed infrastructure and the development
+stand-ins only from their users.
 """
 
 from __future__ import annotations
@@ -96,6 +97,21 @@ def users(kind: spec_mod.Infra) -> list[str]:
     return [c.name for c in catalogue.COMPONENTS if backing in c.backing]
 
 
+# web PUTs a profile picture to the presigned S3 URL itself (rhime.web.avatar), so the S3
+# stand-in admits it as well as the components whose `backing` is S3.
+_S3_UPLOADERS = ("web",)
+
+
+def standin_clients(standin: config.StandIn) -> list[str]:
+    """Components that reach a development stand-in, in catalogue order."""
+    backing = config.STANDIN_BACKING[standin]
+    return [
+        c.name
+        for c in catalogue.COMPONENTS
+        if backing in c.backing or (standin is config.StandIn.S3 and c.name in _S3_UPLOADERS)
+    ]
+
+
 def _policy(
     *,
     name: str,
@@ -174,4 +190,18 @@ def render_infra_policy(*, kind: spec_mod.Infra, instance: str, namespace: str) 
         namespace=namespace,
         component=kind.value,
         ingress=_from_components(users(kind), instance=instance, port=config.INFRA_PORTS[kind]),
+    )
+
+
+def render_standin_policy(
+    *, standin: config.StandIn, instance: str, namespace: str
+) -> dict[str, Any]:
+    return _policy(
+        name=names.child_name(instance, standin.value),
+        instance=instance,
+        namespace=namespace,
+        component=standin.value,
+        ingress=_from_components(
+            standin_clients(standin), instance=instance, port=config.STANDIN_PORTS[standin]
+        ),
     )

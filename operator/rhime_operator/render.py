@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rhime import catalogue
-from rhime_operator import config, infrastructure, names, network, workloads
+from rhime_operator import config, infrastructure, names, network, standins, workloads
 from rhime_operator import spec as spec_mod
 
 
@@ -43,6 +43,16 @@ def render_platform(
             objs.append(
                 infrastructure.render_statefulset(infra, instance=instance, namespace=namespace)
             )
+    if spec.stand_ins:
+        for standin in config.StandIn:
+            place: dict[str, Any] = {
+                "standin": standin,
+                "instance": instance,
+                "namespace": namespace,
+            }
+            objs.append(standins.render_service(**place))
+            objs.append(network.render_standin_policy(**place))
+            objs.append(standins.render_deployment(spec, secrets=secrets, **place))
     for c in components:
         kw: dict[str, Any] = {"component": c, "instance": instance, "namespace": namespace}
         if c.serves_traffic:

@@ -135,6 +135,8 @@ class Spec:
     paused: bool = False
     # Development only (Tilt): writable root FS and a server loop restartable after a sync.
     live_reload: bool = False
+    # Development only: a fake Spotify and an S3 stand-in run in the cluster (standins.py).
+    stand_ins: bool = False
 
     def override(self, name: str) -> Override:
         return self.components.get(name, Override())
@@ -360,6 +362,9 @@ def parse(raw: Mapping[str, Any] | None, *, name: str) -> Spec:
     live_reload = development.get("liveReload", False)
     if not isinstance(live_reload, bool):
         raise SpecError("spec.development.liveReload must be true or false")
+    stand_ins = development.get("standIns", False)
+    if not isinstance(stand_ins, bool):
+        raise SpecError("spec.development.standIns must be true or false")
     return Spec(
         image=_image(_mapping(spec.get("image"), field="image")),
         log_level=log_level,
@@ -386,6 +391,7 @@ def parse(raw: Mapping[str, Any] | None, *, name: str) -> Spec:
         schedules=_schedules(_mapping(spec.get("schedules"), field="schedules")),
         paused=paused,
         live_reload=live_reload,
+        stand_ins=stand_ins,
     )
 
 

@@ -359,3 +359,18 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.client_id == "from-env"
     app = create_app()
     assert app.state.settings.client_id == "from-env"
+
+
+async def test_image_links_use_the_public_url_and_api_links_the_callers() -> None:
+    app = create_app(SETTINGS.model_copy(update={"public_url": "http://localhost:8090/"}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fake") as client:
+        token = await login(client, login_hint="2")
+        page = (
+            await client.get("/v1/me/top/artists", params={"limit": 2}, headers=bearer(token))
+        ).json()
+    artist = page["items"][0]
+    assert artist["images"][0]["url"] == f"http://localhost:8090/_fake/image/{artist['id']}.svg"
+    # the paging links are followed by the caller's server, so they keep its address
+    assert page["next"].startswith("http://fake/v1/me/top/artists?")
+    assert artist["href"].startswith("http://fake/v1/artists/")

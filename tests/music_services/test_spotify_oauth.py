@@ -22,7 +22,7 @@ from tests.music_services.music_helpers import (
     query_of,
     service_headers,
 )
-from tests.support import auth_headers, published
+from tests.support import SECRET, auth_headers, published
 
 
 @pytest.fixture
@@ -90,6 +90,33 @@ async def test_authorize_redirects_to_spotify_with_state(
 
     r = await client.get("/api/spotify/authorize")
     assert r.status_code == 401
+
+
+async def test_the_browser_goes_to_the_public_accounts_url_and_the_code_is_exchanged_inside(
+    music_settings: Callable[..., Any], serve: Any, spotify_url: str
+) -> None:
+    """In a cluster the browser reaches the accounts service on a forwarded port, the
+    service on its in-cluster address."""
+    port = servers.free_port()
+    public = "http://localhost:8090"
+    settings = music_settings(
+        Settings, public_url=f"http://127.0.0.1:{port}", spotify_public_accounts_url=public
+    )
+    served = await serve(spotify_app.create(settings), port=port)
+    user = oid()
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        r = await client.get("/api/spotify/authorize", headers=auth_headers(user))
+        assert r.status_code == 302
+        location = r.headers["location"]
+        assert location.startswith(f"{public}/authorize?")
+        async with httpx.AsyncClient() as browser:
+            consent = await browser.get(location.replace(public, spotify_url, 1))
+        assert consent.status_code == 302, consent.text
+        r = await client.get(consent.headers["location"], headers=auth_headers(user))
+        assert r.status_code == 302
+        assert r.headers["location"] == "/"
+        r = await client.get(f"/internal/connected/{user}", headers=service_headers())
+    assert r.json() == {"connected": True}
 
 
 async def test_wrong_unknown_and_replayed_state_are_rejected(
@@ -273,3 +300,14 @@ async def test_disconnect_deletes_tokens(spotify: tuple[httpx.AsyncClient, Any])
     # and connecting again publishes a new connection
     assert (await connect(client, user, listener=8)).headers["location"] == "/"
     assert (await kit.database["tokens"].find_one({"_id": user}))["connection"] == 2
+
+
+@pytest.mark.parametrize("key", ["x" * 44, "ZGV2LWtleQ==" + "=" * 32])
+def test_an_encryption_key_that_is_no_fernet_key_fails_at_start_up(key: str) -> None:
+    with pytest.raises(ValueError, match="Fernet key"):
+        Settings(
+            internal_secret=SECRET,
+            spotify_client_id="id",
+            spotify_client_secret="secret",
+            encryption_key=key,
+        )

@@ -5,8 +5,12 @@ from __future__ import annotations
 import ast
 import pathlib
 import re
+from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
+
+from rhime_operator import render, spec
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TILTFILE = (ROOT / "Tiltfile").read_text()
@@ -53,3 +57,51 @@ def test_image_runs_as_non_root_and_the_dev_image_is_tilts() -> None:
     dev = yaml.safe_load((ROOT / "examples" / "dev.yaml").read_text())
     assert f"'{dev['spec']['image']['repository']}'" in TILTFILE
     assert dev["spec"]["development"]["liveReload"] is True
+
+
+FORWARDS = re.findall(r"port-forward svc/([-a-z0-9]+) (\d+):(\d+)", TILTFILE)
+
+
+def _dev_platform() -> dict[tuple[str, str], dict[str, Any]]:
+    dev = yaml.safe_load((ROOT / "examples" / "dev.yaml").read_text())
+    namespace = re.search(r"^NAMESPACE = '([^']+)'$", TILTFILE, flags=re.MULTILINE)
+    assert namespace
+    instance = dev["metadata"]["name"]
+    parsed = spec.parse(dev["spec"], name=instance)
+    objs = render.render_platform(
+        parsed, instance=instance, namespace=namespace.group(1), secrets={}
+    )
+    return {render.key(o): o for o in objs}
+
+
+def test_every_service_the_tiltfile_forwards_is_rendered_for_dev_yaml_on_its_port() -> None:
+    objs = _dev_platform()
+    assert {name for name, _, _ in FORWARDS} == {"rhime-gateway", "rhime-fake-spotify"}
+    for name, _, remote in FORWARDS:
+        service = objs["Service", name]
+        assert int(remote) in [p["port"] for p in service["spec"]["ports"]]
+
+
+def test_the_browser_urls_of_dev_yaml_are_the_ports_tilt_forwards() -> None:
+    objs = _dev_platform()
+    local = {name: int(port) for name, port, _ in FORWARDS}
+    dev = yaml.safe_load((ROOT / "examples" / "dev.yaml").read_text())
+    assert dev["spec"]["development"]["standIns"] is True
+    assert urlsplit(dev["spec"]["publicUrl"]).port == local["rhime-gateway"]
+    spotify = objs["ConfigMap", "rhime-spotify-env"]["data"]
+    consent = urlsplit(spotify["RHIME_SPOTIFY_PUBLIC_ACCOUNTS_URL"])
+    assert consent.hostname == "localhost"
+    assert consent.port == local["rhime-fake-spotify"]
+
+
+def test_the_secrets_the_tiltfile_waits_for_are_the_ones_it_applies() -> None:
+    applied = set(re.findall(r"'(examples/[^']+\.yaml)'", TILTFILE))
+    secrets = {
+        doc["metadata"]["name"]
+        for path in applied
+        for doc in yaml.safe_load_all((ROOT / path).read_text())
+        if doc and doc.get("kind") == "Secret"
+    }
+    waited = set(re.findall(r"'([-a-z0-9]+):secret'", TILTFILE))
+    assert waited
+    assert waited == secrets

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conftest import Operator
 from kube import DEPLOYMENTS, RD, Kube, condition, rd, until
+from operator_harness import Operator
 
 from rhime import catalogue
 from rhime_operator import names

@@ -48,6 +48,9 @@ class FakeSpotifySettings(BaseSettings):
     token_lifetime: int = 3600  # seconds, as Spotify's expires_in
     # every Nth refresh of a grant returns a new refresh token and revokes the old one
     rotate_refresh_every: int = 2
+    # base of image links as browsers reach the fake, when that is not how its callers do
+    # (in a cluster); default: the request's own base URL
+    public_url: str | None = None
 
 
 class FaultRequest(BaseModel):
@@ -379,7 +382,7 @@ def _api_router(
         return str(request.base_url).rstrip("/")
 
     def images(request: Request, key: str) -> list[dict[str, Any]]:
-        url = f"{base(request)}/_fake/image/{key}.svg"
+        url = f"{(settings.public_url or base(request)).rstrip('/')}/_fake/image/{key}.svg"
         return [{"url": url, "height": size, "width": size} for size in (640, 300, 64)]
 
     def simple_artist(request: Request, artist: pop.Artist) -> dict[str, Any]:

@@ -35,7 +35,7 @@ async def begin(redis: aioredis.Redis, *, settings: Settings, user_id: str) -> s
             "show_dialog": "true",
         }
     )
-    return f"{settings.spotify_accounts_url.rstrip('/')}/authorize?{query}"
+    return f"{settings.authorize_url}?{query}"
 
 
 async def consume_state(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
 
 from rhime.kit.settings import Settings as KitSettings
 
@@ -17,6 +18,11 @@ class Settings(KitSettings):
     spotify_accounts_url: str = Field(
         default="https://accounts.spotify.com",
         description="Spotify accounts service: authorization and token endpoints",
+    )
+    spotify_public_accounts_url: str | None = Field(
+        default=None,
+        description="accounts service as browsers reach it, for the consent page redirect "
+        "(default: the accounts URL above)",
     )
     spotify_api_url: str = Field(
         default="https://api.spotify.com", description="Spotify Web API base URL"
@@ -55,6 +61,22 @@ class Settings(KitSettings):
         ge=30,
         description="seconds a user has to finish Spotify's consent screen (OAuth state lifetime)",
     )
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        # Checked at start-up: a bad key would otherwise fail only at the first connection.
+        try:
+            Fernet(value.get_secret_value().encode())
+        except ValueError:
+            raise ValueError("must be a Fernet key (32 url-safe base64-encoded bytes)") from None
+        return value
+
+    @property
+    def authorize_url(self) -> str:
+        """Where the browser is sent for consent."""
+        base = self.spotify_public_accounts_url or self.spotify_accounts_url
+        return f"{base.rstrip('/')}/authorize"
 
     @property
     def redirect_uri(self) -> str:
