@@ -96,8 +96,8 @@ def render_statefulset(
         claim["spec"]["storageClassName"] = infra.storage_class
     container: dict[str, Any] = {
         "name": kind.value,
-        "image": f"{IMAGES[kind]}:{infra.version}",
-        "imagePullPolicy": "IfNotPresent",
+        "image": infra.image or f"{IMAGES[kind]}:{infra.version}",
+        "imagePullPolicy": infra.pull_policy,
         "args": _args(kind),
         "ports": ports,
         "resources": dict(infra.resources or DEFAULT_RESOURCES[kind]),

@@ -99,6 +99,10 @@ class InfraSpec:
     storage_class: str | None = None
     resources: Mapping[str, Any] | None = None
     external: SecretKeyRef | None = None
+    # A full image reference instead of the official image at `version` (air-gapped
+    # clusters, a mirror, a locally imported image).
+    image: str | None = None
+    pull_policy: str = "IfNotPresent"
 
     @property
     def managed(self) -> bool:
@@ -271,6 +275,18 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
     if external is not None and raw.get("managed") is not None:
         raise SpecError(f"spec.{field}: set either managed or external, not both")
     storage_class = managed.get("storageClassName")
+    image = managed.get("image")
+    if image is not None and (not isinstance(image, str) or not image or " " in image):
+        raise SpecError(f"spec.{field}.managed.image must be an image reference")
+    pull_policy = _str(
+        managed.get("imagePullPolicy"),
+        field=f"{field}.managed.imagePullPolicy",
+        default="IfNotPresent",
+    )
+    if pull_policy not in ("Always", "IfNotPresent", "Never"):
+        raise SpecError(
+            f"spec.{field}.managed.imagePullPolicy {pull_policy!r}: Always, IfNotPresent or Never"
+        )
     return InfraSpec(
         kind=kind,
         version=_str(
@@ -282,6 +298,8 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
         storage_class=str(storage_class) if storage_class else None,
         resources=_resources(managed.get("resources"), field=f"{field}.managed.resources"),
         external=external,
+        image=image,
+        pull_policy=pull_policy,
     )
 
 

@@ -471,3 +471,30 @@ def test_a_failed_apply_holds_ready_false_until_an_apply_succeeds() -> None:
     assert conditions["Reconciling"]["message"] == "HTTP 500: boom"
     assert conditions["Stalled"]["status"] == "False"
     assert "failed" in conditions["Stalled"]["message"]
+
+
+def test_managed_infrastructure_takes_an_image_override_and_pull_policy() -> None:
+    objs = _by_key(
+        _platform(
+            {
+                "infrastructure": {
+                    "nats": {
+                        "managed": {
+                            "image": "rhime.local/nats:2.10-alpine",
+                            "imagePullPolicy": "Never",
+                        }
+                    }
+                }
+            }
+        )
+    )
+    nats = _container(objs["StatefulSet", "rd-nats"])
+    assert nats["image"] == "rhime.local/nats:2.10-alpine"
+    assert nats["imagePullPolicy"] == "Never"
+    redis = _container(objs["StatefulSet", "rd-redis"])
+    assert redis["image"] == "redis:7.2-alpine"
+    assert redis["imagePullPolicy"] == "IfNotPresent"
+    with pytest.raises(spec.SpecError, match="imagePullPolicy"):
+        spec.parse(
+            {"infrastructure": {"redis": {"managed": {"imagePullPolicy": "Sometimes"}}}}, name="rd"
+        )
