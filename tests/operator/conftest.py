@@ -50,10 +50,24 @@ async def _established(plane: controlplane.ControlPlane) -> bool:
     )
 
 
+async def _servable(plane: controlplane.ControlPlane) -> bool:
+    """Established, and listable: right after that the API server can still answer 429
+    ("storage is (re)initializing"), which would make Kopf back off before its first watch."""
+    if not await _established(plane):
+        return False
+    try:
+        await asyncio.to_thread(
+            plane.request, "GET", f"/apis/{names.GROUP}/{names.VERSION}/{names.PLURAL}"
+        )
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture
 async def kube(control_plane: controlplane.ControlPlane) -> Kube:
     """A fresh namespace, driven as the cluster admin."""
-    await until(lambda: _established(control_plane))
+    await until(lambda: _servable(control_plane))
     namespace = f"t-{uuid.uuid4().hex[:8]}"
     await create_namespace(control_plane, namespace)
     return Kube(control_plane, namespace)

@@ -179,8 +179,10 @@ class Kube:
         )
 
 
-async def until(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0) -> T:
-    """Poll `check` until it returns something truthy; returns that."""
+async def until(check: Callable[[], Awaitable[T]], *, timeout: float = 60.0) -> T:
+    """Poll `check` until it returns something truthy; returns that.
+
+    The timeout is a safety net for a busy machine, not a measure of speed (bench/ is)."""
     async with asyncio.timeout(timeout):
         while True:
             result = await check()

@@ -112,7 +112,7 @@ async def running_operator(
     logging.getLogger().addHandler(collect)
     assert handlers.RD  # importing the handlers module registers the operator's handlers
     base = operator_settings or settings.OperatorSettings(
-        resync_seconds=60.0, secret_poll_seconds=1.0
+        resync_seconds=600.0, secret_poll_seconds=1.0
     )
     memo = kopf.Memo(
         settings=dataclasses.replace(base, watch_namespace=None if clusterwide else kube.namespace)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kube import DEPLOYMENTS, RD, Kube, condition, rd, until
@@ -130,17 +129,16 @@ async def test_deleted_children_are_recreated_from_the_watch_not_the_resync(
     kube: Kube, operator: Operator
 ) -> None:
     await created(kube, "demo")
-    # Resync is 60 s in these tests: a repair within seconds comes from watching the children.
+    # Resync is 10 minutes in these tests: a repair within a minute comes from the watch
+    # (bench/reconcile.py measures how soon: about a second).
     for resource, name, kind in (
         (DEPLOYMENTS, "demo-post", "Deployment"),
         ("v1/services", "demo-feed", "Service"),
         ("v1/configmaps", "demo-like-env", "ConfigMap"),
         ("networking.k8s.io/v1/networkpolicies", "demo-redis", "NetworkPolicy"),
     ):
-        started = time.monotonic()
         await kube.delete(resource, name)
-        await until(lambda k=kind, n=name: _has(kube, "demo", {(k, n)}), timeout=15)
-        assert time.monotonic() - started < 15
+        await until(lambda k=kind, n=name: _has(kube, "demo", {(k, n)}))
 
 
 async def test_deleting_the_resource_lets_the_garbage_collector_remove_every_child(
