@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap bootstrap-kube run test lint typecheck unit bench format
+.PHONY: help bootstrap bootstrap-kube bootstrap-cluster run test lint typecheck unit bench format
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,17 +15,20 @@ bootstrap: ## install what this machine lacks (venv, Redis, NATS, FerretDB); qui
 bootstrap-kube: ## bootstrap, plus a Kubernetes control plane built from Go modules (for tests)
 	@scripts/bootstrap.sh --kube
 
+bootstrap-cluster: ## bootstrap-kube, plus a node that runs pods (`rhime cluster up`, tests/cluster)
+	@scripts/bootstrap.sh --cluster
+
 run: bootstrap ## run the whole platform locally: gateway on http://localhost:8080
 	$(VENV)/rhime up $(ARGS)
 
-test: bootstrap-kube lint unit ## bootstrap, lint, type-check and run every test
+test: bootstrap-cluster lint unit ## bootstrap, lint, type-check and run every test
 
 lint: bootstrap ## ruff and mypy (strict) on services/ and operator/
 	$(VENV)/ruff check services operator tests bench
 	$(VENV)/ruff format --check services operator tests bench
 	$(VENV)/mypy services/rhime operator/rhime_operator
 
-unit: bootstrap-kube ## the test suite against real Redis, NATS, MongoDB-wire and Kubernetes servers
+unit: bootstrap-cluster ## the test suite against real Redis, NATS, MongoDB-wire and Kubernetes servers
 	$(VENV)/pytest $(PYTEST_ARGS)
 
 bench: bootstrap-kube ## run the benchmarks (they print numbers)

@@ -7,13 +7,19 @@
 #   - a MongoDB-wire server: `mongod` on PATH or MONGODB_URL, else FerretDB built from Go modules
 #   - with --kube (what `make test` asks for): etcd, kube-apiserver, kube-controller-manager
 #     and kubectl built from Go modules, for the operator's tests and `rhime control-plane up`
+#   - with --cluster (implies --kube): a node that runs pods, for `rhime cluster up` and
+#     tests/cluster: kubelet, kube-scheduler, kube-proxy, containerd, runc, CNI plugins and
+#     CoreDNS built from Go modules, the programs of the locally built pause and test images,
+#     and the Debian packages they need (iptables, nftables, iproute2, libseccomp-dev)
 set -euo pipefail
 
 kube=0
+cluster=0
 for arg in "$@"; do
   case "$arg" in
     --kube) kube=1 ;;
-    *) echo "usage: $0 [--kube]" >&2; exit 2 ;;
+    --cluster) kube=1; cluster=1 ;;
+    *) echo "usage: $0 [--kube] [--cluster]" >&2; exit 2 ;;
   esac
 done
 
@@ -103,6 +109,30 @@ if [ "$kube" = 1 ]; then
     say "building etcd, kube-apiserver, kube-controller-manager and kubectl (first time: ~10 minutes)"
     tools/kube/build.sh "$state/bin" etcd kube-apiserver kube-controller-manager kubectl
     echo "$kube_hash" > "$state/kube.stamp"
+  fi
+fi
+
+# 6. A node that runs pods: built once per version, then cached. Root runs the cluster.
+if [ "$cluster" = 1 ]; then
+  missing=()
+  for pkg in iptables nftables iproute2 libseccomp-dev pkg-config; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  cluster_hash="$(hash_of tools/kube/go.mod tools/kube/go.sum tools/kube/build.sh \
+    tools/pause/go.mod tools/pause/main.go tools/hello/go.mod tools/hello/main.go)"
+  if [ "$(cat "$state/cluster.stamp" 2>/dev/null)" != "$cluster_hash" ]; then
+    say "building kubelet, kube-scheduler, kube-proxy, containerd, runc, CNI plugins and CoreDNS (first time: ~15 minutes)"
+    tools/kube/build.sh "$state/bin" kubelet kube-scheduler kube-proxy \
+      containerd ctr containerd-shim-runc-v2 runc bridge host-local loopback coredns \
+      rhime-pause rhime-hello
+    echo "$cluster_hash" > "$state/cluster.stamp"
   fi
 fi
 

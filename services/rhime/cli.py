@@ -118,6 +118,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     control.add_argument("action", choices=["up"])
     control.add_argument("--data", default=".rhime/control-plane", help="certificates, data, logs")
 
+    cluster = commands.add_parser(
+        "cluster",
+        help="run a single-node Kubernetes that runs pods (root; no Docker, no registry)",
+        description="up: start containerd, the control plane, a kubelet, kube-proxy and "
+        "CoreDNS on a bridge (10.244.0.1), print a KUBECONFIG and run until Ctrl-C, then "
+        "restore the host. down: stop a running `up` or clean up after a crashed one. "
+        "status: what runs. Binaries come from scripts/bootstrap.sh --cluster.",
+    )
+    cluster.add_argument("action", choices=["up", "down", "status"])
+    cluster.add_argument("--data", default=".rhime/cluster", help="certificates, data, logs")
+
+    image_cmd = commands.add_parser(
+        "image",
+        help="build container images without Docker (docker-save archives, as root)",
+        description="Build Rhime's image from the Dockerfile, or the managed infrastructure's "
+        "images, as archives for `ctr -n k8s.io images import`.",
+    )
+    image_actions = image_cmd.add_subparsers(dest="action", required=True, metavar="action")
+    image_build = image_actions.add_parser("build", help="Rhime's image, from the Dockerfile")
+    image_build.add_argument("--target", choices=["production", "dev"], default="production")
+    image_build.add_argument("--output", help="archive path (default .rhime/images/)")
+    image_build.add_argument(
+        "--tag", help="image name (default rhime.local/rhime:latest, or :dev for dev)"
+    )
+    image_infra = image_actions.add_parser(
+        "infra", help="NATS, Redis and a MongoDB stand-in, from this machine's programs"
+    )
+    image_infra.add_argument("names", nargs="*", help="nats, redis, mongo (default: all)")
+    image_infra.add_argument("--output-dir", default=".rhime/images", help="archive folder")
+
     commands.add_parser("components", help="list the catalogue")
     commands.add_parser("config", help="print the configuration reference (markdown)")
 
@@ -141,6 +171,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rhime.runtime import controlplane
 
         return controlplane.up(data=args.data)
+    if args.command == "image" and args.action == "build":
+        from rhime.runtime import image
+
+        return image.cli(target=args.target, output=args.output, tag=args.tag)
+    if args.command == "image":
+        from rhime.runtime import infraimages
+
+        return infraimages.cli(names=args.names, output_dir=args.output_dir)
+    if args.command == "cluster":
+        from rhime.runtime import cluster as node
+
+        actions = {"up": node.up, "down": node.down, "status": node.status}
+        return actions[args.action](data=args.data)
     if args.command == "up":
         from rhime.runtime import local
 

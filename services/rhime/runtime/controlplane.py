@@ -5,6 +5,8 @@ service-account tokens, admission, validation, server-side apply, garbage collec
 the workload controllers. The operator's tests and `rhime control-plane up` use it.
 
 Binaries come from `scripts/bootstrap.sh --kube` (built from the Go module proxy).
+`rhime.runtime.cluster` reuses it with the API server on a bridge address and nodes
+authorized, to run pods.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,13 @@ def kubeconfig(
     }
 
 
+def merge_flags(command: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """`command` with each `--flag=value` of `extra` replacing the same flag, or appended."""
+    names = {flag.partition("=")[0] for flag in extra}
+    kept = [arg for arg in command if arg.partition("=")[0] not in names]
+    return [*kept, *extra]
+
+
 def _https_ready(url: str, context: ssl.SSLContext) -> Callable[[], bool]:
     def check() -> bool:
         try:
@@ -92,10 +101,17 @@ def _https_ready(url: str, context: ssl.SSLContext) -> Callable[[], bool]:
 
 @dataclasses.dataclass
 class ControlPlane:
-    """etcd + kube-apiserver + kube-controller-manager sharing one directory."""
+    """etcd + kube-apiserver + kube-controller-manager sharing one directory.
+
+    `address` is where the API server binds and what it advertises (loopback unless a
+    cluster's nodes must reach it), `hosts` are extra names and addresses for its serving
+    certificate, and `flags` adds or replaces flags per server name."""
 
     directory: Path
     server: str = ""
+    address: str = "127.0.0.1"
+    hosts: Sequence[str] = ()
+    flags: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     admin_kubeconfig: Path = dataclasses.field(init=False)
     servers: list[Server] = dataclasses.field(default_factory=list)
     _authority: pki.Authority | None = None
@@ -108,31 +124,58 @@ class ControlPlane:
     def ca(self) -> Path:
         return self.directory / "pki" / "ca.crt"
 
+    @property
+    def authority(self) -> pki.Authority:
+        """The cluster's certificate authority (once started), to issue more identities."""
+        if self._authority is None:
+            raise ServerError("the control plane has not been started")
+        return self._authority
+
+    def client_kubeconfig(
+        self, name: str, *, user: str, group: str | None = None, path: Path | None = None
+    ) -> Path:
+        """A kubeconfig at `path` (default: DIRECTORY/NAME.kubeconfig) for a new client
+        certificate naming `user` (and `group`)."""
+        pair = self.authority.issue(name, common_name=user, organization=group)
+        target = path or self.directory / f"{name}.kubeconfig"
+        self._write(target, user=user, client=pair)
+        return target
+
     def _prepare(self) -> None:
         pki_dir = self.directory / "pki"
         authority = pki.Authority.create(pki_dir)
         self._authority = authority
         api_port, etcd_port, peer_port, cm_port = (free_port() for _ in range(4))
-        self.server = f"https://127.0.0.1:{api_port}"
+        self.server = f"https://{self.address}:{api_port}"
         serving = authority.issue(
             "apiserver",
             common_name="kube-apiserver",
             server=True,
-            hosts=[
-                "127.0.0.1",
-                "10.0.0.1",
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            ],
+            hosts=list(
+                dict.fromkeys(
+                    [
+                        self.address,
+                        *self.hosts,
+                        "127.0.0.1",
+                        "10.0.0.1",
+                        "localhost",
+                        "kubernetes",
+                        "kubernetes.default",
+                        "kubernetes.default.svc",
+                        "kubernetes.default.svc.cluster.local",
+                    ]
+                )
+            ),
         )
         self._admin = authority.issue(
             "admin", common_name="rhime-admin", organization="system:masters"
         )
         manager = authority.issue(
             "controller-manager", common_name="system:kube-controller-manager"
+        )
+        # How the API server authenticates to kubelets (logs, exec); unused without nodes.
+        kubelet_client = authority.issue(
+            "apiserver-kubelet-client", common_name="kube-apiserver-kubelet-client"
         )
         accounts = pki.signing_key(pki_dir, "service-accounts")
         self._write(self.admin_kubeconfig, user="rhime-admin", client=self._admin)
@@ -157,8 +200,8 @@ class ControlPlane:
         apiserver = [
             binary("kube-apiserver"),
             f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={self.address}",
+            f"--advertise-address={self.address}",
             f"--secure-port={api_port}",
             # The kubernetes Service's endpoints would point at loopback: keep them unmanaged.
             "--endpoint-reconciler-type=none",
@@ -172,6 +215,8 @@ class ControlPlane:
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=RBAC",
             "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={kubelet_client.cert}",
+            f"--kubelet-client-key={kubelet_client.key}",
         ]
         manager_cmd = [
             binary("kube-controller-manager"),
@@ -188,6 +233,9 @@ class ControlPlane:
             # Fast garbage collection and workload sync for a test-sized cluster.
             "--concurrent-gc-syncs=10",
         ]
+        etcd = merge_flags(etcd, self.flags.get("etcd", ()))
+        apiserver = merge_flags(apiserver, self.flags.get("kube-apiserver", ()))
+        manager_cmd = merge_flags(manager_cmd, self.flags.get("kube-controller-manager", ()))
         context = ssl.create_default_context(cafile=str(authority.cert_path))
         context.load_cert_chain(str(self._admin.cert), str(self._admin.key))
         insecure = ssl.create_default_context()

@@ -1,0 +1,3 @@
+module rhime.dev/tools/hello
+
+go 1.26.0
