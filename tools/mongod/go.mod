@@ -1,0 +1,3 @@
+module rhime.dev/tools/mongod
+
+go 1.24
