@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
-from pymongo import UpdateOne
+from pymongo import DESCENDING, IndexModel, UpdateOne
+
+from rhime.kit import app
 
 
 async def test_single_document_updates_are_atomic(make_settings: Callable[..., Any]) -> None:
@@ -35,4 +37,22 @@ async def test_bulk_updates_of_many_statements_complete(make_settings: Callable[
     await asyncio.wait_for(coll.bulk_write(ops, ordered=False), 60)
     await asyncio.wait_for(coll.bulk_write(ops, ordered=False), 60)
     assert await coll.count_documents({"n": 2}) == 250
+    client.close()
+
+
+async def test_a_restart_finds_its_indexes_in_place(make_settings: Callable[..., Any]) -> None:
+    """Every component start ensures its indexes; on a restart they all exist already."""
+    settings = make_settings()
+    client: Any = AsyncIOMotorClient(settings.mongo_url)
+    database = client[settings.database_name("indexes")]
+    indexes = {
+        "posts": [
+            IndexModel([("user_id", 1), ("_id", DESCENDING)]),
+            IndexModel([("_outbox.id", 1)]),
+        ]
+    }
+    for _ in range(3):
+        await asyncio.wait_for(app.ensure_indexes(database, indexes), 30)
+    names = {index["name"] async for index in database["posts"].list_indexes()}
+    assert names == {"_id_", "user_id_1__id_-1", "_outbox.id_1"}
     client.close()

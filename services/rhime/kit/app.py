@@ -194,6 +194,16 @@ def create_app(
     return app
 
 
+async def ensure_indexes(database: Any, indexes: Mapping[str, Sequence[IndexModel]]) -> None:
+    """Create the indexes a collection lacks. Only the missing ones are sent: FerretDB 1.x
+    panics on a createIndexes of several indexes that all exist, which is every restart."""
+    for collection, models in indexes.items():
+        existing = {index["name"] async for index in database[collection].list_indexes()}
+        missing = [m for m in models if m.document["name"] not in existing]
+        if missing:
+            await database[collection].create_indexes(missing)
+
+
 async def _connect(
     kit: Kit,
     indexes: Mapping[str, Sequence[IndexModel]],
@@ -205,9 +215,7 @@ async def _connect(
         try:
             if kit.mongo is not None:
                 await kit.mongo.admin.command("ping")
-                for collection, models in indexes.items():
-                    if models:
-                        await kit.database[collection].create_indexes(list(models))
+                await ensure_indexes(kit.database, indexes)
             if kit.redis is not None:
                 await kit.redis.ping()
             if kit.uses_nats and kit.bus is None:
