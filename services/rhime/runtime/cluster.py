@@ -57,7 +57,7 @@ import yaml
 
 from rhime.runtime import images
 from rhime.runtime.controlplane import SERVICE_CIDR, ControlPlane, binary
-from rhime.runtime.servers import Server, ServerError, free_port
+from rhime.runtime.servers import REPO, Server, ServerError, free_port
 
 BRIDGE = "cni0"
 GATEWAY = "10.244.0.1"
@@ -1118,6 +1118,10 @@ def up(*, data: str) -> int:
         return 1
     try:
         cluster.import_image(cluster.hello_image())
+        # What `rhime image build` and `rhime image infra` left, so the platform can run.
+        for archive in sorted((REPO / ".rhime" / "images").glob("*.tar")):
+            cluster.import_image(archive)
+            print(f"imported {archive.name}", flush=True)
         kubectl = binary("kubectl")
         print(
             f"\nready in {time.monotonic() - started:.1f}s\n"

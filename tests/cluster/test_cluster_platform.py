@@ -1,0 +1,345 @@
+"""The whole platform on a real Kubernetes node: the images built here, the operator installed
+from the chart, `kubectl apply` of a RhimeDeployment, pods that run with real probes, a journey
+through the gateway Service, a pod deleted, a Secret rotated, everything garbage-collected,
+and the host as it was. Each step's time is printed."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import helm_python
+import httpx
+import pytest
+import yaml
+from cryptography.fernet import Fernet
+
+from rhime import catalogue
+from rhime.runtime import cluster, controlplane, image, infraimages
+from rhime.runtime.servers import REPO
+
+NAMESPACE = "rhime"
+SYSTEM = "rhime-system"
+PASSWORD = "s3cret!pass"
+INFRA_STORAGE = ("nats", "mongo", "redis")
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: Path) -> None:
+        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+
+    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        done = subprocess.run(
+            [controlplane.binary("kubectl"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=900,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json"))
+
+    def apply(self, docs: list[dict[str, Any]], *args: str) -> None:
+        self("apply", "--server-side", "-f", "-", *args, stdin=yaml.safe_dump_all(docs))
+
+
+def eventually(probe: Callable[[], Any], *, timeout: float = 300.0, every: float = 1.0) -> Any:
+    """Poll until `probe` returns something truthy (events and jobs are asynchronous)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, AssertionError):
+            last = probe()
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"not reached in {timeout:.0f}s; last: {last!r}")
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def _secrets() -> list[dict[str, Any]]:
+    data = {
+        "rhime-auth": {
+            "RHIME_ACCESS_TOKEN_SECRET": os.urandom(24).hex(),
+            "RHIME_INTERNAL_SECRET": os.urandom(24).hex(),
+            "RHIME_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        },
+        "rhime-spotify": {
+            "RHIME_SPOTIFY_CLIENT_ID": "rhime-node",
+            "RHIME_SPOTIFY_CLIENT_SECRET": "rhime-node-secret",
+        },
+        "rhime-aws": {"AWS_ACCESS_KEY_ID": "node", "AWS_SECRET_ACCESS_KEY": "node-secret"},
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "data": {k: _b64(v) for k, v in values.items()},
+        }
+        for name, values in data.items()
+    ]
+
+
+def _volumes(root: Path) -> list[dict[str, Any]]:
+    """Statically provisioned volumes for the managed StatefulSets' claims (a single node
+    has no provisioner): host folders the servers' users may write."""
+    volumes = []
+    for name in INFRA_STORAGE:
+        folder = root / "volumes" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o777)
+        volumes.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"rhime-{name}"},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": "",
+                    "hostPath": {"path": str(folder), "type": "Directory"},
+                },
+            }
+        )
+    return volumes
+
+
+def _rhimedeployment(tags: dict[str, str]) -> dict[str, Any]:
+    repository, _, tag = tags["rhime"].rpartition(":")
+    return {
+        "apiVersion": "rhime.dev/v1alpha1",
+        "kind": "RhimeDeployment",
+        "metadata": {"name": "rhime", "namespace": NAMESPACE},
+        "spec": {
+            "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+            "development": {"standIns": True},
+            "infrastructure": {
+                name: {"managed": {"image": tags[name], "imagePullPolicy": "Never"}}
+                for name in INFRA_STORAGE
+            },
+        },
+    }
+
+
+def _operator_chart(tags: dict[str, str]) -> list[dict[str, Any]]:
+    repository, _, tag = tags["rhime"].rpartition(":")
+    chart = helm_python.Chart.load(REPO / "charts" / "rhime-operator")
+    values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}
+    rendered = chart.render(values, name="rhime-operator", namespace=SYSTEM, is_install=True)
+    return [
+        doc
+        for path, text in rendered.items()
+        if path.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
+
+
+def _pods(kubectl: Kubectl) -> dict[str, dict[str, Any]]:
+    listing = kubectl.json("-n", NAMESPACE, "get", "pods")
+    return {p["metadata"]["name"]: p for p in listing["items"]}
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
+    return pod["status"].get("phase") == "Running" and conditions.get("Ready") == "True"
+
+
+def _deployment_pods(kubectl: Kubectl) -> dict[str, set[str]]:
+    """Ready pods by component, for Deployments only."""
+    found: dict[str, set[str]] = {}
+    for name, pod in _pods(kubectl).items():
+        owners = pod["metadata"].get("ownerReferences", [])
+        if owners and owners[0]["kind"] == "ReplicaSet" and _ready(pod):
+            component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
+            found.setdefault(component, set()).add(name)
+    return found
+
+
+def _service_url(kubectl: Kubectl, name: str) -> str:
+    service = kubectl.json("-n", NAMESPACE, "get", "service", name)
+    return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
+
+
+class Person:
+    """Someone using Rhime through the gateway as an API client: plain HTTP here, so the
+    Secure cookie is not sent and the bearer token is."""
+
+    def __init__(self, gateway: str, spotify: str, name: str) -> None:
+        self.http = httpx.Client(base_url=gateway, timeout=30)
+        self.spotify = spotify
+        self.name = name
+        r = self.http.post(
+            "/api/auth/signup",
+            json={"userName": name, "email": f"{name}@example.com", "password": PASSWORD},
+        )
+        assert r.status_code == 201, r.text
+        self.id = self.sign_in()
+
+    def sign_in(self) -> str:
+        r = self.http.post("/api/auth/signin", json={"userName": self.name, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        self.http.cookies.clear()
+        self.http.headers["Authorization"] = f"Bearer {r.json()['accessToken']}"
+        return str(r.json()["userId"])
+
+    def connect_spotify(self) -> None:
+        r = self.http.get("/api/spotify/authorize")
+        assert r.status_code == 302, r.text
+        # The browser would be sent to the stand-in's forwarded port: go to its Service.
+        consent = urlsplit(r.headers["location"])
+        r = httpx.get(f"{self.spotify}{consent.path}?{consent.query}", timeout=30)
+        assert r.status_code == 302, r.text
+        back = urlsplit(r.headers["location"])
+        r = self.http.get(f"{back.path}?{back.query}")
+        assert r.status_code == 302, r.text
+        self.sign_in()  # a token that says Spotify is connected
+
+    def ok(self, method: str, path: str, **kwargs: Any) -> Any:
+        r = self.http.request(method, path, **kwargs)
+        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+
+@contextlib.contextmanager
+def timed(times: dict[str, float], name: str) -> Iterator[None]:
+    started = time.monotonic()
+    print(f"[node] {name} ...", flush=True)
+    yield
+    times[name] = time.monotonic() - started
+    print(f"[node] {name}: {times[name]:.1f} s", flush=True)
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_the_platform_runs_on_a_real_node(
+    cluster_dir: Path, snapshot: Callable[[], dict[str, Any]]
+) -> None:
+    before = snapshot()
+    times: dict[str, float] = {}
+    with timed(times, "images built"):
+        built = [image.build(target="dev")] + [infraimages.build(n) for n in INFRA_STORAGE]
+    tags = dict(zip(("rhime", *INFRA_STORAGE), (b.tag for b in built), strict=True))
+    node = cluster.Cluster(cluster_dir)
+    try:
+        with timed(times, "cluster up"):
+            kubectl = Kubectl(node.up())
+        with timed(times, "images imported"):
+            for archive in built:
+                node.import_image(archive.path)
+        with timed(times, "operator installed from the chart"):
+            kubectl("create", "namespace", SYSTEM)
+            kubectl("create", "namespace", NAMESPACE)
+            kubectl("apply", "-f", str(REPO / "crds"))
+            kubectl("wait", "--for=condition=Established", "crd/rhimedeployments.rhime.dev")
+            kubectl.apply(_operator_chart(tags), "-n", SYSTEM)
+            kubectl(
+                "-n", SYSTEM, "rollout", "status", "deployment/rhime-operator", "--timeout=300s"
+            )
+        with timed(times, "RhimeDeployment Ready"):
+            kubectl.apply(_secrets() + _volumes(cluster_dir))
+            kubectl.apply([_rhimedeployment(tags)])
+            kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", "rd/rhime", "--timeout=900s")
+        pods = _pods(kubectl)
+        not_ready = [name for name, pod in pods.items() if not _ready(pod)]
+        assert not_ready == [], not_ready
+        served = {c.name for c in catalogue.COMPONENTS if c.kind is not catalogue.Kind.CRON}
+        assert served <= set(_deployment_pods(kubectl))
+
+        gateway = _service_url(kubectl, "rhime-gateway")
+        spotify = _service_url(kubectl, "rhime-fake-spotify")
+        with timed(times, "journey through the gateway"):
+            ana, ben = (Person(gateway, spotify, name) for name in ("ana", "ben"))
+            for person in (ana, ben):
+                person.connect_spotify()
+            eventually(
+                lambda: (
+                    ben.id
+                    in {
+                        r["userId"]
+                        for r in ana.ok("GET", "/api/recommendations")["recommendations"]
+                    }
+                )
+            )
+            ana.ok("PUT", f"/api/graph/following/{ben.id}")
+            tracks = ben.ok("GET", "/api/spotify/search", params={"q": "a", "limit": 1})["tracks"]
+            post = ben.ok("POST", "/api/posts", json={"track": tracks[0], "caption": "on a node"})
+            post_id = post["post"]["postId"]
+            assert ana.ok("PUT", f"/api/likes/{post_id}")["isLiked"] is True
+            ana.ok("POST", f"/api/comments/posts/{post_id}", json={"text": "lovely"})
+            eventually(
+                lambda: post_id in {p["postId"] for p in ana.ok("GET", "/api/feed")["posts"]}
+            )
+
+        with timed(times, "deleted pod replaced, nothing lost"):
+            (old,) = _deployment_pods(kubectl)["post"]
+            kubectl("-n", NAMESPACE, "delete", "pod", old, "--wait=false")
+            eventually(lambda: (now := _deployment_pods(kubectl).get("post")) and old not in now)
+            eventually(lambda: ana.ok("GET", f"/api/posts/{post_id}")["post"]["postId"] == post_id)
+            assert post_id in {p["postId"] for p in ana.ok("GET", "/api/feed")["posts"]}
+
+        with timed(times, "Secret rotated, only its users rolled"):
+            pods_before = _deployment_pods(kubectl)
+            kubectl(
+                "-n",
+                NAMESPACE,
+                "patch",
+                "secret",
+                "rhime-spotify",
+                "-p",
+                json.dumps({"data": {"RHIME_SPOTIFY_CLIENT_SECRET": _b64("rotated-secret")}}),
+            )
+            users = {
+                c.name
+                for c in catalogue.COMPONENTS
+                if catalogue.Secret.SPOTIFY in c.secrets and c.kind is not catalogue.Kind.CRON
+            } | {"fake-spotify"}
+
+            def rolled() -> dict[str, set[str]] | None:
+                now = _deployment_pods(kubectl)
+                done = all(now.get(u) and not now[u] & pods_before.get(u, set()) for u in users)
+                return now if done else None
+
+            after = eventually(rolled)
+            unchanged = {c for c in pods_before if c not in users}
+            assert {c for c in unchanged if after.get(c) != pods_before[c]} == set()
+
+        with timed(times, "RhimeDeployment deleted, everything collected"):
+            kubectl("-n", NAMESPACE, "delete", "rd", "rhime", "--wait=true", "--timeout=300s")
+            eventually(
+                lambda: (
+                    not kubectl(
+                        "-n",
+                        NAMESPACE,
+                        "get",
+                        "deployments,statefulsets,services,pods",
+                        "-o",
+                        "name",
+                    ).strip()
+                )
+            )
+    finally:
+        with timed(times, "cluster down"):
+            node.down()
+    assert snapshot() == before
+    print("[node] " + ", ".join(f"{k}: {v:.1f} s" for k, v in times.items()), flush=True)
