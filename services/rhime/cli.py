@@ -124,10 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="up: start containerd, the control plane, a kubelet, kube-proxy and "
         "CoreDNS on a bridge (10.244.0.1), print a KUBECONFIG and run until Ctrl-C, then "
         "restore the host. down: stop a running `up` or clean up after a crashed one. "
-        "status: what runs. Binaries come from scripts/bootstrap.sh --cluster.",
+        "status: what runs. roll: rebuild the dev image from the working tree, import it and "
+        "point the RhimeDeployment at it (a dev loop without Docker). Binaries come from "
+        "scripts/bootstrap.sh --cluster.",
     )
-    cluster.add_argument("action", choices=["up", "down", "status"])
+    cluster.add_argument("action", choices=["up", "down", "status", "roll"])
     cluster.add_argument("--data", default=".rhime/cluster", help="certificates, data, logs")
+    cluster.add_argument(
+        "--namespace", default="rhime", help="roll: the RhimeDeployment's namespace"
+    )
+    cluster.add_argument("--name", default="rhime", help="roll: the RhimeDeployment")
 
     image_cmd = commands.add_parser(
         "image",
@@ -179,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rhime.runtime import infraimages
 
         return infraimages.cli(names=args.names, output_dir=args.output_dir)
+    if args.command == "cluster" and args.action == "roll":
+        from rhime.runtime import devloop
+
+        return devloop.cli(data=args.data, namespace=args.namespace, name=args.name)
     if args.command == "cluster":
         from rhime.runtime import cluster as node
 

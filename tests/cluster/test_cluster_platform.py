@@ -9,6 +9,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from rhime import catalogue
-from rhime.runtime import cluster, controlplane, image, infraimages
+from rhime.runtime import cluster, controlplane, devloop, image, infraimages
 from rhime.runtime.servers import REPO
 
 NAMESPACE = "rhime"
@@ -152,6 +153,15 @@ def _operator_chart(tags: dict[str, str]) -> list[dict[str, Any]]:
         for doc in yaml.safe_load_all(text)
         if doc
     ]
+
+
+def _copy_context(dest: Path) -> None:
+    """What the Dockerfile's build context holds, to edit without touching the repository."""
+    dest.mkdir(parents=True)
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
+    for name in ("services", "operator"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def _pods(kubectl: Kubectl) -> dict[str, dict[str, Any]]:
@@ -323,6 +333,32 @@ def test_the_platform_runs_on_a_real_node(
             after = eventually(rolled)
             unchanged = {c for c in pods_before if c not in users}
             assert {c for c in unchanged if after.get(c) != pods_before[c]} == set()
+
+        with timed(times, "working tree edited, rebuilt and rolled"):
+            tree = cluster_dir / "tree"
+            _copy_context(tree)
+            with (tree / "services" / "rhime" / "__init__.py").open("a") as edited:
+                edited.write("# edited\n")
+            reference = devloop.roll(node=node, namespace=NAMESPACE, name="rhime", repo=tree)
+            assert reference != tags["rhime"]
+
+            def running_new() -> bool:
+                pods = [
+                    p
+                    for p in _pods(kubectl).values()
+                    if p["metadata"]["labels"]["app.kubernetes.io/component"] in served
+                ]
+                return (
+                    all(
+                        _ready(p) and p["spec"]["containers"][0]["image"] == reference for p in pods
+                    )
+                    and {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods}
+                    >= served
+                )
+
+            eventually(running_new, timeout=600)
+            kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", "rd/rhime", "--timeout=300s")
+            assert post_id in {p["postId"] for p in ana.ok("GET", "/api/feed")["posts"]}
 
         with timed(times, "RhimeDeployment deleted, everything collected"):
             kubectl("-n", NAMESPACE, "delete", "rd", "rhime", "--wait=true", "--timeout=300s")
