@@ -114,10 +114,9 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
         await served.stop()
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platform]:
+def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platform]:
     """The whole platform as `rhime up` runs it: backing servers and every component as its
-    own process, gateway on a free port. Started once, for the tests that ask for it."""
+    own process, gateway on a free port."""
     data = tmp_path_factory.mktemp("platform")
     with local.platform(
         data=data,
@@ -129,6 +128,18 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platfor
     ) as running:
         running.wait_ready(timeout=120)
         yield running
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platform]:
+    """The platform, started once for the tests that ask for it."""
+    yield from local_platform(tmp_path_factory)
+
+
+@pytest.fixture
+def fresh_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platform]:
+    """A platform of its own, as a newcomer's first `make run` starts it."""
+    yield from local_platform(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
