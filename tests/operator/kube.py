@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-import json
 import pathlib
 import subprocess
 import urllib.error
@@ -189,7 +188,3 @@ async def until(check: Callable[[], Awaitable[T]], *, timeout: float = 60.0) -> 
             if result:
                 return result
             await asyncio.sleep(0.1)
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True)[:2000]

@@ -49,7 +49,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -1087,16 +1087,6 @@ cluster.local in-addr.arpa ip6.arpa {{
             return False
         conditions = (node.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-@contextlib.contextmanager
-def running(directory: Path) -> Iterator[Cluster]:
-    cluster = Cluster(directory)
-    cluster.up()
-    try:
-        yield cluster
-    finally:
-        cluster.down()
 
 
 def up(*, data: str) -> int:

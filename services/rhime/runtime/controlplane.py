@@ -11,7 +11,6 @@ authorized, to run pods.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -19,7 +18,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -351,16 +350,6 @@ def _etcd_ready(url: str) -> Callable[[], bool]:
             return False
 
     return check
-
-
-@contextlib.contextmanager
-def running(directory: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(directory)
-    plane.start()
-    try:
-        yield plane
-    finally:
-        plane.stop()
 
 
 def up(*, data: str) -> int:
