@@ -262,6 +262,14 @@ class KubeClient:
         await _gather(delete(*d) for d in doomed)
         return [(kind, name) for kind, _, name in doomed]
 
+    async def delete_pod(self, *, namespace: str, name: str) -> None:
+        """Delete a pod (gone already is fine)."""
+        try:
+            await self._do("v1", "Pod", "delete", name=name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
     async def read_secret(self, *, namespace: str, name: str) -> dict[str, str] | None:
         secret = await self._get("v1", "Secret", name=name, namespace=namespace)
         return None if secret is None else dict(secret.get("data") or {})

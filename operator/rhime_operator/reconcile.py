@@ -191,14 +191,39 @@ async def reconcile(
             logger.debug("Applied %d objects for %s/%s", len(objs), namespace, name)
 
         # A failed apply stays reported until one succeeds, even on a status-only refresh.
+        seen, stuck = list(workloads()), list(problems())
         status = status_mod.render_status(
             generation=generation,
             spec=spec,
-            workloads=workloads(),
+            workloads=seen,
             previous=previous,
             now=_now(),
             apply_error=runtime.failures.get(key),
-            problems=problems(),
+            problems=stuck,
         )
         await _report(body=body, key=key, status=status, runtime=runtime)
+        if not spec.paused:
+            await _replace_stale(
+                body=body,
+                namespace=namespace,
+                runtime=runtime,
+                stale=status_mod.stale_pods(seen, stuck),
+            )
         return status
+
+
+async def _replace_stale(
+    *,
+    body: kopf.Body,
+    namespace: str,
+    runtime: runtime_mod.Runtime,
+    stale: Iterable[status_mod.PodProblem],
+) -> None:
+    """Delete stuck pods of an outdated StatefulSet revision so that the new one starts."""
+    for pod in stale:
+        await runtime.client.delete_pod(namespace=namespace, name=pod.pod)
+        kopf.info(
+            body,
+            reason="StalePodReplaced",
+            message=f"deleted {pod.pod} ({pod.reason}, an outdated revision of {pod.component})",
+        )

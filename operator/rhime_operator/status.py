@@ -31,6 +31,8 @@ class Workload:
     kind: str
     ready: int
     desired: int
+    # The revision new pods get (StatefulSets only): a stuck pod of another one is stale.
+    revision: str = ""
 
     @property
     def available(self) -> bool:
@@ -59,35 +61,78 @@ class PodProblem:
     component: str
     reason: str
     message: str
+    pod: str = ""
+    owner: str = ""  # the kind of its controller
+    revision: str = ""  # its controller revision (StatefulSet pods)
+
+
+def _last_exit(container: Mapping[str, Any]) -> str:
+    """Why a restarting container last stopped: `OOMKilled`, `exit code 3`."""
+    terminated = (container.get("lastState") or {}).get("terminated") or {}
+    if not terminated:
+        return ""
+    reason = terminated.get("reason") or ""
+    code = terminated.get("exitCode")
+    return f" (last exit: {reason or 'Error'}, code {code})"
 
 
 def observe_pod(body: Mapping[str, Any]) -> PodProblem | None:
     """The first stuck container of a pod (or its eviction), if any."""
-    component = body.get("metadata", {}).get("labels", {}).get(names.LABEL_COMPONENT, "")
+    meta = body.get("metadata", {})
+    labels = meta.get("labels", {})
+    owners = meta.get("ownerReferences") or [{}]
+    identity = {
+        "component": labels.get(names.LABEL_COMPONENT, ""),
+        "pod": meta.get("name", ""),
+        "owner": owners[0].get("kind", ""),
+        "revision": labels.get("controller-revision-hash", ""),
+    }
     status = body.get("status") or {}
     if status.get("reason") == "Evicted":
         return PodProblem(
-            component=component, reason="Evicted", message=str(status.get("message", ""))[:200]
+            reason="Evicted", message=str(status.get("message", ""))[:200], **identity
         )
     for container in (status.get("initContainerStatuses") or []) + (
         status.get("containerStatuses") or []
     ):
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in STUCK_REASONS:
-            message = f"{container.get('name')}: {waiting.get('message') or waiting['reason']}"
-            return PodProblem(component=component, reason=waiting["reason"], message=message[:200])
+            said = waiting.get("message") or waiting["reason"]
+            message = f"{container.get('name')}: {said}{_last_exit(container)}"
+            return PodProblem(reason=waiting["reason"], message=message[:300], **identity)
     return None
+
+
+def stale_pods(workloads: Iterable[Workload], problems: Iterable[PodProblem]) -> list[PodProblem]:
+    """Stuck StatefulSet pods of a revision the StatefulSet no longer wants.
+
+    The StatefulSet controller never replaces a pod that is not ready, so a bad image or
+    setting, once fixed in the spec, stays stuck until the pod is deleted (the "forced
+    rollback" of the Kubernetes documentation); the operator deletes it instead of a person.
+    """
+    wanted = {w.component: w.revision for w in workloads if w.kind == "StatefulSet"}
+    return [
+        p
+        for p in problems
+        if p.owner == "StatefulSet"
+        and p.reason != "Evicted"
+        and wanted.get(p.component)
+        and p.revision
+        and p.revision != wanted[p.component]
+    ]
 
 
 def observe_workload(body: Mapping[str, Any]) -> Workload:
     """Read a Deployment's or StatefulSet's readiness from its manifest."""
     labels = body.get("metadata", {}).get("labels", {})
     replicas = body.get("spec", {}).get("replicas")
+    status = body.get("status") or {}
     return Workload(
         component=labels.get(names.LABEL_COMPONENT, ""),
         kind=body.get("kind", ""),
-        ready=int(body.get("status", {}).get("readyReplicas") or 0),
+        ready=int(status.get("readyReplicas") or 0),
         desired=1 if replicas is None else int(replicas),
+        revision=str(status.get("updateRevision") or ""),
     )
 
 
@@ -198,8 +243,12 @@ def render_status(
     ready_count = len(components) - len(waiting_components)
     external = [k.value for k in spec_mod.Infra if not spec.infra(k).managed]
     stuck: dict[str, PodProblem] = {}
+    rolling: list[PodProblem] = []
     for problem in problems:
         stuck.setdefault(problem.component, problem)
+        # An evicted pod stays listed after its replacement runs: it is history, not news.
+        if problem.reason != "Evicted" and problem.component not in {p.component for p in rolling}:
+            rolling.append(problem)
 
     def why(waiting: Sequence[str]) -> tuple[str | None, str]:
         """The reason of the first stuck pod among `waiting`, and what every stuck one says."""
@@ -231,6 +280,12 @@ def render_status(
     elif spec.paused:
         reconciling = cond(
             RECONCILING, False, "Paused", "spec.paused is true: no changes are applied"
+        )
+    elif all_ok and rolling:
+        # Ready pods still serve while their replacements cannot start: a stuck rollout.
+        said = "; ".join(f"{p.component}: {p.reason} ({p.message})" for p in rolling)
+        reconciling = cond(
+            RECONCILING, True, rolling[0].reason, f"stuck while ready pods serve: {said}"[:500]
         )
     elif all_ok:
         reconciling = cond(RECONCILING, False, "Reconciled", "every child matches the spec")

@@ -344,6 +344,47 @@ async def test_a_stuck_pod_is_named_in_the_status(kube: Kube, operator: Operator
     )
 
 
+async def test_a_stuck_pod_of_an_outdated_statefulset_revision_is_replaced(
+    kube: Kube, operator: Operator
+) -> None:
+    """The StatefulSet controller waits forever on a pod that never gets ready; once the spec
+    wants another revision, the operator deletes the stuck pod so that it can start."""
+    await created(kube, "demo")
+    old = await until(lambda: kube.get("v1/pods", "demo-redis-0"))
+    redis = {"managed": {"image": "rhime.invalid/redis:other", "imagePullPolicy": "Never"}}
+    await kube.patch(RD, "demo", {"spec": {"infrastructure": {"redis": redis}}})
+
+    async def new_revision() -> str | None:
+        found = await kube.get(STATEFULSETS, "demo-redis")
+        revision = (found or {}).get("status", {}).get("updateRevision")
+        return (
+            revision if revision != old["metadata"]["labels"]["controller-revision-hash"] else None
+        )
+
+    revision = await until(new_revision)
+    stuck = {
+        "name": "redis",
+        "image": "rhime.invalid/redis:old",
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "image not present"}},
+    }
+    await kube.patch(
+        "v1/pods", "demo-redis-0", {"status": {"containerStatuses": [stuck]}}, subresource="status"
+    )
+
+    async def replaced() -> dict[str, Any] | None:
+        pod = await kube.get("v1/pods", "demo-redis-0")
+        fresh = pod and pod["metadata"]["uid"] != old["metadata"]["uid"]
+        return pod if fresh else None
+
+    pod = await until(replaced)
+    assert pod["metadata"]["labels"]["controller-revision-hash"] == revision
+    reasons = {e["reason"] for e in await kube.events("demo")}
+    assert "StalePodReplaced" in reasons
+
+
 async def test_reconciliation_resumes_after_the_api_server_restarts(
     kube: Kube, operator: Operator
 ) -> None:

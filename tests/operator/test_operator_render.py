@@ -498,3 +498,87 @@ def test_managed_infrastructure_takes_an_image_override_and_pull_policy() -> Non
         spec.parse(
             {"infrastructure": {"redis": {"managed": {"imagePullPolicy": "Sometimes"}}}}, name="rd"
         )
+
+
+def _pod(
+    component: str,
+    *,
+    waiting: str,
+    owner: str = "ReplicaSet",
+    revision: str = "",
+    last_exit: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    container = {"name": component, "state": {"waiting": {"reason": waiting, "message": "m"}}}
+    if last_exit:
+        container["lastState"] = {"terminated": last_exit}
+    return {
+        "metadata": {
+            "name": f"rd-{component}-0",
+            "labels": {names.LABEL_COMPONENT: component, "controller-revision-hash": revision},
+            "ownerReferences": [{"kind": owner, "name": f"rd-{component}"}],
+        },
+        "status": {"containerStatuses": [container]},
+    }
+
+
+def test_a_crash_loop_names_why_the_container_last_stopped() -> None:
+    problem = status.observe_pod(
+        _pod("post", waiting="CrashLoopBackOff", last_exit={"reason": "OOMKilled", "exitCode": 137})
+    )
+    assert problem is not None
+    assert problem.reason == "CrashLoopBackOff"
+    assert problem.message == "post: m (last exit: OOMKilled, code 137)"
+    assert (problem.pod, problem.owner) == ("rd-post-0", "ReplicaSet")
+
+
+def test_a_stuck_rollout_behind_ready_pods_keeps_reconciling_and_says_why() -> None:
+    parsed = spec.parse({}, name="rd")
+    problem = status.observe_pod(_pod("post", waiting="ErrImageNeverPull"))
+    assert problem is not None
+    st = status.render_status(
+        generation=1,
+        spec=parsed,
+        workloads=_workloads(True, parsed=parsed),
+        previous=[],
+        now="t",
+        problems=[problem],
+    )
+    conditions = _conditions(st)
+    assert conditions["Ready"]["status"] == "True"  # the old pods still serve
+    assert conditions["Reconciling"]["status"] == "True"
+    assert conditions["Reconciling"]["reason"] == "ErrImageNeverPull"
+    assert "post: ErrImageNeverPull" in conditions["Reconciling"]["message"]
+
+    evicted = status.observe_pod(
+        {
+            "metadata": {"name": "rd-post-1", "labels": {names.LABEL_COMPONENT: "post"}},
+            "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"},
+        }
+    )
+    assert evicted is not None
+    assert evicted.reason == "Evicted"
+    replaced = status.render_status(
+        generation=1,
+        spec=parsed,
+        workloads=_workloads(True, parsed=parsed),
+        previous=[],
+        now="t",
+        problems=[evicted],
+    )
+    assert _conditions(replaced)["Reconciling"]["reason"] == "Reconciled"
+
+
+def test_only_stuck_statefulset_pods_of_an_outdated_revision_are_stale() -> None:
+    redis = status.Workload(
+        component="redis", kind="StatefulSet", ready=0, desired=1, revision="v2"
+    )
+    problems = [
+        status.observe_pod(_pod(c, waiting=w, owner=o, revision=r))
+        for c, w, o, r in (
+            ("redis", "ErrImageNeverPull", "StatefulSet", "v1"),  # stale
+            ("redis", "CrashLoopBackOff", "StatefulSet", "v2"),  # the wanted revision
+            ("post", "ErrImageNeverPull", "ReplicaSet", ""),  # Deployments roll back alone
+        )
+    ]
+    stale = status.stale_pods([redis], [p for p in problems if p])
+    assert [(p.component, p.revision) for p in stale] == [("redis", "v1")]
