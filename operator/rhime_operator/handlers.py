@@ -1,7 +1,7 @@
 """Kopf handlers: thin glue between events and `reconcile`.
 
 Run: `kopf run --standalone --all-namespaces -m rhime_operator.handlers`, or with
-`--namespace=NS` and `RHIME_OPERATOR_WATCH_NAMESPACE=NS` to watch one namespace.
+`--namespace=NS` (repeated) and `RHIME_OPERATOR_WATCH_NAMESPACES=NS,...` to watch only those.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def operator_startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, 
         prefix=names.GROUP, key="last-handled-configuration"
     )
     operator_settings = memo.get("settings") or settings_mod.OperatorSettings.from_env(os.environ)
-    if operator_settings.watch_namespace:
+    if operator_settings.watch_namespaces:
         # Under a Role there is no listing namespaces or watching CRDs: don't try.
         settings.scanning.disabled = True
     memo.rhime = runtime_mod.Runtime(

@@ -17,9 +17,9 @@ class OperatorSettings:
     # How often the Secrets a RhimeDeployment names are read to notice a change (the
     # operator reads only those, and watches no Secrets).
     secret_poll_seconds: float = 5.0
-    # Set when the operator watches one namespace under a Role: it then cannot list
+    # Set when the operator watches given namespaces under Roles: it then cannot list
     # namespaces or watch CRDs, and Kopf is told not to try.
-    watch_namespace: str | None = None
+    watch_namespaces: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Self:
@@ -32,5 +32,7 @@ class OperatorSettings:
             secret_poll_seconds=float(
                 environ.get("RHIME_OPERATOR_SECRET_POLL_SECONDS", cls.secret_poll_seconds)
             ),
-            watch_namespace=environ.get("RHIME_OPERATOR_WATCH_NAMESPACE") or None,
+            watch_namespaces=tuple(
+                n for n in environ.get("RHIME_OPERATOR_WATCH_NAMESPACES", "").split(",") if n
+            ),
         )

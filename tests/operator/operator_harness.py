@@ -79,7 +79,7 @@ async def running_operator(
     release = f"op-{uuid.uuid4().hex[:6]}"
     system = f"{release}-system"
     await create_namespace(plane, system)
-    values = {"watchNamespace": "" if clusterwide else kube.namespace}
+    values = {"watchNamespaces": [] if clusterwide else [kube.namespace]}
     docs = render_chart(release=release, namespace=system, values=values)
     account = ""
     for doc in docs:
@@ -115,7 +115,9 @@ async def running_operator(
         resync_seconds=600.0, secret_poll_seconds=1.0
     )
     memo = kopf.Memo(
-        settings=dataclasses.replace(base, watch_namespace=None if clusterwide else kube.namespace)
+        settings=dataclasses.replace(
+            base, watch_namespaces=() if clusterwide else (kube.namespace,)
+        )
     )
     ready = asyncio.Event()
     task = asyncio.create_task(

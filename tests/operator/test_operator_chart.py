@@ -47,10 +47,12 @@ def test_rendered_chart_validates(version: str) -> None:
     docs = _render({"rhimeDeployment": {"enabled": True, "spec": {"logLevel": "DEBUG"}}})
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == [
-        "ClusterRole",
-        "ClusterRoleBinding",
         "Deployment",
         names.KIND,
+        "Role",  # the watched namespace
+        "Role",  # the release's own, where its RhimeDeployment is
+        "RoleBinding",
+        "RoleBinding",
         "ServiceAccount",
     ]
     for doc in docs:
@@ -70,14 +72,14 @@ def test_operator_runs_the_handlers_module_as_non_root() -> None:
     (container,) = pod["containers"]
     assert container["command"][:2] == ["kopf", "run"]
     assert container["command"][-2:] == ["-m", "rhime_operator.handlers"]
-    assert "--all-namespaces" in container["command"]
+    assert "--namespace=rhime" in container["command"]  # one namespace unless told otherwise
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["image"] == "ghcr.io/rhime/rhime:0.1.0"
 
 
 def test_rbac_is_least_privilege() -> None:
-    (role,) = [d for d in _render() if d["kind"] == "ClusterRole"]
+    (role,) = [d for d in _render({"watchNamespaces": []}) if d["kind"] == "ClusterRole"]
     rules = role["rules"]
     for rule in rules:
         assert "*" not in rule["verbs"]
@@ -91,24 +93,38 @@ def test_rbac_is_least_privilege() -> None:
     assert "clusterroles" not in granted
 
 
-def test_a_watched_namespace_gets_a_role_there_and_no_cluster_grants() -> None:
-    docs = _render({"watchNamespace": "shop"})
+def test_each_watched_namespace_gets_a_role_there_and_no_cluster_grants() -> None:
+    docs = _render({"watchNamespaces": ["shop", "studio"]})
     kinds = {d["kind"] for d in docs}
     assert "ClusterRole" not in kinds
     assert "ClusterRoleBinding" not in kinds
-    (role,) = [d for d in docs if d["kind"] == "Role"]
-    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
-    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "shop"
-    assert binding["subjects"][0]["namespace"] == "rhime-system"
-    granted = {res for r in role["rules"] for res in r["resources"]}
+    roles = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "Role"}
+    bindings = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "RoleBinding"}
+    assert set(roles) == set(bindings) == {"shop", "studio"}
+    for binding in bindings.values():
+        assert binding["subjects"][0]["namespace"] == "rhime-system"
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": roles[binding["metadata"]["namespace"]]["metadata"]["name"],
+        }
+    granted = {res for r in roles["shop"]["rules"] for res in r["resources"]}
     assert "namespaces" not in granted
     assert "customresourcedefinitions" not in granted
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert "--namespace=shop" in container["command"]
+    assert {"--namespace=shop", "--namespace=studio"} <= set(container["command"])
     assert "--all-namespaces" not in container["command"]
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["RHIME_OPERATOR_WATCH_NAMESPACE"] == "shop"
+    assert env["RHIME_OPERATOR_WATCH_NAMESPACES"] == "shop,studio"
+
+
+def test_the_charts_own_rhimedeployment_namespace_is_watched_too() -> None:
+    docs = _render({"rhimeDeployment": {"enabled": True}})
+    assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == {
+        "rhime",
+        "rhime-system",
+    }
 
 
 def test_values_schema_rejects_bad_values() -> None:

@@ -63,7 +63,7 @@ async def test_every_example_is_accepted_by_the_api_server(kube: Kube, example: 
 
 @pytest.mark.parametrize(
     "values",
-    [{}, {"watchNamespace": "shop", "rhimeDeployment": {"enabled": True}}],
+    [{"watchNamespaces": []}, {"watchNamespaces": ["shop"], "rhimeDeployment": {"enabled": True}}],
     ids=["cluster-wide", "namespaced"],
 )
 async def test_every_object_the_chart_renders_is_accepted(

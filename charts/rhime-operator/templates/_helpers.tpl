@@ -40,3 +40,50 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
+
+{{/* The watched namespaces, comma-separated; empty means every namespace. */}}
+{{- define "rhime-operator.watched" -}}
+{{- $watched := .Values.watchNamespaces }}
+{{- if and $watched .Values.rhimeDeployment.enabled }}
+{{- $watched = append $watched .Release.Namespace }}
+{{- end }}
+{{- $watched | uniq | join "," }}
+{{- end }}
+
+{{/* The operator's grants, in a Role per watched namespace or one ClusterRole. */}}
+{{- define "rhime-operator.rules" }}
+  - apiGroups: [rhime.dev]
+    resources: [rhimedeployments]
+    verbs: [get, list, watch, patch]
+  - apiGroups: [rhime.dev]
+    resources: [rhimedeployments/status]
+    verbs: [get, patch]
+  - apiGroups: [apps]
+    resources: [deployments, statefulsets]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [""]
+    resources: [services, configmaps, serviceaccounts]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [batch]
+    resources: [cronjobs]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [policy]
+    resources: [poddisruptionbudgets]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [networking.k8s.io]
+    resources: [networkpolicies, ingresses]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [""]
+    resources: [pods]
+    # delete: a stuck pod of an outdated StatefulSet revision is replaced (forced rollback)
+    verbs: [get, list, watch, delete]
+  - apiGroups: [""]
+    resources: [persistentvolumeclaims]
+    verbs: [list, patch]
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [get]
+  - apiGroups: ["", events.k8s.io]
+    resources: [events]
+    verbs: [create, patch]
+{{- end }}
