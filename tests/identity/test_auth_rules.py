@@ -56,9 +56,9 @@ HOSTILE: dict[str, tuple[Callable[[str], str], Callable[[int], str], list[str]]]
         [
             "a1" * 7,
             "1" * 14,
-            "a1!" * 6 + "\x00",
-            "a1!" * 6 + " ",
-            "a" * 19 + "~",
+            "a1!" * 42 + "\x00",
+            "a1!" * 42 + "\n",
+            " " * 127 + "\x7f",
         ],
     ),
 }
@@ -146,3 +146,36 @@ def test_user_names_accepted(value: str) -> None:
 )
 def test_user_names_refused(value: str) -> None:
     assert rejects(rules.user_name, value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s3cret!pw",
+        "pw!12345",
+        "tune$Up42 ok",
+        "correct horse battery staple",  # a passphrase needs no digit or symbol
+        "ünïcödé-pässwörd",
+        "a1!" * 42 + "xy",
+    ],
+)
+def test_passwords_accepted(value: str) -> None:
+    assert rules.password(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "because"),
+    [
+        ("s3cr!t", "8 to 128"),
+        ("a1!" * 43, "8 to 128"),
+        ("nospecial1", "a letter, a digit and a symbol"),
+        ("nodigit!!", "a letter, a digit and a symbol"),
+        ("12345678!", "a letter, a digit and a symbol"),
+        ("has space1", "a letter, a digit and a symbol"),
+        ("tab\there1!", "control characters"),
+        ("a passphrase\x00with a nul", "control characters"),
+    ],
+)
+def test_passwords_refused(value: str, because: str) -> None:
+    with pytest.raises(ValueError, match=because):
+        rules.password(value)

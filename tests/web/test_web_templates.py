@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from typing import Any
 
 import jinja2
 import pytest
 
+from rhime.auth import rules
 from rhime.web import avatar, charts, gateway, views, visit
 from rhime.web.pages import posts
 from tests.web import web_pages as wp
@@ -51,6 +53,35 @@ def test_signup_shows_rules_and_keeps_values_but_never_the_password(
     assert 'role="alert"' in text
     assert "data-rule=" in text
     assert "Sign out" not in text
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "s3cret!pw",
+        "pw!12345",
+        "correct horse battery",
+        "short1!",
+        "nospecial1",
+        "12345678!",
+        "has space1",
+        "x1!" * 43,
+        "tune$Up42 ok",
+        "a" * 15,
+    ],
+)
+def test_signup_password_hints_agree_with_the_rule(env: jinja2.Environment, password: str) -> None:
+    """Every hint met exactly when the API will take the password."""
+    text = render(env, "signup.html", viewer=None, form={}, errors={}, messages=[])
+    hints = text.split('data-hints-for="password"')[1].split("</ul>")[0]
+    patterns = re.findall(r'data-rule="([^"]*)"', hints)
+    assert patterns
+    try:
+        rules.password(password)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert all(re.search(p, password) for p in patterns) == accepted
 
 
 def test_signup_empty_has_no_errors(env: jinja2.Environment) -> None:

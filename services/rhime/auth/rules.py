@@ -12,8 +12,10 @@ _WORD = frozenset(string.ascii_letters + string.digits + "_")
 # word characters and dots: user names, and either side of an email once hyphens are dots
 _DOTTED = _WORD | {"."}
 MAX_EMAIL = 254
-_SPECIALS = frozenset("@$!%*#?&")
-_PASSWORD = frozenset(string.ascii_letters + string.digits) | _SPECIALS
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+# From this length on a password is a passphrase and needs no particular characters.
+PASSPHRASE = 15
 
 
 def user_name(value: str) -> str:
@@ -58,14 +60,17 @@ def _words(part: str) -> bool:
 
 
 def password(value: str) -> str:
-    if not 7 <= len(value) <= 20:
-        raise ValueError("password must be 7 to 20 characters long")
-    if not set(value) <= _PASSWORD:
-        raise ValueError("password may contain only letters, digits and @$!%*#?&")
-    if not (
+    if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD:
+        raise ValueError(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
+    if not value.isprintable():
+        raise ValueError("password may not contain control characters")
+    if len(value) < PASSPHRASE and not (
         any(c.isalpha() for c in value)
         and any(c.isdigit() for c in value)
-        and any(c in _SPECIALS for c in value)
+        and any(not c.isalnum() and not c.isspace() for c in value)
     ):
-        raise ValueError("password must contain a letter, a digit and one of @$!%*#?&")
+        raise ValueError(
+            f"a password shorter than {PASSPHRASE} characters must contain a letter, "
+            "a digit and a symbol"
+        )
     return value
