@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 import pytest
+from starlette.requests import Request
 
 from rhime.auth import rules
 from rhime.web import avatar, charts, gateway, views, visit
@@ -504,3 +505,55 @@ def test_viewer_from_me_and_safe_next() -> None:
     assert visit.safe_next("/users/x?tab=posts") == "/users/x?tab=posts"
     assert visit.safe_next("//evil.example") == "/"
     assert visit.safe_next("https://evil.example") == "/"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/", "/users/x?tab=posts", "/posts/abc/comments#c1", "/?q=a%20b", "/connect?error=x"],
+)
+def test_next_keeps_paths_on_this_site(target: str) -> None:
+    assert visit.safe_next(target) == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r/evil.example",
+        "/ /evil.example",
+        " /x",
+        "/x\x00",
+        "/\u2028/evil.example",
+        "/\\evil.example",
+        "\\/evil.example",
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example",
+        "https:/evil.example",
+        "http:evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+        None,
+    ],
+)
+def test_next_refuses_anything_that_could_leave_the_site(target: str | None) -> None:
+    assert visit.safe_next(target, "/home") == "/home"
+
+
+@pytest.mark.parametrize(
+    ("referrer", "back"),
+    [
+        ("http://rhime.test/users/x?tab=posts", "/users/x?tab=posts"),
+        ("https://rhime.test/", "/"),
+        ("http://rhime.test//evil.example", "/fallback"),
+        ("http://rhime.test/\\evil.example", "/fallback"),
+        ("http://other.example/users/x", "/fallback"),
+        ("", "/fallback"),
+    ],
+)
+def test_back_goes_only_to_a_page_of_this_site(referrer: str, back: str) -> None:
+    headers = [(b"host", b"rhime.test"), (b"referer", referrer.encode())]
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
+    assert visit.back(request, "/fallback") == back
