@@ -1,8 +1,9 @@
 """The web component's guards, called in-process: state-changing requests only from this site's
-own pages."""
+own pages, and the security headers on every response."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,15 +18,21 @@ HOST = "rhime.test"
 REFUSED = "sent from another site"
 
 
-def web() -> FastAPI:
+def web(*, https: bool = True) -> FastAPI:
     settings = web_app.Settings(
         component="web",
         internal_secret=SECRET,
         log_json=False,
         # nothing listens there: the requests below never get as far as calling the API
         gateway_url="http://127.0.0.1:9",
+        cookie_secure=https,
     )
     app = web_app.create(settings)
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
     return app
 
 
@@ -101,3 +108,54 @@ async def test_reading_pages_needs_no_origin(client: httpx.AsyncClient) -> None:
     r = await client.get("/signup", headers={"sec-fetch-site": "cross-site"})
     assert r.status_code == 200
     assert "Create your account" in r.text
+
+
+def policy(response: httpx.Response) -> dict[str, list[str]]:
+    directives = (d.split() for d in response.headers["content-security-policy"].split(";"))
+    return {d[0]: d[1:] for d in directives if d}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/signup", 200),
+        ("GET", "/static/rhime.js", 200),
+        ("GET", "/nowhere", 404),
+        ("POST", "/signout", 403),
+        ("GET", "/boom", 500),
+    ],
+)
+async def test_every_response_carries_the_security_headers(
+    client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    r = await client.request(method, path)
+    assert r.status_code == status
+    csp = policy(r)
+    assert csp["script-src"] == ["'self'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["object-src"] == ["'none'"]
+    assert csp["base-uri"] == ["'none'"]
+    assert csp["form-action"] == ["'self'"]
+    assert "'unsafe-inline'" not in csp["default-src"]
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "same-origin"
+    assert r.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+async def test_plain_http_runs_send_no_strict_transport_security() -> None:
+    async for client in client_for(web(https=False)):
+        r = await client.get("/signup")
+        assert r.status_code == 200
+        assert "strict-transport-security" not in r.headers
+        assert policy(r)["script-src"] == ["'self'"]
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in views.TEMPLATES.glob("*.html")))
+def test_templates_carry_no_inline_script(template: str) -> None:
+    """The policy would block it: scripts live in static files."""
+    text = (views.TEMPLATES / template).read_text()
+    for tag in re.findall(r"<script\b[^>]*>", text, flags=re.IGNORECASE):
+        assert "src=" in tag, f"inline <script> in {template}"
+    assert not re.search(r"\son[a-z]+\s*=", text, flags=re.IGNORECASE), template
+    assert "javascript:" not in text.lower(), template

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime.kit import app as kit_app
 from rhime.kit.settings import Settings as KitSettings
-from rhime.web import csrf, gateway, views, visit
+from rhime.web import csrf, gateway, headers, views, visit
 from rhime.web.pages import account, connect, home, posts, profile
 
 log = logging.getLogger("rhime.web")
@@ -29,6 +29,11 @@ class Settings(KitSettings):
     api_timeout_seconds: float = Field(default=10.0, gt=0, description="per API call")
     max_upload_bytes: int = Field(
         default=5_000_000, ge=1, description="largest profile image accepted"
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="the site is served over HTTPS (cookies are Secure): pages send "
+        "Strict-Transport-Security (false only for plain-HTTP local runs)",
     )
 
 
@@ -51,10 +56,13 @@ def create(settings: Settings) -> FastAPI:
     app.state.templates = views.environment()
     app.state.gateway_url = (settings.gateway_url or settings.service_url("gateway")).rstrip("/")
     app.state.api_timeout = settings.api_timeout_seconds
+    app.state.https = settings.cookie_secure
     app.mount("/static", StaticFiles(directory=views.STATIC), name="static")
     _install_error_pages(app)
     app.add_middleware(csrf.SameOrigin)
     app.add_middleware(_RelayCookies)
+    # outermost, so refusals and error pages carry the headers too
+    app.add_middleware(headers.SecurityHeaders, https=settings.cookie_secure)
     return app
 
 
@@ -81,7 +89,8 @@ def _install_error_pages(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return views.error_page(request, 500, [])
+        page = views.error_page(request, 500, [])
+        return headers.apply(page, https=request.app.state.https)
 
     app.add_exception_handler(visit.Redirect, on_redirect)
     app.add_exception_handler(gateway.ApiFailure, on_api_failure)
