@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from rhime.auth import rules
 from rhime.web import avatar, charts, gateway, views, visit
-from rhime.web.pages import posts
+from rhime.web.pages import account, posts
 from tests.web import web_pages as wp
 
 
@@ -107,12 +107,20 @@ def test_signin_carries_next_and_shows_the_error(env: jinja2.Environment) -> Non
 
 
 def test_connect_spotify_explains_and_links_to_authorize(env: jinja2.Environment) -> None:
-    plain = render(env, "connect_spotify.html", error=None)
+    plain = render(env, "connect_spotify.html", failure=account.connect_failure(None))
     assert 'href="/api/spotify/authorize"' in plain
     assert 'role="alert"' not in plain
-    failed = render(env, "connect_spotify.html", error="access_denied")
-    assert "access denied" in failed
+    failed = render(env, "connect_spotify.html", failure=account.connect_failure("access_denied"))
+    assert "was not allowed to read your top tracks" in failed
     assert 'role="alert"' in failed
+
+
+def test_connect_spotify_never_shows_the_error_parameter(env: jinja2.Environment) -> None:
+    """A link can carry any text in ?error=; the page must not present it as ours."""
+    spoof = "Your account is suspended. Call +1 555 0100 to restore it"
+    text = render(env, "connect_spotify.html", failure=account.connect_failure(spoof))
+    assert "suspended" not in text
+    assert "Spotify was not connected: something went wrong" in text
 
 
 def test_home_empty_timeline_invites_to_connect(env: jinja2.Environment) -> None:
