@@ -50,11 +50,18 @@ async def page(site: str) -> AsyncIterator[Any]:
         browser = await pw.chromium.launch(executable_path=str(ws.CHROMIUM), args=ws.CHROMIUM_ARGS)
         context = await browser.new_context(viewport=DESKTOP, base_url=site)
         tab = await context.new_page()
+        # The pages' security policy must never block something of ours (a script, a style).
+        refused: list[str] = []
+        tab.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         try:
             yield tab
         finally:
             await context.close()
             await browser.close()
+        assert refused == []
 
 
 async def shoot(page: Any, folder: Path, name: str) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from typing import Any
 
 import jinja2
 import pytest
+from starlette.requests import Request
 
+from rhime.auth import rules
 from rhime.web import avatar, charts, gateway, views, visit
-from rhime.web.pages import posts
+from rhime.web.pages import account, posts
 from tests.web import web_pages as wp
 
 
@@ -53,6 +56,35 @@ def test_signup_shows_rules_and_keeps_values_but_never_the_password(
     assert "Sign out" not in text
 
 
+@pytest.mark.parametrize(
+    "password",
+    [
+        "s3cret!pw",
+        "pw!12345",
+        "correct horse battery",
+        "short1!",
+        "nospecial1",
+        "12345678!",
+        "has space1",
+        "x1!" * 43,
+        "tune$Up42 ok",
+        "a" * 15,
+    ],
+)
+def test_signup_password_hints_agree_with_the_rule(env: jinja2.Environment, password: str) -> None:
+    """Every hint met exactly when the API will take the password."""
+    text = render(env, "signup.html", viewer=None, form={}, errors={}, messages=[])
+    hints = text.split('data-hints-for="password"')[1].split("</ul>")[0]
+    patterns = re.findall(r'data-rule="([^"]*)"', hints)
+    assert patterns
+    try:
+        rules.password(password)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert all(re.search(p, password) for p in patterns) == accepted
+
+
 def test_signup_empty_has_no_errors(env: jinja2.Environment) -> None:
     text = render(env, "signup.html", viewer=None, form={}, errors={}, messages=[])
     assert 'role="alert"' not in text
@@ -75,12 +107,20 @@ def test_signin_carries_next_and_shows_the_error(env: jinja2.Environment) -> Non
 
 
 def test_connect_spotify_explains_and_links_to_authorize(env: jinja2.Environment) -> None:
-    plain = render(env, "connect_spotify.html", error=None)
+    plain = render(env, "connect_spotify.html", failure=account.connect_failure(None))
     assert 'href="/api/spotify/authorize"' in plain
     assert 'role="alert"' not in plain
-    failed = render(env, "connect_spotify.html", error="access_denied")
-    assert "access denied" in failed
+    failed = render(env, "connect_spotify.html", failure=account.connect_failure("access_denied"))
+    assert "was not allowed to read your top tracks" in failed
     assert 'role="alert"' in failed
+
+
+def test_connect_spotify_never_shows_the_error_parameter(env: jinja2.Environment) -> None:
+    """A link can carry any text in ?error=; the page must not present it as ours."""
+    spoof = "Your account is suspended. Call +1 555 0100 to restore it"
+    text = render(env, "connect_spotify.html", failure=account.connect_failure(spoof))
+    assert "suspended" not in text
+    assert "Spotify was not connected: something went wrong" in text
 
 
 def test_home_empty_timeline_invites_to_connect(env: jinja2.Environment) -> None:
@@ -473,3 +513,55 @@ def test_viewer_from_me_and_safe_next() -> None:
     assert visit.safe_next("/users/x?tab=posts") == "/users/x?tab=posts"
     assert visit.safe_next("//evil.example") == "/"
     assert visit.safe_next("https://evil.example") == "/"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/", "/users/x?tab=posts", "/posts/abc/comments#c1", "/?q=a%20b", "/connect?error=x"],
+)
+def test_next_keeps_paths_on_this_site(target: str) -> None:
+    assert visit.safe_next(target) == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r/evil.example",
+        "/ /evil.example",
+        " /x",
+        "/x\x00",
+        "/\u2028/evil.example",
+        "/\\evil.example",
+        "\\/evil.example",
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example",
+        "https:/evil.example",
+        "http:evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+        None,
+    ],
+)
+def test_next_refuses_anything_that_could_leave_the_site(target: str | None) -> None:
+    assert visit.safe_next(target, "/home") == "/home"
+
+
+@pytest.mark.parametrize(
+    ("referrer", "back"),
+    [
+        ("http://rhime.test/users/x?tab=posts", "/users/x?tab=posts"),
+        ("https://rhime.test/", "/"),
+        ("http://rhime.test//evil.example", "/fallback"),
+        ("http://rhime.test/\\evil.example", "/fallback"),
+        ("http://other.example/users/x", "/fallback"),
+        ("", "/fallback"),
+    ],
+)
+def test_back_goes_only_to_a_page_of_this_site(referrer: str, back: str) -> None:
+    headers = [(b"host", b"rhime.test"), (b"referer", referrer.encode())]
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
+    assert visit.back(request, "/fallback") == back

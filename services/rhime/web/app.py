@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime.kit import app as kit_app
 from rhime.kit.settings import Settings as KitSettings
-from rhime.web import gateway, views, visit
+from rhime.web import csrf, gateway, headers, views, visit
 from rhime.web.pages import account, connect, home, posts, profile
 
 log = logging.getLogger("rhime.web")
@@ -29,6 +29,11 @@ class Settings(KitSettings):
     api_timeout_seconds: float = Field(default=10.0, gt=0, description="per API call")
     max_upload_bytes: int = Field(
         default=5_000_000, ge=1, description="largest profile image accepted"
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="the site is served over HTTPS (cookies are Secure): pages send "
+        "Strict-Transport-Security (false only for plain-HTTP local runs)",
     )
 
 
@@ -51,28 +56,18 @@ def create(settings: Settings) -> FastAPI:
     app.state.templates = views.environment()
     app.state.gateway_url = (settings.gateway_url or settings.service_url("gateway")).rstrip("/")
     app.state.api_timeout = settings.api_timeout_seconds
+    app.state.https = settings.cookie_secure
     app.mount("/static", StaticFiles(directory=views.STATIC), name="static")
     _install_error_pages(app)
-    app.add_middleware(_SameSitePosts)
+    app.add_middleware(csrf.SameOrigin)
     app.add_middleware(_RelayCookies)
+    # outermost, so refusals and error pages carry the headers too
+    app.add_middleware(headers.SecurityHeaders, https=settings.cookie_secure)
     return app
 
 
 def _install_error_pages(app: FastAPI) -> None:
     """HTML instead of the kit's JSON envelope: people, not programs, read these."""
-
-    def page(request: Request, status: int, messages: list[str]) -> Response:
-        env = request.app.state.templates
-        template = "not_found.html" if status == 404 else "error.html"
-        context = {
-            "viewer": None,
-            "request_path": request.url.path,
-            "status": status,
-            "messages": messages,
-        }
-        if views.is_partial(request):
-            return views.respond(env, "_errors.html", context, status=status)
-        return views.respond(env, template, context, status=status)
 
     async def on_redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, visit.Redirect)
@@ -85,38 +80,22 @@ def _install_error_pages(app: FastAPI) -> None:
         if exc.needs_spotify:
             return visit.redirect(request, visit.CONNECT_SPOTIFY)
         status = exc.status if exc.status < 500 else 502
-        return page(request, status, exc.messages)
+        return views.error_page(request, status, exc.messages)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else None
-        return page(request, exc.status_code, [detail] if detail else [])
+        return views.error_page(request, exc.status_code, [detail] if detail else [])
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return page(request, 500, [])
+        page = views.error_page(request, 500, [])
+        return headers.apply(page, https=request.app.state.https)
 
     app.add_exception_handler(visit.Redirect, on_redirect)
     app.add_exception_handler(gateway.ApiFailure, on_api_failure)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
-
-
-class _SameSitePosts:
-    """Refuse state-changing requests another site's page started (cross-site request
-    forgery): browsers tell us with Sec-Fetch-Site."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            site = dict(scope["headers"]).get(b"sec-fetch-site", b"same-origin")
-            if site not in (b"same-origin", b"same-site", b"none"):
-                response = Response("Cross-site request refused.", status_code=403)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 class _RelayCookies:

@@ -79,6 +79,21 @@ def respond(
     return response
 
 
+def error_page(request: Request, status: int, messages: list[str]) -> HTMLResponse:
+    """An error as a page (or, for rhime.js, the errors fragment): people read these."""
+    env = request.app.state.templates
+    template = "not_found.html" if status == 404 else "error.html"
+    context = {
+        "viewer": None,
+        "request_path": request.url.path,
+        "status": status,
+        "messages": messages,
+    }
+    if is_partial(request):
+        return respond(env, "_errors.html", context, status=status)
+    return respond(env, template, context, status=status)
+
+
 def ago(value: str | None, now: datetime.datetime | None = None) -> str:
     """ "3m", "5h", "2d" or a date, from an ISO-8601 timestamp."""
     if not value:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 import jwt
@@ -141,15 +141,24 @@ def back(request: Request, fallback: str = "/") -> str:
     host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
     for prefix in (f"http://{host}", f"https://{host}"):
         if host and referrer.startswith(prefix + "/"):
-            return referrer.removeprefix(prefix)
+            return safe_next(referrer.removeprefix(prefix), fallback)
     return fallback
 
 
 def safe_next(value: str | None, fallback: str = "/") -> str:
-    """Only same-site paths: an open redirect would let others send people anywhere."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return fallback
+    r"""Only a path on this site: an open redirect would let others send people anywhere.
+
+    Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.example` or
+    `/\evil.example` would leave the site: anything but a plain relative path is refused."""
+    if not value or "\\" in value or not value.isprintable() or any(c.isspace() for c in value):
+        return fallback
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return fallback
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or value.startswith("//"):
+        return fallback
+    return value
 
 
 def get_visit(request: Request) -> Visit:

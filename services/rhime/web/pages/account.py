@@ -11,6 +11,24 @@ from rhime.web import gateway, visit
 from rhime.web.visit import VisitDep
 
 FORGET_TOKEN = "accessToken=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+# Why the Spotify round trip failed, by the reason the API puts in `?error=`. Only these words
+# reach the page: a link with any other text must not put it in front of someone as ours.
+CONNECT_FAILURES = {
+    "access_denied": "Rhime was not allowed to read your top tracks and artists",
+    "exchange_failed": "Spotify refused the authorization",
+    "spotify_unavailable": "Spotify is unavailable right now",
+    "invalid_state": "the request to Spotify expired or was already used",
+    "unknown_state": "the request to Spotify expired or was already used",
+    "state_mismatch": "the request to Spotify expired or was already used",
+}
+CONNECT_FAILED = "something went wrong on the way"
+
+
+def connect_failure(error: str | None) -> str | None:
+    """The sentence to show for a failed connection, never the raw parameter."""
+    if not error:
+        return None
+    return CONNECT_FAILURES.get(error, CONNECT_FAILED)
 
 
 def router() -> APIRouter:
@@ -98,6 +116,6 @@ def router() -> APIRouter:
         viewer = await v.require()
         if viewer.spotify:
             raise visit.Redirect("/")
-        return v.page("connect_spotify.html", error=error)
+        return v.page("connect_spotify.html", failure=connect_failure(error))
 
     return r
