@@ -281,12 +281,10 @@ def render_status(
         reconciling = cond(
             RECONCILING, False, "Paused", "spec.paused is true: no changes are applied"
         )
-    elif all_ok and rolling:
-        # Ready pods still serve while their replacements cannot start: a stuck rollout.
+    elif rolling:
+        # Pods that cannot start, whether or not older ones still serve: say which and why.
         said = "; ".join(f"{p.component}: {p.reason} ({p.message})" for p in rolling)
-        reconciling = cond(
-            RECONCILING, True, rolling[0].reason, f"stuck while ready pods serve: {said}"[:500]
-        )
+        reconciling = cond(RECONCILING, True, rolling[0].reason, f"stuck: {said}"[:500])
     elif all_ok:
         reconciling = cond(RECONCILING, False, "Reconciled", "every child matches the spec")
     else:

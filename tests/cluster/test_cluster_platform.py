@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -146,13 +148,17 @@ def _operator_chart(tags: dict[str, str]) -> list[dict[str, Any]]:
     chart = helm_python.Chart.load(REPO / "charts" / "rhime-operator")
     values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}
     rendered = chart.render(values, name="rhime-operator", namespace=SYSTEM, is_install=True)
-    return [
+    docs = [
         doc
         for path, text in rendered.items()
         if path.endswith(".yaml")
         for doc in yaml.safe_load_all(text)
         if doc
     ]
+    for doc in docs:  # what `helm install -n` does; the Role already names its namespace
+        if not doc["kind"].startswith("Cluster"):
+            doc["metadata"].setdefault("namespace", SYSTEM)
+    return docs
 
 
 def _copy_context(dest: Path) -> None:
@@ -230,6 +236,100 @@ class Person:
         return r.json() if r.content else None
 
 
+def _rd(kubectl: Kubectl) -> dict[str, Any]:
+    body: dict[str, Any] = kubectl.json("-n", NAMESPACE, "get", "rd", "rhime")
+    return body
+
+
+def _conditions(kubectl: Kubectl) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in _rd(kubectl).get("status", {}).get("conditions", [])}
+
+
+def _patch_rd(kubectl: Kubectl, spec: dict[str, Any]) -> None:
+    kubectl(
+        "-n", NAMESPACE, "patch", "rd", "rhime", "--type=merge", "-p", json.dumps({"spec": spec})
+    )
+
+
+def _settled(kubectl: Kubectl) -> bool:
+    """Ready, nothing stuck, and the latest generation observed."""
+    body = _rd(kubectl)
+    conditions = {c["type"]: c for c in body.get("status", {}).get("conditions", [])}
+    return bool(
+        body.get("status", {}).get("observedGeneration") == body["metadata"]["generation"]
+        and conditions.get("Ready", {}).get("status") == "True"
+        and conditions.get("Reconciling", {}).get("status") == "False"
+    )
+
+
+def _feed_ids(person: Person) -> list[str]:
+    """Every post id of a person's home timeline, page after page."""
+    ids: list[str] = []
+    params: dict[str, Any] = {"limit": 50}
+    while True:
+        page = person.ok("GET", "/api/feed", params=params)
+        ids += [p["postId"] for p in page["posts"]]
+        if not page.get("next"):
+            return ids
+        params["before"] = page["next"]
+
+
+class Load:
+    """Steady traffic through the gateway while a fault is injected: likes toggled on one
+    post by several people, and new posts by one; what was answered 2xx is remembered."""
+
+    def __init__(
+        self, *, likers: list[Person], poster: Person, post_id: str, track: dict[str, Any]
+    ) -> None:
+        self.likers, self.poster, self.post_id, self.track = likers, poster, post_id, track
+        self.posted: list[str] = []
+        self.answered = 0
+        self.failed = 0
+        self.last_ok = 0.0
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._likes), threading.Thread(target=self._posts)]
+
+    def _try(self, person: Person, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            r = person.http.request(method, path, timeout=10, **kwargs)
+        except httpx.HTTPError:
+            r = None
+        if r is None or r.status_code >= 300:
+            self.failed += 1
+            return None
+        self.answered += 1
+        self.last_ok = time.monotonic()
+        return r.json()
+
+    def _likes(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            for person in self.likers:
+                self._try(person, "DELETE" if n % 2 else "PUT", f"/api/likes/{self.post_id}")
+            n += 1
+            time.sleep(0.1)
+
+    def _posts(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            body = {"track": self.track, "caption": f"under load {n}"}
+            made = self._try(self.poster, "POST", "/api/posts", json=body)
+            if made:
+                self.posted.append(made["post"]["postId"])
+            n += 1
+            time.sleep(1.0)
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
 @contextlib.contextmanager
 def timed(times: dict[str, float], name: str) -> Iterator[None]:
     started = time.monotonic()
@@ -262,7 +362,7 @@ def test_the_platform_runs_on_a_real_node(
             kubectl("create", "namespace", NAMESPACE)
             kubectl("apply", "-f", str(REPO / "crds"))
             kubectl("wait", "--for=condition=Established", "crd/rhimedeployments.rhime.dev")
-            kubectl.apply(_operator_chart(tags), "-n", SYSTEM)
+            kubectl.apply(_operator_chart(tags))
             kubectl(
                 "-n", SYSTEM, "rollout", "status", "deployment/rhime-operator", "--timeout=300s"
             )
@@ -359,6 +459,130 @@ def test_the_platform_runs_on_a_real_node(
             eventually(running_new, timeout=600)
             kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", "rd/rhime", "--timeout=300s")
             assert post_id in {p["postId"] for p in ana.ok("GET", "/api/feed")["posts"]}
+
+        with timed(times, "a crash loop and a missing image reported, then healed"):
+            image_before = _rd(kubectl)["spec"]["image"]
+            _patch_rd(
+                kubectl,
+                {
+                    "components": {"post": {"resources": {"limits": {"memory": "32Mi"}}}},
+                    "infrastructure": {
+                        "redis": {"managed": {"image": "rhime.invalid/redis:missing"}}
+                    },
+                },
+            )
+
+            def reported() -> dict[str, dict[str, Any]] | None:
+                conditions = _conditions(kubectl)
+                said = json.dumps(conditions)
+                infra = conditions["InfrastructureReady"]
+                found = infra["reason"] == "ErrImageNeverPull" and "OOMKilled" in said
+                return conditions if found else None
+
+            conditions = eventually(reported, timeout=180)
+            assert conditions["Ready"]["status"] == "False"
+            assert "redis" in conditions["InfrastructureReady"]["message"]
+            print(f"[node] reported: {conditions['Reconciling']['message']}", flush=True)
+            _patch_rd(
+                kubectl,
+                {
+                    "components": {"post": {"resources": None}},
+                    "infrastructure": {"redis": {"managed": {"image": tags["redis"]}}},
+                },
+            )
+            # Nobody deletes the stuck Redis pod: the operator replaces it.
+            eventually(lambda: _settled(kubectl), timeout=300)
+            assert _rd(kubectl)["spec"]["image"] == image_before
+            events = kubectl(
+                "-n", NAMESPACE, "get", "events", "--field-selector", "reason=StalePodReplaced"
+            )
+            assert "rhime-redis-0" in events
+            assert ana.ok("GET", f"/api/likes/{post_id}")["isLiked"] is True  # Redis kept it
+
+        with timed(times, "operator killed mid-reconcile, a pod evicted"):
+            _patch_rd(kubectl, {"components": {"gateway": {"replicas": 2}}})
+            kubectl(
+                "-n",
+                SYSTEM,
+                "delete",
+                "pod",
+                "-l",
+                "app.kubernetes.io/name=rhime-operator",
+                "--grace-period=0",
+                "--force",
+                "--wait=false",
+            )
+            (feed_pod,) = _deployment_pods(kubectl)["feed"]
+            eviction = {
+                "apiVersion": "policy/v1",
+                "kind": "Eviction",
+                "metadata": {"name": feed_pod, "namespace": NAMESPACE},
+            }
+            kubectl(
+                "create",
+                "--raw",
+                f"/api/v1/namespaces/{NAMESPACE}/pods/{feed_pod}/eviction",
+                "-f",
+                "-",
+                stdin=json.dumps(eviction),
+            )
+            eventually(lambda: len(_deployment_pods(kubectl).get("gateway", ())) == 2)
+            eventually(lambda: feed_pod not in _deployment_pods(kubectl).get("feed", {feed_pod}))
+            eventually(lambda: _settled(kubectl), timeout=300)
+            assert post_id in _feed_ids(ana)
+
+        with timed(times, "NATS and Redis pods deleted under load"):
+            likers = [Person(gateway, spotify, f"fan{i}") for i in range(4)]
+            for person in likers:
+                person.connect_spotify()
+            target = ben.ok("POST", "/api/posts", json={"track": tracks[0], "caption": "liked"})
+            target_id = target["post"]["postId"]
+            with Load(likers=likers, poster=ben, post_id=target_id, track=tracks[0]) as load:
+                eventually(lambda: load.answered > 20 and load.posted)
+                struck = time.monotonic()
+                kubectl(
+                    "-n",
+                    NAMESPACE,
+                    "delete",
+                    "pod",
+                    "rhime-nats-0",
+                    "rhime-redis-0",
+                    "--grace-period=0",
+                    "--force",
+                    "--wait=false",
+                )
+                eventually(
+                    lambda: _conditions(kubectl)["InfrastructureReady"]["status"] == "False",
+                    every=0.2,
+                )
+                noticed = time.monotonic() - struck
+                eventually(lambda: _settled(kubectl), timeout=300)
+                eventually(lambda: load.last_ok > struck + 1 and load.answered > 0)
+                healed = time.monotonic() - struck
+            print(
+                f"[node] fault noticed in {noticed:.1f} s, serving again after {healed:.1f} s; "
+                f"{load.answered} requests answered, {load.failed} failed",
+                flush=True,
+            )
+            # Each liker ends on a known state; the count must be exact.
+            for i, person in enumerate(likers):
+                final = functools.partial(
+                    person.ok, "PUT" if i % 2 == 0 else "DELETE", f"/api/likes/{target_id}"
+                )
+                eventually(final)
+            liked = (len(likers) + 1) // 2
+            eventually(lambda: ana.ok("GET", f"/api/like-counts/{target_id}")["count"] == liked)
+            timeline = eventually(
+                lambda: (ids := _feed_ids(ana)) and set(load.posted) <= set(ids) and ids
+            )
+            assert len(timeline) == len(set(timeline))
+            # Only ben posts: his count and ana's timeline agree (no post lost or doubled).
+            eventually(
+                lambda: (
+                    ben.ok("GET", f"/api/posts/users/{ben.id}/count")["count"]
+                    == len(_feed_ids(ana))
+                )
+            )
 
         with timed(times, "RhimeDeployment deleted, everything collected"):
             kubectl("-n", NAMESPACE, "delete", "rd", "rhime", "--wait=true", "--timeout=300s")
