@@ -78,6 +78,7 @@ class Served:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
+                proxy_headers=False,  # as `rhime serve` runs them
             )
         )
         self.task: asyncio.Task[None] | None = None

@@ -48,6 +48,33 @@ def load_settings(component: catalogue.Component) -> tuple[Callable[..., Any], S
     return function, settings
 
 
+# Idle keep-alive connections are kept longer than any client keeps them (the gateway's pool
+# 60 s, aiohttp's default 15 s, common load balancers 60 s): a server closing a connection the
+# client is about to reuse fails that request, and clients retry only idempotent ones.
+KEEP_ALIVE_SECONDS = 75
+
+
+def server_config(app: Any, settings: Settings) -> Any:
+    """How every HTTP component is served (a `uvicorn.Config`)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # The peer stays the peer: the gateway alone decides whom X-Forwarded-For is believed
+        # from (`trusted_proxies`); uvicorn would believe it from any loopback peer.
+        proxy_headers=False,
+        server_header=False,
+        loop="uvloop",
+    )
+
+
 def serve(name: str) -> int:
     try:
         component = catalogue.get(name)
@@ -59,19 +86,7 @@ def serve(name: str) -> int:
     if component.kind in (catalogue.Kind.HTTP, catalogue.Kind.WORKER):
         import uvicorn
 
-        app = function(settings)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
-            server_header=False,
-            loop="uvloop",
-        )
-        uvicorn.Server(config).run()
+        uvicorn.Server(server_config(function(settings), settings)).run()
         return 0
     # gRPC servers and cron jobs are coroutines that return when done (or on SIGTERM).
     result = asyncio.run(function(settings))

@@ -9,25 +9,25 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from rhime import events
-from rhime.auth import accounts, tokens
+from rhime.auth import accounts, passwords, tokens
 from rhime.auth import app as auth_app
-from tests.support import auth_headers
+from rhime.kit import client_address
+from tests.support import SECRET, auth_headers
 
 ACCESS_SECRET = "test-access-token-secret-0123456789-abcdefgh"
 GOOD = {"userName": "ana.music", "email": "Ana@Example.com", "password": "s3cret!pw"}
 
 
 def auth_settings(make_settings: Callable[..., Any], **overrides: Any) -> Any:
+    cheap = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
     return make_settings(
         auth_app.Settings,
         component="auth",
         access_token_secret=ACCESS_SECRET,
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        argon2_parallelism=1,
-        **overrides,
+        **(cheap | overrides),
     )
 
 
@@ -200,3 +200,146 @@ async def test_user_authorized_sets_spotify_once(auth: httpx.AsyncClient) -> Non
 def test_settings_need_a_long_access_secret(make_settings: Callable[..., Any]) -> None:
     with pytest.raises(ValueError, match="access_token_secret"):
         make_settings(auth_app.Settings, access_token_secret="short")
+
+
+def from_client(address: str, *, secret: str = SECRET) -> dict[str, str]:
+    """The client address the gateway vouches for."""
+    return {client_address.HEADER: client_address.encode(address, secret=secret, service="gateway")}
+
+
+async def test_a_parallel_burst_gets_no_more_checks_than_the_limit(
+    auth: httpx.AsyncClient,
+) -> None:
+    await auth.post("/api/auth/signup", json=GOOD)
+    wrong = {"userName": "ana.music", "password": "wrong!pw1"}
+    results = await asyncio.gather(*(auth.post("/api/auth/signin", json=wrong) for _ in range(20)))
+    codes = sorted(r.status_code for r in results)
+    # each 400 is a password checked; the limit is 3 per (account, client)
+    assert codes == [400] * 3 + [429] * 17
+    r = await auth.post("/api/auth/signin", json={**wrong, "password": GOOD["password"]})
+    assert r.status_code == 429
+
+
+async def test_failures_from_one_client_do_not_lock_out_another(auth: httpx.AsyncClient) -> None:
+    await auth.post("/api/auth/signup", json=GOOD)
+    wrong = {"userName": "ana.music", "password": "wrong!pw1"}
+    right = {**wrong, "password": GOOD["password"]}
+    attacker, owner = from_client("203.0.113.7"), from_client("198.51.100.9")
+    for _ in range(3):
+        assert (
+            await auth.post("/api/auth/signin", json=wrong, headers=attacker)
+        ).status_code == 400
+    assert (await auth.post("/api/auth/signin", json=right, headers=attacker)).status_code == 429
+    assert (await auth.post("/api/auth/signin", json=right, headers=owner)).status_code == 200
+    # an address nobody vouched for is not believed: these count for the peer itself
+    forged = from_client("192.0.2.1", secret="someone-else-secret-0123456789-abcdefghij")
+    for _ in range(3):
+        assert (await auth.post("/api/auth/signin", json=wrong, headers=forged)).status_code == 400
+    assert (await auth.post("/api/auth/signin", json=right)).status_code == 429
+    assert (await auth.post("/api/auth/signin", json=right, headers=owner)).status_code == 200
+
+
+async def test_one_client_cannot_try_every_account(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    settings = auth_settings(make_settings, signin_max_failures=3, signin_client_max_failures=4)
+    served = await serve(auth_app.create(settings))
+    async with httpx.AsyncClient(base_url=served.url) as c:
+        for n in range(6):
+            body = {**GOOD, "userName": f"user{n}", "email": f"u{n}@example.com"}
+            assert (await c.post("/api/auth/signup", json=body)).status_code == 201
+        attacker = from_client("203.0.113.7")
+        codes = [
+            (
+                await c.post(
+                    "/api/auth/signin",
+                    json={"userName": f"user{n}", "password": "wrong!pw1"},
+                    headers=attacker,
+                )
+            ).status_code
+            for n in range(6)
+        ]
+        assert codes == [400] * 4 + [429] * 2
+        right = {"userName": "user5", "password": GOOD["password"]}
+        assert (await c.post("/api/auth/signin", json=right, headers=attacker)).status_code == 429
+        other = from_client("198.51.100.9")
+        assert (await c.post("/api/auth/signin", json=right, headers=other)).status_code == 200
+
+
+async def test_a_success_clears_the_failures(auth: httpx.AsyncClient) -> None:
+    await auth.post("/api/auth/signup", json=GOOD)
+    wrong = {"userName": "ana.music", "password": "wrong!pw1"}
+    right = {**wrong, "password": GOOD["password"]}
+    for _ in range(2):
+        assert (await auth.post("/api/auth/signin", json=wrong)).status_code == 400
+    assert (await auth.post("/api/auth/signin", json=right)).status_code == 200
+    codes = [(await auth.post("/api/auth/signin", json=wrong)).status_code for _ in range(4)]
+    assert codes == [400, 400, 400, 429]
+
+
+async def test_logins_are_bounded(auth: httpx.AsyncClient) -> None:
+    r = await auth.post("/api/auth/signin", json={"userName": "a" * 255, "password": "x"})
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "userName"
+
+
+async def test_hashing_has_a_bounded_queue() -> None:
+    hasher = passwords.Hasher(
+        time_cost=1, memory_kib=1024, parallelism=1, concurrency=1, queue_limit=2
+    )
+    hashed = await hasher.hash("s3cret!pw")
+    results = await asyncio.gather(
+        *(hasher.verify(hashed, "s3cret!pw") for _ in range(10)), return_exceptions=True
+    )
+    # one hashing, two waiting; the rest are refused at once rather than queued
+    assert results.count(True) == 3
+    assert sum(isinstance(r, passwords.Busy) for r in results) == 7
+    assert await hasher.verify(hashed, "s3cret!pw") is True  # and the slots are free again
+
+
+async def test_busy_hashing_answers_503_and_costs_no_attempt(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    # slow hashes, one at a time, nobody waiting
+    settings = auth_settings(
+        make_settings,
+        argon2_time_cost=40,
+        argon2_memory_kib=8192,
+        hash_concurrency=1,
+        hash_queue_limit=0,
+        signin_max_failures=8,
+    )
+    served = await serve(auth_app.create(settings))
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as c:
+        assert (await c.post("/api/auth/signup", json=GOOD)).status_code == 201
+        wrong = {"userName": "ana.music", "password": "wrong!pw1"}
+        results = await asyncio.gather(*(c.post("/api/auth/signin", json=wrong) for _ in range(6)))
+        busy = [r for r in results if r.status_code == 503]
+        assert busy
+        for r in busy:
+            assert r.json() == {"errors": [{"msg": accounts.BUSY}]}
+            assert r.headers["retry-after"] == "1"
+        checked = [r for r in results if r.status_code == 400]
+        assert len(checked) + len(busy) == 6
+        # refused attempts did not count: the limit of 8 still has room for them
+        for _ in range(8 - len(checked)):
+            assert (await c.post("/api/auth/signin", json=wrong)).status_code == 400
+        assert (await c.post("/api/auth/signin", json=wrong)).status_code == 429
+
+
+async def test_hashes_from_other_parameters_verify_and_are_upgraded(
+    auth: httpx.AsyncClient,
+) -> None:
+    user_id = (await auth.post("/api/auth/signup", json=GOOD)).json()["userId"]
+    kit = auth.app.state.kit  # type: ignore[attr-defined]
+    users = kit.database[accounts.USERS]
+    # as the earlier defaults hashed it (more lanes, more passes)
+    old = PasswordHasher(time_cost=3, memory_cost=8192, parallelism=4).hash(GOOD["password"])
+    await users.update_one({"_id": user_id}, {"$set": {"password": old}})
+    r = await auth.post("/api/auth/signin", json={"userName": "ana.music", "password": "s3cret!pw"})
+    assert r.status_code == 200, r.text
+    upgraded = (await users.find_one({"_id": user_id}))["password"]
+    assert upgraded != old
+    assert "$m=1024,t=1,p=1$" in upgraded
+    r = await auth.post("/api/auth/signin", json={"userName": "ana.music", "password": "s3cret!pw"})
+    assert r.status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,9 +18,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from rhime.auth import app as auth_app
 from rhime.auth import tokens
 from rhime.gateway import app as gateway_app
+from rhime.gateway import proxy
 from rhime.graph import app as graph_app
 from rhime.graph import edges
-from rhime.kit import identity
+from rhime.kit import client_address, identity
 from rhime.runtime import servers
 from tests.support import SECRET
 
@@ -41,6 +43,7 @@ def spotify_double(connected: set[str]) -> FastAPI:
         body = await request.body()
         who = request.headers.get(identity.HEADER)
         decoded = identity.decode(who, secret=SECRET) if who else None
+        signed_client = request.headers.get(client_address.HEADER)
         return JSONResponse(
             {
                 "size": len(body),
@@ -52,6 +55,9 @@ def spotify_double(connected: set[str]) -> FastAPI:
                 "cookie": request.headers.get("cookie"),
                 "authorization": request.headers.get("authorization"),
                 "requestId": request.headers.get("x-request-id"),
+                "client": client_address.decode(signed_client, secret=SECRET)
+                if signed_client
+                else None,
             },
             headers={"x-upstream": "yes"},
         )
@@ -78,6 +84,7 @@ class Stack:
     client: httpx.AsyncClient
     connected: set[str]
     graph_kit: Any
+    spotify_url: str
 
 
 @pytest.fixture
@@ -114,7 +121,7 @@ async def stack(make_settings: Callable[..., Any], serve: Any) -> AsyncIterator[
     )
     gateway = await serve(gateway_app.create(settings))
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
-        yield Stack(gateway, client, connected, graph.app.state.kit)
+        yield Stack(gateway, client, connected, graph.app.state.kit, spotify.url)
 
 
 async def sign_up_and_in(stack: Stack, **change: str) -> tuple[str, str]:
@@ -333,3 +340,133 @@ async def test_rate_limits(make_settings: Callable[..., Any], serve: Any, stack:
         codes = [(await c.get("/signin")).status_code for _ in range(6)]
         assert 429 not in codes[:5]
         assert codes[5] == 429
+
+
+def signed_client(address: str, *, secret: str = SECRET) -> dict[str, str]:
+    """What the web sends when it calls the gateway for a browser at `address`."""
+    return {client_address.HEADER: client_address.encode(address, secret=secret, service="web")}
+
+
+async def test_the_client_is_named_only_by_a_trusted_hop(
+    make_settings: Callable[..., Any], serve: Any, stack: Stack
+) -> None:
+    _, token = await sign_up_and_in(stack)
+
+    async def client_seen(c: httpx.AsyncClient, headers: dict[str, str]) -> str:
+        r = await c.get("/api/spotify/echo", headers={**bearer(token), **headers})
+        assert r.status_code == 200, r.text
+        return str(r.json()["client"])
+
+    # not behind a configured proxy: X-Forwarded-For is the client's own claim, ignored
+    c = stack.client
+    assert await client_seen(c, {}) == "127.0.0.1"
+    assert await client_seen(c, {"x-forwarded-for": "6.6.6.6"}) == "127.0.0.1"
+    # the web vouches for the browser with the internal secret; a forged voucher counts for
+    # nothing, and the client's own signed-looking header never reaches a service
+    assert await client_seen(c, signed_client("203.0.113.7")) == "203.0.113.7"
+    forged = signed_client("6.6.6.6", secret="someone-else-secret-0123456789-abcdefghij")
+    assert await client_seen(c, forged) == "127.0.0.1"
+
+    # behind a trusted proxy: the right-most entry that is not a trusted proxy
+    settings = make_settings(
+        gateway_app.Settings,
+        component="gateway",
+        access_token_secret=ACCESS_SECRET,
+        upstreams={"spotify": stack.spotify_url},
+        trusted_proxies=["127.0.0.0/8", "10.0.0.0/8"],
+    )
+    proxied = await serve(gateway_app.create(settings))
+    async with httpx.AsyncClient(base_url=proxied.url) as behind:
+        assert await client_seen(behind, {}) == "127.0.0.1"
+        xff = {"x-forwarded-for": "6.6.6.6, 203.0.113.7"}
+        assert await client_seen(behind, xff) == "203.0.113.7"
+        xff = {"x-forwarded-for": "6.6.6.6, 198.51.100.9, 10.1.2.3"}
+        assert await client_seen(behind, xff) == "198.51.100.9"
+        xff = {"x-forwarded-for": "not-an-address, 10.1.2.3"}
+        assert await client_seen(behind, xff) == "10.1.2.3"
+
+
+async def test_browsers_behind_the_web_have_their_own_rate_limit(
+    make_settings: Callable[..., Any], serve: Any, stack: Stack
+) -> None:
+    settings = make_settings(
+        gateway_app.Settings,
+        component="gateway",
+        access_token_secret=ACCESS_SECRET,
+        upstreams={"auth": stack.gateway.url},
+        rate_limit_ip=2,
+        rate_window_seconds=30,
+    )
+    gateway = await serve(gateway_app.create(settings))
+    async with httpx.AsyncClient(base_url=gateway.url) as c:
+
+        async def codes(headers: dict[str, str], times: int) -> list[int]:
+            return [
+                (await c.get("/api/auth/me", headers=headers)).status_code for _ in range(times)
+            ]
+
+        # one browser exhausts its budget through the web...
+        assert (await codes(signed_client("203.0.113.7"), 3))[-1] == 429
+        # ...and another browser on the same web pod still gets through
+        assert 429 not in await codes(signed_client("198.51.100.9"), 2)
+        # spoofing X-Forwarded-For does not buy a fresh budget
+        assert (await codes({"x-forwarded-for": "1.1.1.1"}, 3))[-1] == 429
+        assert (await codes({"x-forwarded-for": "2.2.2.2"}, 1)) == [429]
+
+
+async def test_unknown_api_paths_get_the_json_404(stack: Stack) -> None:
+    _, token = await sign_up_and_in(stack)
+    for path in ("/api/nothing-here", "/api", "/api/", "/api/authx/signin"):
+        r = await stack.client.get(path, headers=bearer(token))
+        assert r.status_code == 404, path
+        assert r.json() == {"errors": [{"msg": "The resource cannot be found."}]}
+    # everything else outside /api is still the web's (not running here: 502)
+    assert (await stack.client.get("/apis")).status_code == 502
+
+
+async def test_metrics_are_for_the_cluster_only(
+    make_settings: Callable[..., Any], serve: Any, stack: Stack
+) -> None:
+    c = stack.client
+    r = await c.get("/metrics")  # a scraper on a private address, no proxy in between
+    assert r.status_code == 200
+    assert "# HELP" in r.text
+    for headers in ({"x-forwarded-for": "203.0.113.7"}, {"forwarded": "for=203.0.113.7"}):
+        r = await c.get("/metrics", headers=headers)  # came through a proxy: the internet
+        assert r.status_code == 404
+        assert r.json() == {"errors": [{"msg": "The resource cannot be found."}]}
+    # a component's own metrics and health are never forwarded, however spelled
+    for path in ("/metrics/", "/metrics//", "/readyz/", "/healthz//"):
+        r = await c.get(path)
+        assert r.status_code == 404, path
+        assert r.json() == {"errors": [{"msg": "The resource cannot be found."}]}
+    settings = make_settings(
+        gateway_app.Settings,
+        component="gateway",
+        access_token_secret=ACCESS_SECRET,
+        metrics_networks=["10.0.0.0/8"],
+    )
+    elsewhere = await serve(gateway_app.create(settings))
+    async with httpx.AsyncClient(base_url=elsewhere.url) as outside:
+        assert (await outside.get("/metrics")).status_code == 404
+        assert (await outside.get("/healthz")).status_code == 200
+
+
+async def test_a_stalled_redis_fails_fast_and_closed_for_writes(stack: Stack) -> None:
+    _, token = await sign_up_and_in(stack)
+    redis = stack.graph_kit.redis
+    await redis.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+    try:
+        started = time.monotonic()
+        r = await stack.client.get("/api/spotify/echo", headers=bearer(token))
+        assert r.status_code == 200  # reads go on, unlimited for the moment
+        r = await stack.client.post("/api/spotify/echo", headers=bearer(token), content=b"x")
+        # a write could come from a signed-out token: refused until sign-outs can be checked
+        assert r.status_code == 503
+        assert r.json() == {"errors": [{"msg": proxy.UNCHECKED}]}
+        assert r.headers["retry-after"]
+        assert time.monotonic() - started < 2  # neither waited for Redis to come back
+    finally:
+        await redis.execute_command("CLIENT", "UNPAUSE")
+    r = await stack.client.post("/api/spotify/echo", headers=bearer(token), content=b"x")
+    assert r.status_code == 200

@@ -17,7 +17,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from rhime import events
-from rhime.auth import passwords, tokens
+from rhime.auth import attempts, passwords, tokens
 from rhime.kit import errors, outbox
 from rhime.kit.app import Kit
 
@@ -56,6 +56,13 @@ async def _taken(kit: Kit, *, user_name: str, email: str) -> None:
         raise errors.bad_request("The userName already exists", field="userName")
 
 
+async def _hash(hasher: passwords.Hasher, password: str) -> str:
+    try:
+        return await hasher.hash(password)
+    except passwords.Busy:
+        raise busy() from None
+
+
 async def sign_up(
     kit: Kit, *, hasher: passwords.Hasher, user_name: str, email: str, password: str
 ) -> Account:
@@ -70,7 +77,7 @@ async def sign_up(
         "user_name": user_name,
         "user_name_key": user_name.lower(),
         "email": email,
-        "password": await hasher.hash(password),
+        "password": await _hash(hasher, password),
         "spotify": False,
         "created_at": datetime.datetime.now(datetime.UTC),
         outbox.FIELD: outbox.staged(event),
@@ -89,8 +96,11 @@ async def sign_up(
     return _account(doc)
 
 
-def _failures_key(kit: Kit, login: str) -> str:
-    return kit.key("signin-failures", login)
+BUSY = "Too many sign-ins at once; try again in a moment."
+
+
+def busy() -> errors.ApiError:
+    return errors.ApiError(503, BUSY, headers={"Retry-After": "1"})
 
 
 async def sign_in(
@@ -99,34 +109,33 @@ async def sign_in(
     hasher: passwords.Hasher,
     login: str,
     password: str,
-    max_failures: int,
-    window_seconds: int,
+    client: str,
+    limits: attempts.Limits,
 ) -> Account:
-    """By userName or email. After `max_failures` wrong attempts on one login within the
-    window, further attempts get 429 until the window passes."""
+    """By userName or email. Failed attempts are limited per (login, client) and per client
+    within a window (429 past either), counted before the password is checked."""
     login = login.strip().lower()
-    key = _failures_key(kit, login)
-    failures = int(await kit.redis.get(key) or 0)
-    if failures >= max_failures:
-        ttl = await kit.redis.ttl(key)
-        raise errors.ApiError(
-            429,
-            "Too many failed sign-ins; try again later.",
-            headers={"Retry-After": str(max(ttl, 1))},
-        )
+    reservation = await attempts.reserve(kit, login=login, client=client, limits=limits)
     field = "email" if "@" in login else "user_name_key"
     doc = await kit.database[USERS].find_one({field: login})
-    if not await hasher.verify(doc["password"] if doc else None, password):
-        async with kit.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, window_seconds, nx=True)
-            await pipe.execute()
+    try:
+        matches = await hasher.verify(doc["password"] if doc else None, password)
+    except passwords.Busy:
+        await attempts.unchecked(kit, reservation)
+        raise busy() from None
+    if not matches:
         raise errors.bad_request("The userName, email or password is incorrect.")
     assert doc is not None
-    await kit.redis.delete(key)
+    await attempts.succeeded(kit, reservation)
     if hasher.needs_rehash(doc["password"]):
-        hashed = await hasher.hash(password)
-        await kit.database[USERS].update_one({"_id": doc["_id"]}, {"$set": {"password": hashed}})
+        try:
+            hashed = await hasher.hash(password)
+        except passwords.Busy:
+            log.info("rehashing the password of %s left to a quieter sign-in", doc["_id"])
+        else:
+            await kit.database[USERS].update_one(
+                {"_id": doc["_id"]}, {"$set": {"password": hashed}}
+            )
     return _account(doc)
 
 

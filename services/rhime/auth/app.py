@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.alias_generators import to_camel
 
 from rhime import events
-from rhime.auth import accounts, passwords, rules, tokens
+from rhime.auth import accounts, attempts, passwords, rules, tokens
 from rhime.kit import app as kit_app
-from rhime.kit import bus, identity
+from rhime.kit import bus, client_address, identity
 from rhime.kit.settings import Settings as KitSettings
 
 PREFIX = "/api/auth"
@@ -28,32 +28,48 @@ class Settings(KitSettings):
         default=True,
         description="mark the `accessToken` cookie Secure (false only for plain-HTTP local runs)",
     )
-    # the argon2 defaults are argon2-cffi's (RFC 9106 low-memory profile)
+    # argon2id at one of OWASP's equivalent profiles (46 MiB, t=1, p=1): two hashes at once
+    # take 92 MiB, well inside the auth container's 384 Mi next to the process itself
     argon2_time_cost: int = Field(
-        default=3, ge=1, description="argon2id passes over memory per password hash"
+        default=1, ge=1, description="argon2id passes over memory per password hash"
     )
     argon2_memory_kib: int = Field(
-        default=65536, ge=8, description="argon2id memory per password hash, in KiB"
+        default=47104,
+        ge=8,
+        description="argon2id memory per password hash, in KiB; times `hash_concurrency` it "
+        "should stay under about 40 % of the container's memory limit",
     )
     argon2_parallelism: int = Field(
-        default=4, ge=1, description="argon2id lanes (threads) per password hash"
+        default=1, ge=1, description="argon2id lanes (threads) per password hash"
     )
     hash_concurrency: int = Field(
-        default=4,
+        default=2,
         ge=1,
         description="password hashes computed at once per process; bounds CPU and memory "
         "(each takes the argon2 memory)",
     )
+    hash_queue_limit: int = Field(
+        default=16,
+        ge=0,
+        description="sign-ups and sign-ins waiting for a hashing slot per process; past it "
+        "they get 503 with Retry-After at once",
+    )
     signin_max_failures: int = Field(
         default=5,
         ge=1,
-        description="failed sign-ins of one login (name or email) before further tries get "
-        "429 until the window ends",
+        description="failed sign-ins of one login (name or email) from one client before "
+        "that client's further tries on it get 429 until the window ends",
+    )
+    signin_client_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="failed sign-ins from one client, whatever the login, before its further "
+        "tries get 429 until the window ends",
     )
     signin_window_seconds: int = Field(
         default=900,
         ge=1,
-        description="seconds failed sign-ins of a login are counted, from the first failure",
+        description="seconds failed sign-ins are counted, from the first failure",
     )
 
 
@@ -72,8 +88,8 @@ class SignUp(Model):
 
 
 class SignIn(Model):
-    user_name: str | None = Field(default=None, description="userName or email")
-    email: str | None = None
+    user_name: str | None = Field(default=None, max_length=254, description="userName or email")
+    email: str | None = Field(default=None, max_length=254)
     password: str = Field(min_length=1, max_length=200)
 
     @model_validator(mode="after")
@@ -115,9 +131,22 @@ def create(settings: Settings) -> FastAPI:
         memory_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
         concurrency=settings.hash_concurrency,
+        queue_limit=settings.hash_queue_limit,
+    )
+    limits = attempts.Limits(
+        per_account=settings.signin_max_failures,
+        per_client=settings.signin_client_max_failures,
+        window_seconds=settings.signin_window_seconds,
     )
 
-    @router.post("/signup", status_code=201, responses={400: {"description": "Invalid or taken"}})
+    @router.post(
+        "/signup",
+        status_code=201,
+        responses={
+            400: {"description": "Invalid or taken"},
+            503: {"description": "Too many sign-ups at once"},
+        },
+    )
     async def sign_up(body: SignUp, kit: kit_app.KitDep) -> UserOut:
         """Create an account (userName and email must be unique). Sign in afterwards."""
         account = await accounts.sign_up(
@@ -134,9 +163,10 @@ def create(settings: Settings) -> FastAPI:
         responses={
             400: {"description": "Wrong credentials"},
             429: {"description": "Too many failed attempts"},
+            503: {"description": "Too many sign-ins at once"},
         },
     )
-    async def sign_in(body: SignIn, kit: kit_app.KitDep) -> JSONResponse:
+    async def sign_in(body: SignIn, request: Request, kit: kit_app.KitDep) -> JSONResponse:
         """Sign in by userName or email. Sets the `accessToken` cookie (1 day) and returns the
         same token for API clients (`Authorization: Bearer`)."""
         account = await accounts.sign_in(
@@ -144,8 +174,8 @@ def create(settings: Settings) -> FastAPI:
             hasher=hasher,
             login=body.user_name or body.email or "",
             password=body.password,
-            max_failures=settings.signin_max_failures,
-            window_seconds=settings.signin_window_seconds,
+            client=client_address.of(request),
+            limits=limits,
         )
         token, claims = tokens.issue(
             user_id=account.user_id,

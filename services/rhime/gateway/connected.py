@@ -4,6 +4,7 @@ a moment)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -38,7 +39,8 @@ async def _ask(kit: Kit, *, base_url: str, user_id: str) -> bool:
 async def check(kit: Kit, *, settings: Settings, base_url: str, user_id: str) -> bool:
     key = kit.key("connected", user_id)
     try:
-        cached = await kit.redis.get(key)
+        async with asyncio.timeout(settings.redis_timeout_seconds):
+            cached = await kit.redis.get(key)
     except Exception:
         cached = None
     if cached is not None:
@@ -51,7 +53,8 @@ async def check(kit: Kit, *, settings: Settings, base_url: str, user_id: str) ->
         connected = False
     ttl = settings.connected_ttl_seconds if connected else settings.not_connected_ttl_seconds
     try:
-        await kit.redis.set(key, "1" if connected else "0", ex=ttl)
+        async with asyncio.timeout(settings.redis_timeout_seconds):
+            await kit.redis.set(key, "1" if connected else "0", ex=ttl)
     except Exception:
         log.warning("could not cache the connected state of %s", user_id, exc_info=True)
     return connected

@@ -1,8 +1,13 @@
 """Fixed-window rate limits in Redis, one key per client and window (Redis Cluster friendly),
-checked in the same round trip as the sign-out check."""
+checked in the same round trip as the sign-out check.
+
+Redis trouble must not take the site down, so the check has a short deadline (redis-py's own
+retries would otherwise hold every request for seconds) and its verdict then says `degraded`:
+the caller lets reads through and refuses writes, which a revoked token must not make."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -17,6 +22,7 @@ class Verdict:
     allowed: bool
     retry_after: int
     signed_out_ms: int  # the user's last sign-out (ms), 0 if none
+    degraded: bool = False  # Redis did not answer: neither limit nor sign-out is known
 
 
 async def check(
@@ -26,21 +32,21 @@ async def check(
     limit: int,
     window: int,
     signed_out_key: str | None,
+    timeout: float,
 ) -> Verdict:
     now = time.time()
     slot = int(now // window)
     counter = f"{key}:{slot}"
     try:
-        async with redis.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(timeout), redis.pipeline(transaction=False) as pipe:
             pipe.incr(counter)
             pipe.expire(counter, window + 1, nx=True)
             if signed_out_key:
                 pipe.get(signed_out_key)
             results = await pipe.execute()
     except Exception:
-        # Redis trouble must not take the site down: let the request through.
-        log.warning("rate limit check failed; allowing", exc_info=True)
-        return Verdict(True, 0, 0)
+        log.warning("rate limit check failed; degraded", exc_info=True)
+        return Verdict(True, 0, 0, degraded=True)
     count = int(results[0])
     signed_out = int(results[2] or 0) if signed_out_key else 0
     retry_after = max(1, int((slot + 1) * window - now) + 1)

@@ -18,14 +18,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime import catalogue
 from rhime.auth import tokens
-from rhime.gateway import connected, limits, routing
+from rhime.gateway import connected, forwarded, limits, routing
 from rhime.gateway.settings import Settings
-from rhime.kit import errors, identity, logs
+from rhime.kit import client_address, errors, identity, logs
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.gateway")
 
 KIT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+METRICS = "/metrics"
+UNCHECKED = "The service cannot take changes right now; try again in a moment."
+# Methods that change nothing: still served when Redis cannot say whether a token is revoked.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Headers a proxy adds: a request carrying one did not come from a scraper inside the cluster.
+_PROXY_HEADERS = frozenset({b"x-forwarded-for", b"forwarded", b"x-real-ip"})
 # Hop-by-hop headers (RFC 9110 §7.6.1) and ones the gateway sets itself.
 _DROP_REQUEST = frozenset(
     {
@@ -39,6 +45,7 @@ _DROP_REQUEST = frozenset(
         "upgrade",
         "host",
         identity.HEADER,
+        client_address.HEADER,
         logs.HEADER,
         "x-forwarded-for",
         "x-forwarded-proto",
@@ -60,6 +67,9 @@ _DROP_RESPONSE = frozenset(
     }
 )
 _SMALL_BODY = 64 * 1024
+# Below the components' own keep-alive (`cli.KEEP_ALIVE_SECONDS`), so that a component never
+# closes a connection the gateway is about to reuse (a POST on it would fail with 502).
+POOL_KEEPALIVE_SECONDS = 60
 
 
 class BodyTooLarge(Exception):
@@ -79,11 +89,17 @@ class Gateway:
         self.access_secret = settings.access_token_secret.get_secret_value()
         self.internal_secret = settings.internal_secret.get_secret_value()
         self._identities: dict[tuple[str, str, bool], tuple[str, float]] = {}
+        self._clients: dict[str, tuple[str, float]] = {}
+        self.forwarded = forwarded.Resolver(
+            trusted_proxies=settings.trusted_proxies, internal_secret=self.internal_secret
+        )
         spotify = [r for r in self.routes if r.component == "spotify"]
         self.spotify_url = spotify[0].base_url if spotify else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in KIT_PATHS:
+        if scope["type"] != "http" or (
+            scope["path"] in KIT_PATHS and (scope["path"] != METRICS or self._may_scrape(scope))
+        ):
             await self.app(scope, receive, send)
             return
         headers = CIMultiDict[str](
@@ -122,7 +138,7 @@ class Gateway:
         route: routing.Route | None,
     ) -> None:
         path: str = scope["path"]
-        if route is None or routing.is_internal(path):
+        if route is None or routing.is_internal(path) or routing.is_kit(path, KIT_PATHS):
             await _error(404, errors.message(404), rid)(scope, receive, send)
             return
         if not self.kit.ready.is_set():
@@ -136,7 +152,7 @@ class Gateway:
             return
 
         claims, from_cookie = self._claims(headers)
-        client_ip = self._client_ip(scope, headers)
+        client_ip = self.forwarded.client(scope, headers)
         if route.component == "auth":
             key, limit = self.kit.key("rate", "auth", client_ip), self.settings.rate_limit_ip
         elif claims is None:
@@ -151,7 +167,13 @@ class Gateway:
             signed_out_key=tokens.revoked_key(self.settings.namespace, claims.user_id)
             if claims
             else None,
+            timeout=self.settings.redis_timeout_seconds,
         )
+        if verdict.degraded and claims is not None and scope["method"] not in _SAFE_METHODS:
+            # a signed-out token must not change anything while sign-outs cannot be checked
+            retry = {"Retry-After": "5"}
+            await _error(503, UNCHECKED, rid, retry)(scope, receive, send)
+            return
         if claims is not None and claims.issued_at < verdict.signed_out_ms:
             claims = None  # signed out since this token was issued
         if not verdict.allowed:
@@ -201,11 +223,16 @@ class Gateway:
         except jwt.InvalidTokenError:
             return None, False
 
-    def _client_ip(self, scope: Scope, headers: CIMultiDict[str]) -> str:
-        if self.settings.trust_forwarded_for and "x-forwarded-for" in headers:
-            return headers["x-forwarded-for"].split(",")[0].strip()
+    def _may_scrape(self, scope: Scope) -> bool:
+        """The gateway's metrics are for a scraper inside the cluster, not the internet: a
+        peer in `metrics_networks` that is no proxy and sent no proxy's headers."""
+        if any(name in _PROXY_HEADERS for name, _ in scope["headers"]):
+            return False
         client = scope.get("client")
-        return str(client[0]) if client else "unknown"
+        peer = forwarded.parse(str(client[0])) if client else None
+        if peer is None or self.forwarded.is_trusted(str(peer)):
+            return False
+        return any(peer in network for network in self.settings.metrics_networks)
 
     def _reissue(self, claims: tokens.Claims) -> str:
         """A cookie that says Spotify is connected, so nobody has to sign in again."""
@@ -222,6 +249,20 @@ class Gateway:
         holder = Response()
         tokens.set_cookie(holder, token, secure=self.settings.cookie_secure, max_age=ttl)
         return holder.headers["set-cookie"]
+
+    def _client_token(self, client_ip: str) -> str:
+        """The client's address signed for the next hop, reused while it has a minute left."""
+        now = time.monotonic()
+        cached = self._clients.get(client_ip)
+        if cached and cached[1] > now:
+            return cached[0]
+        value = client_address.encode(
+            client_ip, secret=self.internal_secret, service=self.settings.component or "gateway"
+        )
+        if len(self._clients) > 50_000:
+            self._clients.clear()
+        self._clients[client_ip] = (value, now + 60)
+        return value
 
     def _identity(self, claims: tokens.Claims) -> str:
         """The signed internal identity, reused while it has more than a minute to live."""
@@ -263,6 +304,7 @@ class Gateway:
             upstream_headers.add(name, value)
         upstream_headers[logs.HEADER] = rid
         upstream_headers["x-forwarded-for"] = client_ip
+        upstream_headers[client_address.HEADER] = self._client_token(client_ip)
         upstream_headers["x-forwarded-proto"] = scope.get("scheme", "http")
         if "host" in headers:
             upstream_headers["x-forwarded-host"] = headers["host"]
@@ -380,7 +422,7 @@ async def upstream_pool(kit: Kit, settings: Settings) -> Any:
         connector=aiohttp.TCPConnector(
             limit=settings.pool_size,
             limit_per_host=0,
-            keepalive_timeout=60,
+            keepalive_timeout=POOL_KEEPALIVE_SECONDS,
             ttl_dns_cache=30,
         ),
         auto_decompress=False,  # bodies pass through untouched

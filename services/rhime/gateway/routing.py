@@ -32,8 +32,14 @@ def table(settings: Settings, overrides: Mapping[str, str]) -> list[Route]:
 
 
 def match(routes: list[Route], path: str) -> Route | None:
+    """The route for `path`; None for an `/api` path no service serves, so that API clients get
+    the JSON 404 rather than the web's HTML page."""
+    api = path == "/api" or path.startswith("/api/")
     for route in routes:
-        if route.prefix == "/" or path == route.prefix or path.startswith(route.prefix + "/"):
+        if route.prefix == "/":
+            if not api:
+                return route
+        elif path == route.prefix or path.startswith(route.prefix + "/"):
             return route
     return None
 
@@ -41,6 +47,12 @@ def match(routes: list[Route], path: str) -> Route | None:
 def is_internal(path: str) -> bool:
     """Internal routes are never public, at the root or under any prefix."""
     return path.startswith("/internal/") or path == "/internal" or "/internal/" in path
+
+
+def is_kit(path: str, kit_paths: frozenset[str]) -> bool:
+    """A component's own health or metrics path, however it is spelled (`/metrics/`,
+    `//metrics`): never forwarded, since components serve them to the cluster only."""
+    return "/" + "/".join(part for part in path.split("/") if part) in kit_paths
 
 
 def is_docs(route: Route, path: str) -> bool:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr
 
 from rhime.kit.settings import Settings as KitSettings
+
+# Where a metrics scraper runs: loopback and the private ranges pods and nodes live in.
+_PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "::1/128",
+    "fc00::/7",
+)
 
 
 class Settings(KitSettings):
@@ -62,10 +72,24 @@ class Settings(KitSettings):
     rate_window_seconds: int = Field(
         default=60, ge=1, description="length of the rate-limit window, in seconds"
     )
-    trust_forwarded_for: bool = Field(
-        default=False,
-        description="take the client IP from the first X-Forwarded-For entry (only behind a "
-        "trusted load balancer)",
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default=[],
+        description="address ranges of the proxies in front of the gateway (Ingress "
+        "controller, load balancer) whose X-Forwarded-For is believed: the client is the "
+        "right-most entry outside these ranges (JSON list of CIDRs, e.g. "
+        '`["10.0.0.0/8"]`); empty: the TCP peer is the client',
+    )
+    metrics_networks: list[IPvAnyNetwork] = Field(
+        default=list(_PRIVATE_NETWORKS),
+        validate_default=True,
+        description="peers the gateway's own `/metrics` answers (JSON list of CIDRs), and only "
+        "when the request did not come through a proxy; everyone else gets 404",
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="deadline for the rate-limit and sign-out check in Redis; past it, reads "
+        "go on unlimited and writes by signed-in users get 503",
     )
     connected_ttl_seconds: int = Field(
         default=86400,

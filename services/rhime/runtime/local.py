@@ -74,8 +74,9 @@ def component_env(
         "RHIME_ARGON2_MEMORY_KIB": "19456",
         "RHIME_ARGON2_PARALLELISM": "1",
         # Everyone on this machine (every browser tab, the demo seed signing up its 40 people)
-        # is one address, 127.0.0.1: the per-address auth limit is for a public gateway.
+        # is one address, 127.0.0.1: the per-address auth limits are for a public gateway.
         "RHIME_RATE_LIMIT_IP": "1000",
+        "RHIME_SIGNIN_CLIENT_MAX_FAILURES": "1000",
         **secret_values,
     }
     if "mongo" in urls:

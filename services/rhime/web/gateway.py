@@ -1,7 +1,9 @@
 """Calls to the public API through the gateway, as the signed-in person.
 
 The browser's cookie is forwarded unchanged, so the platform sees exactly what the person
-may do; the web component holds no identity of its own.
+may do; the web component holds no identity of its own. It vouches only for the browser's
+address (signed, see `kit.client_address`), so the gateway's limits count the browser, not
+the web pod.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from rhime.kit import logs
+from rhime.kit import client_address, logs
 
 # The two 401s the gateway gives: no valid token, or a token without Spotify.
 NOT_AUTHORIZED = "not authorized"
@@ -65,7 +67,7 @@ class Gateway:
     base_url: str
     cookie: str | None
     request_id: str
-    forwarded_for: str | None = None
+    client_token: str | None = None  # the browser's address, signed for the gateway
     timeout: float = 10.0
     # Every Set-Cookie the API sent during this request, in order, for the browser.
     set_cookies: list[str] = dataclasses.field(default_factory=list)
@@ -74,8 +76,8 @@ class Gateway:
         headers = {logs.HEADER: self.request_id, "accept": "application/json"}
         if self.cookie:
             headers["cookie"] = self.cookie
-        if self.forwarded_for:
-            headers["x-forwarded-for"] = self.forwarded_for
+        if self.client_token:
+            headers[client_address.HEADER] = self.client_token
         if json_body:
             headers["content-type"] = "application/json"
         return headers

@@ -12,7 +12,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from rhime.kit import identity, logs
+from rhime.kit import client_address, identity, logs
 from rhime.web import gateway, views
 
 SIGNIN = "/signin"
@@ -163,14 +163,20 @@ def safe_next(value: str | None, fallback: str = "/") -> str:
 
 def get_visit(request: Request) -> Visit:
     state = request.app.state
-    forwarded = request.headers.get("x-forwarded-for")
-    client = request.client.host if request.client else None
+    settings = state.kit.settings
+    # The browser's address as the gateway signed it (or our peer, reached directly), signed
+    # again by us: a bare header from the web would be one any client could send too.
+    browser = client_address.of(request)
     api = gateway.Gateway(
         http=state.kit.http,
         base_url=state.gateway_url,
         cookie=request.headers.get("cookie"),
         request_id=logs.request_id.get() or logs.new_request_id(),
-        forwarded_for=forwarded or client,
+        client_token=client_address.encode(
+            browser,
+            secret=settings.internal_secret.get_secret_value(),
+            service=settings.component or "web",
+        ),
         timeout=state.api_timeout,
     )
     # Cookies the API sets on any call (sign-in, a refreshed token) reach the browser.
