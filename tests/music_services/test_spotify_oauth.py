@@ -15,7 +15,6 @@ from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
 from rhime.spotify import tokens
 from rhime.spotify.settings import Settings
-from tests.music_services.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.music_services.music_helpers import (
     JSON,
     authorize,
@@ -25,6 +24,8 @@ from tests.music_services.music_helpers import (
     service_headers,
 )
 from tests.support import SECRET, auth_headers, published
+from tests.support import SPOTIFY_CLIENT_ID as CLIENT_ID
+from tests.support import SPOTIFY_CLIENT_SECRET as CLIENT_SECRET
 
 
 @pytest.fixture
