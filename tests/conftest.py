@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from rhime.kit.settings import Settings
 from rhime.runtime import local, servers
-from tests.support import SECRET
+from tests.support import SECRET, SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,21 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Runtim
 def s3_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with servers.running(directory=tmp_path_factory.mktemp("s3"), names=("s3",)) as rt:
         yield rt.urls["s3"]
+
+
+@pytest.fixture(scope="session")
+def spotify_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The fake Spotify (accounts service and Web API), a real uvicorn process."""
+    runtime = servers.Runtime(directory=tmp_path_factory.mktemp("spotify"), names=("spotify",))
+    runtime.servers["spotify"].env = {
+        "RHIME_FAKE_SPOTIFY_CLIENT_ID": SPOTIFY_CLIENT_ID,
+        "RHIME_FAKE_SPOTIFY_CLIENT_SECRET": SPOTIFY_CLIENT_SECRET,
+    }
+    runtime.start()
+    try:
+        yield runtime.urls["spotify"]
+    finally:
+        runtime.stop()
 
 
 @pytest.fixture

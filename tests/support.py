@@ -15,6 +15,9 @@ from rhime import events
 from rhime.kit import identity
 
 SECRET = "test-internal-secret-0123456789-abcdefghij"
+# the app credentials the fake Spotify is started with
+SPOTIFY_CLIENT_ID = "rhime-test-client"
+SPOTIFY_CLIENT_SECRET = "rhime-test-client-secret"
 
 
 def auth_headers(

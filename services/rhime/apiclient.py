@@ -97,7 +97,8 @@ class Session:
         return items
 
     async def post(self, *, track: dict[str, Any], caption: str = "") -> str:
-        out = await self.request("POST", "/api/posts", json={"track": track, "caption": caption})
+        body = {"trackId": track["id"], "caption": caption}
+        out = await self.request("POST", "/api/posts", json=body)
         return str(out["post"]["postId"])
 
     async def comment(self, post_id: str, text: str) -> str:

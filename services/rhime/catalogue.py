@@ -142,6 +142,7 @@ COMPONENTS: tuple[Component, ...] = (
         database="post",
         publishes=("post.created", "post.deleted"),
         prefixes=("/api/posts",),
+        calls=("spotify",),
         description="Posts that share a Spotify track with a caption.",
     ),
     Component(

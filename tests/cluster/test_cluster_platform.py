@@ -393,7 +393,9 @@ def test_the_platform_runs_on_a_real_node(
             )
             ana.ok("PUT", f"/api/graph/following/{ben.id}")
             tracks = ben.ok("GET", "/api/spotify/search", params={"q": "a", "limit": 1})["tracks"]
-            post = ben.ok("POST", "/api/posts", json={"track": tracks[0], "caption": "on a node"})
+            post = ben.ok(
+                "POST", "/api/posts", json={"trackId": tracks[0]["id"], "caption": "on a node"}
+            )
             post_id = post["post"]["postId"]
             assert ana.ok("PUT", f"/api/likes/{post_id}")["isLiked"] is True
             ana.ok("POST", f"/api/comments/posts/{post_id}", json={"text": "lovely"})

@@ -15,8 +15,15 @@ from rhime.graph import app as graph_app
 from rhime.graphview import server as graphview_server
 from rhime.likes import batch, like, updater
 from rhime.post import app as post_app
+from rhime.spotify import app as spotify_app
 from rhime.user import app as user_app
-from tests.content.content_helpers import TRACK, Hosted, loopback_host
+from tests.content.content_helpers import (
+    TRACK,
+    Hosted,
+    connect_spotify,
+    loopback_host,
+    spotify_settings,
+)
 from tests.support import auth_headers, eventually
 
 
@@ -30,10 +37,14 @@ class Platform:
     """Every component a home page touches, on the catalogue's ports (the feed finds them
     through the service URL template), in this test's namespace."""
 
-    def __init__(self, make_settings: Callable[..., Any], serve: Any, s3_url: str) -> None:
+    def __init__(
+        self, make_settings: Callable[..., Any], serve: Any, s3_url: str, spotify_url: str
+    ) -> None:
         self.make_settings = make_settings
         self.serve = serve
         self.s3_url = s3_url
+        self.spotify_url = spotify_url
+        self.connected: set[str] = set()
         self.http = httpx.AsyncClient(timeout=20)
         self.names: dict[str, str] = {}
         self.host = loopback_host()
@@ -61,6 +72,14 @@ class Platform:
             port=port_of("user-graph-view"),
         )
         self.view = await graphview_server.start(view_settings)
+        public = f"http://{self.host}:{port_of('spotify')}"
+        spotify = spotify_settings(
+            self.make_settings,
+            fake_url=self.spotify_url,
+            public_url=public,
+            service_url_template=f"http://{self.host}:2{{port}}",
+        )
+        self.spotify = await self.on_port(spotify_app.create(spotify), "spotify")
         self.post = await self.on_port(post_app.create(s(post_app.Settings, "post")), "post")
         self.comment = await self.on_port(
             comment_app.create(s(comment_app.Settings, "comment")), "comment"
@@ -114,9 +133,13 @@ class Platform:
         await eventually(done)
 
     async def share(self, author: str, caption: str) -> str:
+        if author not in self.connected:
+            # a poster has Spotify connected: post looks the track up with their token
+            await connect_spotify(self.spotify.url, author, listener=len(self.connected))
+            self.connected.add(author)
         r = await self.http.post(
             f"{self.post.url}/api/posts",
-            json={"track": TRACK, "caption": caption},
+            json={"trackId": TRACK["id"], "caption": caption},
             headers=auth_headers(author),
         )
         assert r.status_code == 201, r.text
@@ -155,14 +178,18 @@ class Platform:
 
 @pytest.fixture
 async def platform(
-    make_settings: Callable[..., Any], serve: Any, s3_url: str, monkeypatch: pytest.MonkeyPatch
+    make_settings: Callable[..., Any],
+    serve: Any,
+    s3_url: str,
+    spotify_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Callable[..., Any]]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
     started: list[Platform] = []
 
     async def start(**feed: Any) -> Platform:
-        p = await Platform(make_settings, serve, s3_url).start(**feed)
+        p = await Platform(make_settings, serve, s3_url, spotify_url).start(**feed)
         started.append(p)
         return p
 

@@ -8,7 +8,14 @@ import httpx
 import pytest
 
 from rhime.post import app as post_app
-from tests.content.content_helpers import TRACK, service_headers
+from rhime.runtime import servers
+from rhime.spotify import app as spotify_app
+from tests.content.content_helpers import (
+    TRACK,
+    connect_spotify,
+    service_headers,
+    spotify_settings,
+)
 from tests.support import auth_headers, published
 
 ALICE = str(bson.ObjectId())
@@ -16,17 +23,25 @@ BOB = str(bson.ObjectId())
 
 
 @pytest.fixture
-async def client(make_settings: Callable[..., Any], serve: Any) -> Any:
-    settings = make_settings(post_app.Settings, component="post")
+async def client(make_settings: Callable[..., Any], serve: Any, spotify_url: str) -> Any:
+    """post, and the spotify service it looks tracks up with; Alice and Bob are connected."""
+    port = servers.free_port()
+    public = f"http://127.0.0.1:{port}"
+    spotify = spotify_settings(make_settings, fake_url=spotify_url, public_url=public)
+    await serve(spotify_app.create(spotify), port=port)
+    for listener, user in enumerate((ALICE, BOB), start=1):
+        await connect_spotify(public, user, listener=listener)
+    settings = make_settings(post_app.Settings, component="post", service_urls={"spotify": public})
     served = await serve(post_app.create(settings))
-    async with httpx.AsyncClient(base_url=served.url) as c:
+    async with httpx.AsyncClient(base_url=served.url, timeout=20) as c:
         c.settings = settings  # type: ignore[attr-defined]
+        c.spotify_url = spotify_url  # type: ignore[attr-defined]
         yield c
 
 
 async def new_post(client: httpx.AsyncClient, user: str, caption: str = "") -> dict[str, Any]:
     r = await client.post(
-        "/api/posts", json={"track": TRACK, "caption": caption}, headers=auth_headers(user)
+        "/api/posts", json={"trackId": TRACK["id"], "caption": caption}, headers=auth_headers(user)
     )
     assert r.status_code == 201, r.text
     post: dict[str, Any] = r.json()["post"]
@@ -37,7 +52,7 @@ async def test_create_and_read_keeps_the_caption(client: httpx.AsyncClient) -> N
     post = await new_post(client, ALICE, caption="this one is for the road")
     assert post["caption"] == "this one is for the road"
     assert post["userId"] == ALICE
-    assert post["track"]["artists"] == [{"id": TRACK["artists"][0]["id"], "name": "Rick Astley"}]
+    assert post["track"]["artists"] == TRACK["artists"]
     r = await client.get(f"/api/posts/{post['postId']}", headers=auth_headers(BOB))
     assert r.status_code == 200
     assert r.json()["post"] == post
@@ -50,17 +65,47 @@ async def test_post_created_is_published(client: httpx.AsyncClient) -> None:
     assert [(e["post_id"], e["user_id"]) for e in found] == [(post["postId"], ALICE)]
 
 
+async def test_the_track_is_looked_up_on_spotify(client: httpx.AsyncClient) -> None:
+    post = await new_post(client, ALICE)
+    spotify = client.spotify_url  # type: ignore[attr-defined]
+    assert post["track"] == {
+        **TRACK,
+        "image": f"{spotify}/_fake/image/{post['track']['image'].rsplit('/', 1)[1]}",
+    }
+    assert post["track"]["image"].startswith(f"{spotify}/_fake/image/")
+
+
+async def test_track_details_from_the_client_are_refused(client: httpx.AsyncClient) -> None:
+    forged = {
+        **TRACK,
+        "url": "https://phish.example/open-in-spotify",
+        "image": "https://tracker.example/pixel.png",
+    }
+    for body in ({"track": forged}, {"trackId": TRACK["id"], "track": forged}):
+        r = await client.post("/api/posts", json=body, headers=auth_headers(ALICE))
+        assert r.status_code == 400, r.text
+    r = await client.get(f"/api/posts/users/{ALICE}/count", headers=auth_headers(ALICE))
+    assert r.json() == {"count": 0}
+
+
+async def test_a_track_spotify_does_not_know_is_refused(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/posts", json={"trackId": "0000000000000000000000"}, headers=auth_headers(ALICE)
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"] == [{"msg": "No such track exists on Spotify.", "field": "trackId"}]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({}, "track"),
-        ({"track": {**TRACK, "id": ""}}, "track.id"),
-        ({"track": {**TRACK, "name": ""}}, "track.name"),
-        ({"track": {**TRACK, "artists": []}}, "track.artists"),
-        ({"track": {**TRACK, "url": "not a url"}}, "track.url"),
-        ({"track": TRACK, "caption": "x" * 281}, "caption"),
-        ({"track": TRACK, "extra": 1}, "extra"),
-        ({"track": TRACK, "caption": 5}, "caption"),
+        ({}, "trackId"),
+        ({"trackId": ""}, "trackId"),
+        ({"trackId": "../../v1/me"}, "trackId"),
+        ({"trackId": "x" * 65}, "trackId"),
+        ({"trackId": TRACK["id"], "caption": "x" * 281}, "caption"),
+        ({"trackId": TRACK["id"], "extra": 1}, "extra"),
+        ({"trackId": TRACK["id"], "caption": 5}, "caption"),
     ],
 )
 async def test_create_rejects_bad_bodies(
@@ -92,7 +137,7 @@ async def test_bad_ids_and_missing_identity(client: httpx.AsyncClient) -> None:
     assert r.status_code == 400
     r = await client.get(f"/api/posts/{bson.ObjectId()}", headers=h)
     assert r.status_code == 404
-    r = await client.post("/api/posts", json={"track": TRACK})
+    r = await client.post("/api/posts", json={"trackId": TRACK["id"]})
     assert r.status_code == 401
     r = await client.post("/internal/posts/batch", json={"ids": []}, headers=h)
     assert r.status_code == 403

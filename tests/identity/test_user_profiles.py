@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,7 +24,11 @@ from tests.support import SECRET, auth_headers
 
 @pytest.fixture
 async def users(
-    make_settings: Callable[..., Any], serve: Any, s3_url: str, monkeypatch: pytest.MonkeyPatch
+    make_settings: Callable[..., Any],
+    serve: Any,
+    s3_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
@@ -30,6 +37,7 @@ async def users(
         component="user",
         s3_endpoint_url=s3_url,
         s3_bucket="b" + make_settings().namespace,
+        **getattr(request, "param", {}),
     )
     served = await serve(user_app.create(settings))
     async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
@@ -154,42 +162,112 @@ async def test_auth_ids_and_ownership(users: httpx.AsyncClient) -> None:
     assert r.status_code == 404
 
 
+async def upload(
+    users: httpx.AsyncClient, uid: str, *, content_type: str = "image/png"
+) -> dict[str, Any]:
+    r = await users.put(
+        f"/api/users/{uid}/image", json={"contentType": content_type}, headers=auth_headers(uid)
+    )
+    assert r.status_code == 200, r.text
+    grant: dict[str, Any] = r.json()
+    return grant
+
+
+async def post_form(grant: dict[str, Any], data: bytes, *, content_type: str) -> httpx.Response:
+    """What a browser does with the grant: a multipart POST of its fields and the file."""
+    fields = {**grant["fields"], "Content-Type": content_type}
+    async with httpx.AsyncClient() as browser:
+        return await browser.post(
+            grant["url"], data=fields, files={"file": ("image", data, content_type)}
+        )
+
+
+def s3_of(users: httpx.AsyncClient) -> tuple[Any, str]:
+    s3 = boto3.client("s3", endpoint_url=users.s3_url, region_name="eu-west-1")  # type: ignore[attr-defined]
+    return s3, users.bucket  # type: ignore[attr-defined]
+
+
 async def test_profile_image_upload_confirm_delete(users: httpx.AsyncClient) -> None:
     uid = await created(users)
     me = auth_headers(uid)
-    r = await users.put(f"/api/users/{uid}/image", json={"contentType": "image/png"}, headers=me)
-    assert r.status_code == 200, r.text
-    upload = r.json()
-    assert upload["key"].startswith(f"{uid}/")
-    assert upload["key"].endswith(".png")
-    assert upload["expiresIn"] == 300
+    grant = await upload(users, uid)
+    assert grant["key"].startswith(f"pending/{uid}/")
+    assert grant["key"].endswith(".png")
+    assert grant["expiresIn"] == 120
     # not uploaded yet: nothing stored
-    r = await users.post(f"/api/users/{uid}/image/confirm", json={"key": upload["key"]}, headers=me)
+    r = await users.post(f"/api/users/{uid}/image/confirm", json={"key": grant["key"]}, headers=me)
     assert r.status_code == 400
     assert r.json()["errors"][0]["msg"] == "The image has not been uploaded."
-    async with httpx.AsyncClient() as browser:
-        put = await browser.put(
-            upload["url"], content=b"\x89PNG fake", headers={"content-type": "image/png"}
-        )
-        assert put.status_code == 200, put.text
-    r = await users.post(f"/api/users/{uid}/image/confirm", json={"key": upload["key"]}, headers=me)
+    sent = await post_form(grant, b"\x89PNG fake", content_type="image/png")
+    assert sent.status_code == 204, sent.text
+    r = await users.post(f"/api/users/{uid}/image/confirm", json={"key": grant["key"]}, headers=me)
     assert r.status_code == 200, r.text
     url = r.json()["profileImage"]
-    assert url.endswith(upload["key"])
-    s3 = boto3.client("s3", endpoint_url=users.s3_url, region_name="eu-west-1")  # type: ignore[attr-defined]
-    bucket = users.bucket  # type: ignore[attr-defined]
-    stored = await asyncio.to_thread(s3.get_object, Bucket=bucket, Key=upload["key"])
+    public_key = grant["key"].removeprefix("pending/")
+    assert url.endswith("/" + public_key)
+    s3, bucket = s3_of(users)
+    stored = await asyncio.to_thread(s3.get_object, Bucket=bucket, Key=public_key)
     assert stored["Body"].read() == b"\x89PNG fake"
-    # someone else's key is refused
-    r = await users.post(
-        f"/api/users/{uid}/image/confirm", json={"key": f"{ObjectId()}/x.png"}, headers=me
-    )
-    assert r.status_code == 400
+    # confirmed: moved out of the pending prefix
+    with pytest.raises(botocore.exceptions.ClientError):
+        await asyncio.to_thread(s3.head_object, Bucket=bucket, Key=grant["key"])
+    # someone else's key, or a key outside the pending prefix, is refused
+    for key in (f"pending/{ObjectId()}/x.png", public_key, f"pending/{uid}/a/b.png"):
+        r = await users.post(f"/api/users/{uid}/image/confirm", json={"key": key}, headers=me)
+        assert r.status_code == 400, key
     r = await users.delete(f"/api/users/{uid}/image", headers=me)
     assert r.status_code == 200
     assert r.json()["profileImage"] == profiles.DEFAULT_AVATAR
     with pytest.raises(botocore.exceptions.ClientError):
-        await asyncio.to_thread(s3.head_object, Bucket=bucket, Key=upload["key"])
+        await asyncio.to_thread(s3.head_object, Bucket=bucket, Key=public_key)
+
+
+async def test_the_upload_policy_bounds_size_type_and_time(users: httpx.AsyncClient) -> None:
+    uid = await created(users)
+    grant = await upload(users, uid, content_type="image/webp")
+    assert grant["maxBytes"] == 5_000_000
+    policy = json.loads(base64.b64decode(grant["fields"]["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1, 5_000_000] in conditions
+    assert {"Content-Type": "image/webp"} in conditions
+    assert {"key": grant["key"]} in conditions
+    expires = datetime.datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    left = expires - datetime.datetime.now(datetime.UTC)
+    assert datetime.timedelta(0) < left <= datetime.timedelta(seconds=grant["expiresIn"])
+
+
+@pytest.mark.parametrize("users", [{"max_image_bytes": 5000}], indirect=True)
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [(b"\x89PNG" + b"x" * 6000, "image/png"), (b"<html>hosted</html>", "text/html")],
+)
+async def test_an_upload_past_the_policy_is_refused_and_removed_at_confirm(
+    users: httpx.AsyncClient, data: bytes, content_type: str
+) -> None:
+    # S3 checks the policy first; moto does not, so here the confirm step stands alone
+    uid = await created(users)
+    grant = await upload(users, uid)
+    sent = await post_form(grant, data, content_type=content_type)
+    assert sent.status_code == 204, sent.text
+    r = await users.post(
+        f"/api/users/{uid}/image/confirm", json={"key": grant["key"]}, headers=auth_headers(uid)
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"] == [
+        {"msg": "Use a JPEG, PNG or WebP image up to 0.005 MB.", "field": "key"}
+    ]
+    s3, bucket = s3_of(users)
+    with pytest.raises(botocore.exceptions.ClientError):
+        await asyncio.to_thread(s3.head_object, Bucket=bucket, Key=grant["key"])
+    r = await users.get(f"/api/users/{uid}", headers=auth_headers(uid))
+    assert r.json()["profileImage"] == profiles.DEFAULT_AVATAR
+
+
+async def test_unconfirmed_uploads_expire_by_a_lifecycle_rule(users: httpx.AsyncClient) -> None:
+    s3, bucket = s3_of(users)
+    found = await asyncio.to_thread(s3.get_bucket_lifecycle_configuration, Bucket=bucket)
+    rules = [r for r in found["Rules"] if r["Status"] == "Enabled"]
+    assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules] == [("pending/", 1)]
 
 
 async def test_author_cards_are_internal(users: httpx.AsyncClient) -> None:

@@ -1,9 +1,9 @@
-"""Fixtures for the music services: the fake Spotify (a real uvicorn process, started once
-per session), user-graph-view over real gRPC, and settings for every music component."""
+"""Fixtures for the music services: the fake Spotify's admin API (the fake itself is the
+root conftest's), user-graph-view over real gRPC, and settings for every music component."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -12,25 +12,9 @@ from cryptography.fernet import Fernet
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from rhime.graphview import server as graphview_server
-from rhime.runtime import servers
 from rhime.spotify.settings import Settings as SpotifySettings
-
-CLIENT_ID = "rhime-test-client"
-CLIENT_SECRET = "rhime-test-client-secret"
-
-
-@pytest.fixture(scope="session")
-def spotify_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    runtime = servers.Runtime(directory=tmp_path_factory.mktemp("spotify"), names=("spotify",))
-    runtime.servers["spotify"].env = {
-        "RHIME_FAKE_SPOTIFY_CLIENT_ID": CLIENT_ID,
-        "RHIME_FAKE_SPOTIFY_CLIENT_SECRET": CLIENT_SECRET,
-    }
-    runtime.start()
-    try:
-        yield runtime.urls["spotify"]
-    finally:
-        runtime.stop()
+from tests.support import SPOTIFY_CLIENT_ID as CLIENT_ID
+from tests.support import SPOTIFY_CLIENT_SECRET as CLIENT_SECRET
 
 
 @pytest.fixture

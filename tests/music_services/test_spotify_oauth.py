@@ -3,6 +3,7 @@ with rotation, search with retries, top items and disconnection."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -23,6 +24,8 @@ from tests.music_services.music_helpers import (
     service_headers,
 )
 from tests.support import SECRET, auth_headers, published
+from tests.support import SPOTIFY_CLIENT_ID as CLIENT_ID
+from tests.support import SPOTIFY_CLIENT_SECRET as CLIENT_SECRET
 
 
 @pytest.fixture
@@ -236,6 +239,73 @@ async def test_revoked_refresh_token_disconnects(
     assert r.status_code == 409
     r = await client.get(f"/internal/connected/{user}", headers=service_headers())
     assert r.json() == {"connected": False}
+
+
+async def _expire_soon(kit: Any, user: str) -> None:
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=5)
+    await kit.database["tokens"].update_one({"_id": user}, {"$set": {"expiresAt": soon}})
+
+
+async def test_a_slow_refresh_is_not_repeated_by_a_concurrent_caller(
+    spotify: tuple[httpx.AsyncClient, Any], fake: httpx.AsyncClient
+) -> None:
+    client, kit = spotify
+    user = oid()
+    await connect(client, user, listener=5)
+    # one refresh first: the fake rotates (and revokes) the refresh token on the next one
+    await _expire_soon(kit, user)
+    assert (await client.get("/api/spotify/token", headers=auth_headers(user))).is_success
+    await _expire_soon(kit, user)
+    before = (await fake.get("/_fake/stats")).json()["token_requests"]
+    # Spotify's token endpoint asks the first caller to come back in 17 s
+    fault = {"status": 429, "count": 1, "retry_after": 17, "path_prefix": "/api/token"}
+    await fake.post("/_fake/faults", json=fault)
+
+    async def token() -> httpx.Response:
+        return await client.get("/api/spotify/token", headers=auth_headers(user), timeout=60)
+
+    first = asyncio.create_task(token())
+    await asyncio.sleep(16)  # the first caller is still refreshing: a replica asks now
+    second = await token()
+    first_answer = await first
+    assert first_answer.status_code == 200, first_answer.text
+    assert second.status_code == 200, second.text
+    assert second.json()["token"] == first_answer.json()["token"]
+    # one refresh reached Spotify, and the user is still connected
+    assert (await fake.get("/_fake/stats")).json()["token_requests"] == before + 1
+    r = await client.get(f"/internal/connected/{user}", headers=service_headers())
+    assert r.json() == {"connected": True}
+
+
+async def test_a_refresh_refused_after_a_reconnect_does_not_disconnect(
+    spotify: tuple[httpx.AsyncClient, Any], fake: httpx.AsyncClient
+) -> None:
+    client, kit = spotify
+    user = oid()
+    await connect(client, user, listener=5)
+    old = await kit.database["tokens"].find_one({"_id": user})
+    await _expire_soon(kit, user)
+    fault = {"status": 429, "count": 1, "retry_after": 2, "path_prefix": "/api/token"}
+    await fake.post("/_fake/faults", json=fault)
+    refreshing = asyncio.create_task(
+        client.get("/api/spotify/token", headers=auth_headers(user), timeout=30)
+    )
+    await asyncio.sleep(0.5)
+    # while that refresh waits, the user connects again, and the old grant's refresh token
+    # is rotated away elsewhere: the waiting refresh will be refused with invalid_grant
+    assert (await connect(client, user, listener=5)).headers["location"] == "/"
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens.decrypt(kit.settings, old["refresh"]),
+    }
+    for _ in range(2):
+        r = await fake.post("/api/token", data=form, auth=(CLIENT_ID, CLIENT_SECRET))
+        assert r.status_code == 200, r.text
+    r = await refreshing
+    assert r.status_code == 200, r.text
+    doc = await kit.database["tokens"].find_one({"_id": user})
+    assert doc["connected"] is True
+    assert r.json()["token"] == tokens.decrypt(kit.settings, doc["access"])
 
 
 async def test_search_retries_429_and_5xx(

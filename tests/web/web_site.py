@@ -93,9 +93,8 @@ class Person:
 
     async def share(self, query: str, caption: str) -> dict[str, Any]:
         found = await self.call("GET", "/api/spotify/search", params={"q": query, "limit": 1})
-        post = {"track": found["tracks"][0], "caption": caption}
-        track = {k: v for k, v in post["track"].items() if v is not None}
-        return dict(await self.call("POST", "/api/posts", json={**post, "track": track}))
+        post = {"trackId": found["tracks"][0]["id"], "caption": caption}
+        return dict(await self.call("POST", "/api/posts", json=post))
 
     async def close(self) -> None:
         await self.http.close()

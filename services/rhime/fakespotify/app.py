@@ -173,6 +173,32 @@ def create_app(
     return app
 
 
+def _fault_injector(state: FakeState) -> Callable[[Request], Any]:
+    """A dependency that answers with the next injected fault whose prefix matches the path
+    (Web API paths by default; `/api/token` makes the accounts service slow or failing)."""
+
+    async def faults(request: Request) -> None:
+        if request.url.path.startswith("/v1/"):
+            state.v1_requests += 1
+        for fault in state.faults:
+            if fault.remaining > 0 and request.url.path.startswith(fault.path_prefix):
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    state.faults.remove(fault)
+                headers = {}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(fault.retry_after)
+                message = {
+                    429: "API rate limit exceeded",
+                    500: "Server error",
+                    502: "Bad gateway",
+                    503: "Service unavailable",
+                }.get(fault.status, "Injected fault")
+                raise SpotifyError(fault.status, message, headers)
+
+    return faults
+
+
 def _accounts_router(
     settings: FakeSpotifySettings,
     spec: pop.PopulationSpec,
@@ -212,7 +238,7 @@ def _accounts_router(
         separator = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(f"{redirect_uri}{separator}{urlencode(params)}", status_code=302)
 
-    @router.post("/api/token")
+    @router.post("/api/token", dependencies=[Depends(_fault_injector(state))])
     async def token(
         grant_type: Annotated[str, Form()] = "",
         code: Annotated[str | None, Form()] = None,
@@ -344,24 +370,6 @@ def _api_router(
     state: FakeState,
     clock: Callable[[], float],
 ) -> APIRouter:
-    async def faults(request: Request) -> None:
-        state.v1_requests += 1
-        for fault in state.faults:
-            if fault.remaining > 0 and request.url.path.startswith(fault.path_prefix):
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    state.faults.remove(fault)
-                headers = {}
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(fault.retry_after)
-                message = {
-                    429: "API rate limit exceeded",
-                    500: "Server error",
-                    502: "Bad gateway",
-                    503: "Service unavailable",
-                }.get(fault.status, "Injected fault")
-                raise SpotifyError(fault.status, message, headers)
-
     async def bearer(authorization: Annotated[str | None, Header()] = None) -> _Access:
         if not authorization:
             raise SpotifyError(401, "No token provided")
@@ -374,7 +382,7 @@ def _api_router(
             raise SpotifyError(401, "The access token expired")
         return found
 
-    router = APIRouter(prefix="/v1", dependencies=[Depends(faults)])
+    router = APIRouter(prefix="/v1", dependencies=[Depends(_fault_injector(state))])
     Auth = Annotated[_Access, Depends(bearer)]
     cat = pop.catalogue(spec)
 

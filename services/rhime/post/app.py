@@ -10,7 +10,7 @@ from pydantic import Field
 from rhime.kit import app as kit_app
 from rhime.kit import identity
 from rhime.kit.settings import Settings as KitSettings
-from rhime.post import models, posts
+from rhime.post import models, posts, tracks
 
 
 class Settings(KitSettings):
@@ -27,7 +27,8 @@ def create(settings: Settings) -> FastAPI:
     async def create_post(
         body: models.NewPost, user: identity.User, kit: kit_app.KitDep
     ) -> dict[str, models.PostOut]:
-        return {"post": await posts.create(kit, user_id=user.user_id, post=body)}
+        found = await tracks.lookup(kit, poster=user, track_id=body.trackId)
+        return {"post": await posts.create(kit, user_id=user.user_id, post=body, found=found)}
 
     @router.get("/users/{user_id}")
     async def list_posts(

@@ -13,7 +13,9 @@ class Artist(BaseModel):
 
 
 class Track(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A track as the spotify service describes it (checked again before it is stored)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")
     name: str = Field(min_length=1, max_length=300)
@@ -25,7 +27,8 @@ class Track(BaseModel):
 class NewPost(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    track: Track
+    # only the id: the rest is looked up on Spotify
+    trackId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")
     caption: str = Field(default="", max_length=280)
 
 

@@ -36,11 +36,13 @@ def render(doc: dict[str, Any]) -> models.PostOut:
     )
 
 
-async def create(kit: Kit, *, user_id: str, post: models.NewPost) -> models.PostOut:
+async def create(
+    kit: Kit, *, user_id: str, post: models.NewPost, found: models.Track
+) -> models.PostOut:
     oid = bson.ObjectId()
     post_id = str(oid)
     created_at = oid.generation_time
-    track = post.track.model_dump(mode="json")
+    track = found.model_dump(mode="json")
     event = events.PostCreated(
         id=f"post.created:{post_id}", post_id=post_id, user_id=user_id, created_at=created_at
     )

@@ -165,6 +165,29 @@ def create(settings: Settings) -> FastAPI:
             raise _upstream(exc) from None
         return SearchOut(tracks=search.tracks(body))
 
+    @router.get("/tracks/{trackId}")
+    async def track(
+        track_id: Annotated[str, Path(alias="trackId", pattern=search.TRACK_ID)],
+        user: identity.User,
+        kit: kit_app.KitDep,
+    ) -> search.Track:
+        """One track as Spotify describes it, looked up with the caller's token: the post
+        service takes a track's name, artists, link and cover from here, never from clients."""
+        value, _ = await _access(kit, user.user_id)
+        try:
+            body = await api.get(
+                http(kit), settings=settings, token=value, path=f"/v1/tracks/{track_id}"
+            )
+        except api.SpotifyError as exc:
+            if exc.status in (400, 404):
+                raise errors.ApiError(
+                    404, "No such track exists on Spotify.", field="trackId"
+                ) from None
+            raise _upstream(exc) from None
+        if not isinstance(body, dict) or body.get("id") != track_id:
+            raise errors.ApiError(502, errors.message(502))
+        return search.compact(body)
+
     @router.get("/users/{userId}/top/{kind}")
     async def top_items(
         user_id: Annotated[str, Path(alias="userId", min_length=1, max_length=64)],

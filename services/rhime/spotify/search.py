@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# Spotify's base-62 ids are 22 characters; a little slack, nothing that could leave the path
+TRACK_ID = r"^[A-Za-z0-9]{1,64}$"
+
 
 class Artist(BaseModel):
     id: str

@@ -56,6 +56,12 @@ class Settings(KitSettings):
     spotify_timeout_seconds: float = Field(
         default=10.0, gt=0, description="seconds each connect, read or write to Spotify may take"
     )
+    spotify_refresh_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="overall deadline of one access-token refresh, retries included; the "
+        "per-user refresh lock lives 10 s longer, so no other caller refreshes meanwhile",
+    )
     oauth_state_seconds: int = Field(
         default=600,
         ge=30,
@@ -71,6 +77,12 @@ class Settings(KitSettings):
         except ValueError:
             raise ValueError("must be a Fernet key (32 url-safe base64-encoded bytes)") from None
         return value
+
+    @property
+    def refresh_lock_seconds(self) -> int:
+        """The refresh lock outlives a refresh that hits its deadline, so a refresh token is
+        never used by two callers at once."""
+        return int(self.spotify_refresh_seconds) + 10
 
     @property
     def authorize_url(self) -> str:

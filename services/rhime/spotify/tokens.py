@@ -24,7 +24,11 @@ from rhime.spotify.settings import Settings
 COLLECTION = "tokens"
 # refresh when the access token has less than this left, so a caller never gets a dead one
 REFRESH_WINDOW = datetime.timedelta(seconds=60)
-_LOCK_SECONDS = 15
+# Deletes the refresh lock only while it is still ours: one that expired may be another's.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
 class NotConnected(Exception):
@@ -107,10 +111,12 @@ async def is_connected(db: Any, *, user_id: str) -> bool:
     return bool(doc and doc.get("connected"))
 
 
-async def disconnect(db: Any, *, user_id: str) -> bool:
-    """Delete the tokens; True if the user was connected."""
+async def disconnect(db: Any, *, user_id: str, refresh: str | None = None) -> bool:
+    """Delete the tokens; True if the user was connected. With `refresh` (the stored,
+    encrypted refresh token), only if that is still the one stored."""
+    guard = {"refresh": refresh} if refresh is not None else {}
     result = await db[COLLECTION].update_one(
-        {"_id": user_id, "connected": True},
+        {"_id": user_id, "connected": True, **guard},
         {
             "$set": {"connected": False, "disconnectedAt": now()},
             "$unset": {"access": "", "refresh": "", "expiresAt": ""},
@@ -135,7 +141,10 @@ async def access_token(
     """
     coll = db[COLLECTION]
     lock_key = settings.key("spotify-refresh", user_id)
-    deadline = asyncio.get_running_loop().time() + _LOCK_SECONDS
+    lock_seconds = settings.refresh_lock_seconds
+    loop = asyncio.get_running_loop()
+    # a waiter outlasts the holder's lock: by then the holder has finished or given up
+    deadline = loop.time() + lock_seconds
     seen: datetime.datetime | None = None
     while True:
         doc = await coll.find_one({"_id": user_id, "connected": True})
@@ -149,7 +158,7 @@ async def access_token(
             return decrypt(settings, doc["access"]), expires
         seen = expires
         owner = secrets.token_hex(8)
-        if await redis.set(lock_key, owner, nx=True, ex=_LOCK_SECONDS):
+        if await redis.set(lock_key, owner, nx=True, ex=lock_seconds):
             try:
                 # re-read under the lock: a refresh that finished just before must not be
                 # repeated with a refresh token it may have rotated away
@@ -158,33 +167,45 @@ async def access_token(
                     raise NotConnected(user_id)
                 if doc["expiresAt"] != seen:
                     return decrypt(settings, doc["access"]), doc["expiresAt"]
-                return await _refresh(coll, http, settings=settings, doc=doc)
+                fresh = await _refresh(coll, http, settings=settings, doc=doc)
             finally:
-                if await redis.get(lock_key) == owner:
-                    await redis.delete(lock_key)
-        if asyncio.get_running_loop().time() > deadline:
+                await redis.eval(_RELEASE, 1, lock_key, owner)
+            if fresh is not None:
+                return fresh
+            continue  # the stored tokens changed under us: read them again
+        if loop.time() > deadline:
             raise api.SpotifyError(503, "token refresh is taking too long")
         await asyncio.sleep(0.05)
 
 
 async def _refresh(
     coll: Any, http: httpx.AsyncClient, *, settings: Settings, doc: dict[str, Any]
-) -> tuple[str, datetime.datetime]:
+) -> tuple[str, datetime.datetime] | None:
+    """Refresh with the tokens in `doc`; None when they were replaced meanwhile (a reconnect,
+    or a refresh by a caller that no longer respected the lock), so nothing is stored."""
     user_id = doc["_id"]
+    # fencing: every write below applies only over the tokens this refresh started from
+    fence = {"_id": user_id, "connected": True, "refresh": doc["refresh"]}
     try:
-        body = await api.grant(
-            http,
-            settings=settings,
-            form={
-                "grant_type": "refresh_token",
-                "refresh_token": decrypt(settings, doc["refresh"]),
-            },
-        )
+        # the deadline is shorter than the lock, so nobody else refreshes until we are done
+        async with asyncio.timeout(settings.spotify_refresh_seconds):
+            body = await api.grant(
+                http,
+                settings=settings,
+                form={
+                    "grant_type": "refresh_token",
+                    "refresh_token": decrypt(settings, doc["refresh"]),
+                },
+            )
+    except TimeoutError:
+        raise api.SpotifyError(504, "token refresh timed out") from None
     except api.GrantError as exc:
-        if exc.error == "invalid_grant":
-            await disconnect(coll.database, user_id=user_id)
+        if exc.error != "invalid_grant":
+            raise
+        # refused: revoked, unless the stored token changed meanwhile and made ours stale
+        if await disconnect(coll.database, user_id=user_id, refresh=doc["refresh"]):
             raise Revoked(user_id) from exc
-        raise
+        return None
     expires = _expiry(body)
     update: dict[str, Any] = {
         "access": encrypt(settings, str(body["access_token"])),
@@ -193,5 +214,7 @@ async def _refresh(
     if body.get("refresh_token"):
         # Spotify may rotate it; the old one stops working
         update["refresh"] = encrypt(settings, str(body["refresh_token"]))
-    await coll.update_one({"_id": user_id, "connected": True}, {"$set": update})
+    result = await coll.update_one({**fence, "expiresAt": doc["expiresAt"]}, {"$set": update})
+    if not result.matched_count:
+        return None
     return str(body["access_token"]), expires

@@ -35,10 +35,16 @@ class Settings(KitSettings):
         "the endpoint above)",
     )
     upload_expires_seconds: int = Field(
-        default=300,
+        default=120,
         ge=30,
-        le=3600,
-        description="seconds a presigned profile-image upload URL stays valid",
+        le=600,
+        description="seconds a presigned profile-image upload stays valid",
+    )
+    max_image_bytes: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="largest profile image the presigned upload accepts (the web page's "
+        "limit is the same)",
     )
 
 
@@ -87,10 +93,15 @@ class UploadRequest(Model):
 
 
 class Upload(Model):
-    url: str = Field(description="Presigned S3 URL: PUT the image there with the content type.")
+    url: str = Field(
+        description="Presigned S3 POST URL: send `fields` and then the image as `file` there, "
+        "as multipart/form-data."
+    )
+    fields: dict[str, str] = Field(description="Form fields of the POST, the policy included.")
     key: str = Field(description="Send to the confirm route once uploaded.")
     content_type: str
     expires_in: int
+    max_bytes: int
 
 
 class Confirm(Model):
@@ -135,6 +146,7 @@ def create(settings: Settings) -> FastAPI:
         region=settings.s3_region,
         endpoint_url=settings.s3_endpoint_url,
         public_endpoint_url=settings.s3_public_endpoint_url,
+        max_bytes=settings.max_image_bytes,
         expires_seconds=settings.upload_expires_seconds,
     )
     owner_only: dict[int | str, dict[str, Any]] = {
@@ -163,23 +175,27 @@ def create(settings: Settings) -> FastAPI:
         kit: kit_app.KitDep,
         body: UploadRequest | None = None,
     ) -> Upload:
-        """A presigned S3 PUT URL (valid `expiresIn` seconds) for a new profile image."""
+        """A presigned S3 POST (valid `expiresIn` seconds, up to `maxBytes` of the given
+        content type) for a new profile image."""
         content_type = (body or UploadRequest()).content_type
-        key, url = await profiles.start_upload(
+        key, url, fields = await profiles.start_upload(
             kit, store=store, caller=user.user_id, user_id=user_id, content_type=content_type
         )
         return Upload(
             url=url,
+            fields=fields,
             key=key,
             content_type=content_type,
             expires_in=settings.upload_expires_seconds,
+            max_bytes=settings.max_image_bytes,
         )
 
     @router.post("/{userId}/image/confirm", responses=owner_only)
     async def confirm_image(
         body: Confirm, user: identity.User, user_id: UserId, kit: kit_app.KitDep
     ) -> Profile:
-        """After the PUT: checks the object exists and stores its URL as the profile image."""
+        """After the upload: checks the object's size and type, makes it public and stores
+        its URL as the profile image."""
         doc = await profiles.confirm_upload(
             kit, store=store, caller=user.user_id, user_id=user_id, key=body.key
         )

@@ -62,22 +62,35 @@ async def update(kit: Kit, *, caller: str, user_id: str, fields: dict[str, Any])
 
 async def start_upload(
     kit: Kit, *, store: images.Store, caller: str, user_id: str, content_type: str
-) -> tuple[str, str]:
+) -> tuple[str, str, dict[str, str]]:
+    """A pending key and the presigned POST (URL and form fields) that uploads to it."""
     _owner(caller, user_id)
     await get(kit, user_id=user_id)
     key = store.new_key(user_id, content_type)
-    return key, await store.upload_url(key=key, content_type=content_type)
+    url, fields = await store.upload_form(key=key, content_type=content_type)
+    return key, url, fields
 
 
 async def confirm_upload(
     kit: Kit, *, store: images.Store, caller: str, user_id: str, key: str
 ) -> dict[str, Any]:
-    """Store the image URL once the object exists; the previous image is removed."""
+    """Move a checked upload to its public key and store its URL; the previous image is
+    removed. The size and type are checked again here: the store's own policy is the first
+    line, not the only one."""
     _owner(caller, user_id)
-    if not key.startswith(f"{user_id}/") or "/" in key[len(user_id) + 1 :]:
+    pending = f"{images.PENDING}{user_id}/"
+    name = key.removeprefix(pending)
+    if not key.startswith(pending) or not name or "/" in name:
         raise errors.bad_request("Invalid key", field="key")
-    if not await store.exists(key):
+    stored = await store.stat(key)
+    if stored is None:
         raise errors.bad_request("The image has not been uploaded.", field="key")
+    if stored.size > store.max_bytes or stored.content_type not in images.CONTENT_TYPES:
+        await store.delete(key)
+        mb = f"{store.max_bytes / 1_000_000:g} MB"
+        raise errors.bad_request(f"Use a JPEG, PNG or WebP image up to {mb}.", field="key")
+    key = f"{user_id}/{name}"
+    await store.move(source=pending + name, target=key)
     before = await kit.database[PROFILES].find_one_and_update(
         {"_id": user_id},
         {"$set": {"image_key": key, "profile_image": store.public_url(key)}},

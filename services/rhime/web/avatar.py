@@ -1,7 +1,7 @@
 """The profile picture's presigned upload, as the user API defines it: `PUT
-/api/users/{id}/image` `{"contentType"}` grants `{"url", "key", ...}`; the bytes are PUT to
-`url` with that Content-Type; `POST /api/users/{id}/image/confirm` `{"key"}` makes it the
-profile image. The picture never passes through the user service."""
+/api/users/{id}/image` `{"contentType"}` grants `{"url", "fields", "key", ...}`; the bytes are
+POSTed to `url` as a form of those fields and the file; `POST /api/users/{id}/image/confirm`
+`{"key"}` makes it the profile image. The picture never passes through the user service."""
 
 from __future__ import annotations
 
@@ -33,14 +33,16 @@ async def upload(api: gateway.Gateway, *, user_id: str, data: bytes, max_bytes: 
         if failure.status == 400:
             raise Rejected(" ".join(failure.messages)) from None
         raise
-    url, key = _grant(grant)
+    url, fields, key = _grant(grant)
+    form = aiohttp.FormData(fields)
+    form.add_field("file", data, content_type=content_type, filename="image")
     try:
-        async with api.http.put(
-            url,
-            data=data,
-            headers={"content-type": content_type},
-            timeout=aiohttp.ClientTimeout(total=30),
+        async with api.http.post(
+            url, data=form, timeout=aiohttp.ClientTimeout(total=30)
         ) as response:
+            if 400 <= response.status < 500:
+                # the upload's policy (size, type) refused it
+                raise Rejected(f"Use a JPEG, PNG or WebP image up to {max_bytes // 1_000_000} MB.")
             if response.status >= 300:
                 raise gateway.ApiFailure(502, [{"msg": "The image store refused the upload."}])
     except (aiohttp.ClientError, OSError, TimeoutError):
@@ -64,11 +66,18 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def _grant(body: Any) -> tuple[str, str]:
-    """(url, key) from the presign answer."""
+def _grant(body: Any) -> tuple[str, dict[str, str], str]:
+    """(url, form fields, key) from the presign answer."""
     if not isinstance(body, dict):
         raise gateway.ApiFailure(502, [{"msg": "The upload could not be prepared."}])
-    url, key = body.get("url"), body.get("key")
-    if not isinstance(url, str) or not url or not isinstance(key, str) or not key:
+    url, fields, key = body.get("url"), body.get("fields"), body.get("key")
+    if (
+        not isinstance(url, str)
+        or not url
+        or not isinstance(fields, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+        or not isinstance(key, str)
+        or not key
+    ):
         raise gateway.ApiFailure(502, [{"msg": "The upload could not be prepared."}])
-    return url, key
+    return url, fields, key

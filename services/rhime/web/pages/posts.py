@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
 
-from rhime.web import gateway, music, people, visit
+from rhime.web import gateway, people, visit
 from rhime.web.visit import VisitDep
 
 ObjectId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
@@ -24,14 +24,14 @@ def router() -> APIRouter:
         caption: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         viewer = await v.require()
-        chosen = _track(track)
+        chosen = _track_id(track)
         if chosen is None:
             message = "Choose a track to share."
             if v.partial:
                 return v.fragment("_errors.html", status=400, messages=[message])
             return v.page("error.html", status=400, messages=[message])
         try:
-            body = await v.api.post("/api/posts", {"track": chosen, "caption": caption})
+            body = await v.api.post("/api/posts", {"trackId": chosen, "caption": caption})
         except gateway.ApiFailure as failure:
             if v.partial and failure.status < 500 and failure.status != 401:
                 return v.fragment("_errors.html", status=failure.status, messages=failure.messages)
@@ -116,16 +116,10 @@ def router() -> APIRouter:
     return r
 
 
-def _track(raw: str) -> dict[str, Any] | None:
-    """The chosen search result, carried in the form as JSON (the API validates it)."""
-    try:
-        value = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(value, dict) or not value.get("id"):
-        return None
-    track = music.track(value)
-    return {k: v for k, v in track.items() if v is not None}
+def _track_id(raw: str) -> str | None:
+    """The chosen search result's Spotify id; the post service looks the track up itself."""
+    value = raw.strip()
+    return value if re.fullmatch(r"[A-Za-z0-9]{1,64}", value) else None
 
 
 def like_count(counted: int, *, shown: int | None, liked: bool, want: bool) -> int:
