@@ -312,7 +312,7 @@ class Load:
     def _posts(self) -> None:
         n = 0
         while not self.stop.is_set():
-            body = {"track": self.track, "caption": f"under load {n}"}
+            body = {"trackId": self.track["id"], "caption": f"under load {n}"}
             made = self._try(self.poster, "POST", "/api/posts", json=body)
             if made:
                 self.posted.append(made["post"]["postId"])
@@ -537,7 +537,9 @@ def test_the_platform_runs_on_a_real_node(
             likers = [Person(gateway, spotify, f"fan{i}") for i in range(4)]
             for person in likers:
                 person.connect_spotify()
-            target = ben.ok("POST", "/api/posts", json={"track": tracks[0], "caption": "liked"})
+            target = ben.ok(
+                "POST", "/api/posts", json={"trackId": tracks[0]["id"], "caption": "liked"}
+            )
             target_id = target["post"]["postId"]
             with Load(likers=likers, poster=ben, post_id=target_id, track=tracks[0]) as load:
                 eventually(lambda: load.answered > 20 and load.posted)
