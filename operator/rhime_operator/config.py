@@ -145,19 +145,19 @@ def render_configmap(
     }
 
 
-def env_from(
-    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str
-) -> list[dict[str, Any]]:
-    sources: list[dict[str, Any]] = [
-        {"configMapRef": {"name": configmap_name(instance=instance, component=component.name)}}
-    ]
-    sources += [{"secretRef": {"name": spec.secret_name(s)}} for s in component.secrets]
-    return sources
+def env_from(*, component: catalogue.Component, instance: str) -> list[dict[str, Any]]:
+    """The component's own ConfigMap, whole (Secrets come key by key, in `env`)."""
+    return [{"configMapRef": {"name": configmap_name(instance=instance, component=component.name)}}]
 
 
 def env(spec: spec_mod.Spec, *, component: catalogue.Component) -> list[dict[str, Any]]:
-    """Explicit env: external infrastructure URLs from Secrets, then the spec's overrides."""
-    items: list[dict[str, Any]] = []
+    """Explicit env: the Secret keys the component reads (one by one: never a whole Secret),
+    external infrastructure URLs from Secrets, then the spec's overrides."""
+    items: list[dict[str, Any]] = [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": spec.secret_name(s), "key": key}}}
+        for s, keys in component.secret_keys().items()
+        for key in keys
+    ]
     for kind in infra_used(component):
         external = spec.infra(kind).external
         if external is not None:
@@ -171,14 +171,18 @@ def env(spec: spec_mod.Spec, *, component: catalogue.Component) -> list[dict[str
     return items
 
 
-def used_secrets(spec: spec_mod.Spec, *, component: catalogue.Component) -> dict[str, str | None]:
-    """Secret name -> key (None for the whole Secret) that the component's pods read."""
-    used: dict[str, str | None] = {spec.secret_name(s): None for s in component.secrets}
+def used_secrets(
+    spec: spec_mod.Spec, *, component: catalogue.Component
+) -> dict[str, tuple[str, ...]]:
+    """Secret name -> the keys of it that the component's pods read."""
+    used: dict[str, set[str]] = {}
+    for secret, keys in component.secret_keys().items():
+        used.setdefault(spec.secret_name(secret), set()).update(keys)
     for kind in infra_used(component):
         external = spec.infra(kind).external
-        if external is not None and external.name not in used:
-            used[external.name] = external.key
-    return used
+        if external is not None:
+            used.setdefault(external.name, set()).add(external.key)
+    return {name: tuple(sorted(keys)) for name, keys in used.items()}
 
 
 def checksum(
@@ -191,9 +195,9 @@ def checksum(
 ) -> str:
     """A digest of everything the pods read from ConfigMaps and Secrets, and nothing else."""
     read: dict[str, Any] = {}
-    for name, key in sorted(used_secrets(spec, component=component).items()):
+    for name, keys in sorted(used_secrets(spec, component=component).items()):
         data = secrets.get(name, {})
-        read[name] = dict(sorted(data.items())) if key is None else data.get(key)
+        read[name] = {key: data.get(key) for key in keys}
     payload = {
         "configmap": env_data(spec, component=component, instance=instance, namespace=namespace),
         "secrets": read,

@@ -95,7 +95,7 @@ def render_container(
         "image": spec.image.reference,
         "imagePullPolicy": spec.image.pull_policy,
         "command": command(spec, component=component),
-        "envFrom": config.env_from(spec, component=component, instance=instance),
+        "envFrom": config.env_from(component=component, instance=instance),
         "resources": dict(override.resources or DEFAULT_RESOURCES),
         "securityContext": container_security_context(read_only=not spec.live_reload),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],

@@ -33,8 +33,14 @@ class Secret(enum.StrEnum):
     AWS = "aws"
 
 
+# The auth Secret's keys, each given only to the components that use it: a component that
+# can read a key can use it (mint sessions, forge identities, decrypt Spotify grants).
+ACCESS_TOKEN_KEY = "RHIME_ACCESS_TOKEN_SECRET"  # signs and verifies sessions: auth, gateway
+INTERNAL_KEY = "RHIME_INTERNAL_SECRET"  # signs calls between components: everyone
+ENCRYPTION_KEY = "RHIME_ENCRYPTION_KEY"  # encrypts Spotify tokens: their readers only
+
 SECRET_KEYS: dict[Secret, tuple[str, ...]] = {
-    Secret.AUTH: ("RHIME_ACCESS_TOKEN_SECRET", "RHIME_INTERNAL_SECRET", "RHIME_ENCRYPTION_KEY"),
+    Secret.AUTH: (ACCESS_TOKEN_KEY, INTERNAL_KEY, ENCRYPTION_KEY),
     Secret.SPOTIFY: ("RHIME_SPOTIFY_CLIENT_ID", "RHIME_SPOTIFY_CLIENT_SECRET"),
     Secret.AWS: ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
 }
@@ -73,6 +79,8 @@ class Component:
     gate: Gate = Gate.SPOTIFY
     backing: tuple[Backing, ...] = (Backing.MONGO, Backing.REDIS, Backing.NATS)
     secrets: tuple[Secret, ...] = (Secret.AUTH,)
+    # Of the auth Secret, the keys this component reads (the others' keys it never sees).
+    auth_keys: tuple[str, ...] = (INTERNAL_KEY,)
     # components this one calls over HTTP/gRPC (drives NetworkPolicies and local start order)
     calls: tuple[str, ...] = ()
     schedule: str | None = None  # cron schedule, for kind CRON
@@ -82,6 +90,10 @@ class Component:
     @property
     def serves_traffic(self) -> bool:
         return self.kind in (Kind.HTTP, Kind.GRPC)
+
+    def secret_keys(self) -> dict[Secret, tuple[str, ...]]:
+        """The keys this component reads, per Secret it uses."""
+        return {s: self.auth_keys if s is Secret.AUTH else SECRET_KEYS[s] for s in self.secrets}
 
 
 _NO_DB = (Backing.REDIS, Backing.NATS)
@@ -95,6 +107,7 @@ COMPONENTS: tuple[Component, ...] = (
         public=True,
         gate=Gate.OPEN,
         backing=(Backing.REDIS,),
+        auth_keys=(ACCESS_TOKEN_KEY, INTERNAL_KEY),
         calls=(
             "auth",
             "user",
@@ -120,6 +133,7 @@ COMPONENTS: tuple[Component, ...] = (
         publishes=("user.created",),
         prefixes=("/api/auth",),
         gate=Gate.OPEN,
+        auth_keys=(ACCESS_TOKEN_KEY, INTERNAL_KEY),
         description="Sign up, sign in, sign out, current user.",
     ),
     Component(
@@ -237,6 +251,7 @@ COMPONENTS: tuple[Component, ...] = (
         gate=Gate.LOGIN,
         backing=(Backing.MONGO, Backing.REDIS, Backing.NATS, Backing.SPOTIFY),
         secrets=(Secret.AUTH, Secret.SPOTIFY),
+        auth_keys=(INTERNAL_KEY, ENCRYPTION_KEY),
         description="Spotify OAuth, tokens, top artists, tracks and genres.",
     ),
     Component(
@@ -259,6 +274,7 @@ COMPONENTS: tuple[Component, ...] = (
         calls=("user-graph-view",),
         backing=(Backing.MONGO, Backing.REDIS, Backing.SPOTIFY),
         secrets=(Secret.AUTH, Secret.SPOTIFY),
+        auth_keys=(INTERNAL_KEY, ENCRYPTION_KEY),
         description="rq worker with scheduler: fetches tastes and computes recommendations.",
     ),
     Component(

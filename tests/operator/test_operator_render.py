@@ -95,8 +95,35 @@ def test_command_env_and_config_follow_the_catalogue() -> None:
         assert ("RHIME_REDIS_URL" in data) == (catalogue.Backing.REDIS in c.backing)
         assert ("RHIME_NATS_URL" in data) == (catalogue.Backing.NATS in c.backing)
         assert ("RHIME_S3_BUCKET" in data) == (catalogue.Backing.S3 in c.backing)
-        refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
-        assert refs == [f"rhime-{s}" for s in c.secrets]
+        assert [s for s in container["envFrom"] if "secretRef" in s] == []  # never a whole one
+        refs = {
+            (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert refs == {
+            (f"rhime-{secret}", key) for secret, keys in c.secret_keys().items() for key in keys
+        }
+
+
+@pytest.mark.parametrize(
+    ("key", "holders"),
+    [
+        (catalogue.ACCESS_TOKEN_KEY, {"auth", "gateway"}),
+        (catalogue.ENCRYPTION_KEY, {"spotify", "recommendation-worker"}),
+        (catalogue.INTERNAL_KEY, {c.name for c in catalogue.COMPONENTS}),
+    ],
+)
+def test_each_auth_key_reaches_only_the_components_that_use_it(key: str, holders: set[str]) -> None:
+    objs = _platform()
+    holding = {
+        o["metadata"]["labels"][names.LABEL_COMPONENT]
+        for o in objs
+        if o["kind"] in ("Deployment", "CronJob")
+        for e in _container(o).get("env", [])
+        if e.get("valueFrom", {}).get("secretKeyRef", {}).get("key") == key
+    }
+    assert holding == holders
 
 
 def test_the_service_url_template_reaches_the_rendered_services() -> None:
@@ -135,7 +162,8 @@ def test_external_mongo_comes_from_its_secret_and_is_not_run() -> None:
         "name": "mongo-url",
         "key": "url",
     }
-    assert "env" not in _container(objs["Deployment", "rd-web"])  # web uses no MongoDB
+    web = {e["name"] for e in _container(objs["Deployment", "rd-web"])["env"]}
+    assert "RHIME_MONGO_URL" not in web  # web uses no MongoDB
 
 
 def test_probes_come_from_the_catalogue() -> None:
@@ -281,6 +309,9 @@ def _container_template(obj: dict[str, Any]) -> dict[str, Any]:
             {c.name for c in catalogue.COMPONENTS if catalogue.Secret.SPOTIFY in c.secrets},
         ),
         ("rhime-aws", {"user"}),
+        # one key of a shared Secret rolls only the components that read that key
+        ("rhime-auth/RHIME_ENCRYPTION_KEY", {"spotify", "recommendation-worker"}),
+        ("rhime-auth/RHIME_ACCESS_TOKEN_SECRET", {"auth", "gateway"}),
         (
             "mongo-url",
             {c.name for c in catalogue.COMPONENTS if catalogue.Backing.MONGO in c.backing},
@@ -289,7 +320,9 @@ def _container_template(obj: dict[str, Any]) -> dict[str, Any]:
 )
 def test_checksum_changes_only_for_the_users_of_a_secret(secret: str, users: set[str]) -> None:
     before = _checksums(SECRETS)
-    after = _checksums({**SECRETS, secret: {"url": "Y2hhbmdlZA==", "X": "eQ=="}})
+    name, _, key = secret.partition("/")
+    changed = {**SECRETS[name], key: "Y2hhbmdlZA=="} if key else {"url": "Y2hhbmdlZA=="}
+    after = _checksums({**SECRETS, name: changed})
     assert {name.removeprefix("rd-") for name in before if before[name] != after[name]} == users
 
 

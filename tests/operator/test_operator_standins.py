@@ -169,12 +169,12 @@ def test_the_fake_spotify_accepts_the_credentials_of_the_spotify_secret() -> Non
     assert env["RHIME_FAKE_SPOTIFY_PUBLIC_URL"]["value"] == "http://localhost:8090"
     fields = {f"RHIME_FAKE_SPOTIFY_{f}".upper() for f in FakeSpotifySettings.model_fields}
     assert set(env) <= fields
-    spotify_refs = [
-        s["secretRef"]["name"]
-        for s in _container(objs["Deployment", "rd-spotify"])["envFrom"]
-        if "secretRef" in s
-    ]
-    assert "my-spotify" in spotify_refs
+    spotify_refs = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in _container(objs["Deployment", "rd-spotify"])["env"]
+        if e["name"] in (client_id, client_secret)
+    }
+    assert spotify_refs == {"my-spotify"}
 
 
 def test_network_policies_admit_only_the_stand_ins_clients() -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from rhime import catalogue
 from rhime.runtime import servers
 
-_SECRET_NAMES = ("RHIME_ACCESS_TOKEN_SECRET", "RHIME_INTERNAL_SECRET", "RHIME_ENCRYPTION_KEY")
+_SECRET_NAMES = catalogue.SECRET_KEYS[catalogue.Secret.AUTH]
 
 
 def local_secrets(directory: Path) -> dict[str, str]:
@@ -44,7 +44,7 @@ def local_secrets(directory: Path) -> dict[str, str]:
         for name in missing:
             values[name] = (
                 Fernet.generate_key().decode()
-                if name == "RHIME_ENCRYPTION_KEY"
+                if name == catalogue.ENCRYPTION_KEY
                 else secrets.token_urlsafe(48)
             )
         directory.mkdir(parents=True, exist_ok=True)
@@ -53,10 +53,15 @@ def local_secrets(directory: Path) -> dict[str, str]:
     return values
 
 
+def secret_env(component: catalogue.Component, *, secret_values: dict[str, str]) -> dict[str, str]:
+    """The Secret keys `component` reads, as the operator gives them: only its own."""
+    wanted = {key for keys in component.secret_keys().values() for key in keys}
+    return {k: v for k, v in secret_values.items() if k in wanted}
+
+
 def component_env(
     *,
     urls: dict[str, str],
-    secret_values: dict[str, str],
     public_url: str,
     gateway_url: str,
     namespace: str = "rhime",
@@ -77,7 +82,6 @@ def component_env(
         # is one address, 127.0.0.1: the per-address auth limits are for a public gateway.
         "RHIME_RATE_LIMIT_IP": "1000",
         "RHIME_SIGNIN_CLIENT_MAX_FAILURES": "1000",
-        **secret_values,
     }
     if "mongo" in urls:
         env["RHIME_MONGO_URL"] = urls["mongo"]
@@ -89,17 +93,23 @@ def component_env(
         env |= {
             "RHIME_S3_ENDPOINT_URL": urls["s3"],
             "RHIME_S3_PUBLIC_ENDPOINT_URL": urls["s3"],
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local-secret",
         }
     if "spotify" in urls:
         env |= {
             "RHIME_SPOTIFY_API_URL": urls["spotify"],
             "RHIME_SPOTIFY_ACCOUNTS_URL": urls["spotify"],
-            "RHIME_SPOTIFY_CLIENT_ID": servers.FAKE_SPOTIFY_CLIENT_ID,
-            "RHIME_SPOTIFY_CLIENT_SECRET": servers.FAKE_SPOTIFY_CLIENT_SECRET,
         }
     return env
+
+
+def stand_in_secrets() -> dict[str, str]:
+    """The credentials of the local S3 and fake Spotify: known, as they guard nothing."""
+    return {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local-secret",
+        "RHIME_SPOTIFY_CLIENT_ID": servers.FAKE_SPOTIFY_CLIENT_ID,
+        "RHIME_SPOTIFY_CLIENT_SECRET": servers.FAKE_SPOTIFY_CLIENT_SECRET,
+    }
 
 
 def available(component: catalogue.Component) -> bool:
@@ -267,9 +277,9 @@ def platform(
         for c in components
     }
     public_url = f"http://{public_host}:{gateway_port}"
+    secret_values = local_secrets(data) | stand_in_secrets()
     env = component_env(
         urls=runtime.urls,
-        secret_values=local_secrets(data),
         public_url=public_url,
         gateway_url=f"http://127.0.0.1:{gateway_port}",
     )
@@ -280,7 +290,11 @@ def platform(
         Process(
             component=c,
             log=log_dir / f"{c.name}.log",
-            env={**env, "RHIME_PORT": str(ports[c.name])},
+            env={
+                **env,
+                **secret_env(c, secret_values=secret_values),
+                "RHIME_PORT": str(ports[c.name]),
+            },
         )
         for c in components
     ]
