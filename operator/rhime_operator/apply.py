@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import kubernetes
 import urllib3
 from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from rhime_operator import names
 
@@ -219,10 +220,28 @@ class KubeClient:
                 else:
                     applied.expanded.append(f"{claim_name} {have} -> {wanted}")
 
+    async def has_kind(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves `kind` (a CRD may not be installed)."""
+
+        def run() -> bool:
+            try:
+                self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                return False
+            return True
+
+        return await self._call(run)
+
     async def prune(
-        self, *, namespace: str, instance: str, owner_uid: str, keep: set[tuple[str, str]]
+        self,
+        *,
+        namespace: str,
+        instance: str,
+        owner_uid: str,
+        keep: set[tuple[str, str]],
+        kinds: Mapping[str, tuple[str, str]] = names.CHILD_KINDS,
     ) -> list[tuple[str, str]]:
-        """Delete children owned by this instance that are no longer rendered."""
+        """Delete children of `kinds` owned by this instance that are no longer rendered."""
         selector = f"{names.LABEL_INSTANCE}={instance},{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 
         async def listing(kind: str, api_version: str) -> list[tuple[str, str, str]]:
@@ -240,7 +259,7 @@ class KubeClient:
         doomed = [
             d
             for found in await _gather(
-                listing(kind, api_version) for kind, (api_version, _) in names.CHILD_KINDS.items()
+                listing(kind, api_version) for kind, (api_version, _) in kinds.items()
             )
             for d in found
         ]

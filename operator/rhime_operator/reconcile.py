@@ -13,7 +13,8 @@ import kopf
 
 from rhime import catalogue
 from rhime_operator import apply as apply_mod
-from rhime_operator import render
+from rhime_operator import monitoring as monitoring_mod
+from rhime_operator import names, render
 from rhime_operator import runtime as runtime_mod
 from rhime_operator import spec as spec_mod
 from rhime_operator import status as status_mod
@@ -131,19 +132,30 @@ async def reconcile(
             return status
 
         if apply:
-            objs = [
-                render.owned(obj, owner=body)
-                for obj in render.render_platform(
-                    spec, instance=name, namespace=namespace, secrets=secrets
-                )
-            ]
             try:
+                # Looked up only when wanted, or to prune what an earlier spec wanted.
+                crds = (
+                    spec.monitoring.enabled
+                    or status_mod.MONITORING_READY in {c.get("type") for c in previous}
+                ) and await _monitoring_crds(runtime)
+                runtime.monitoring[key] = crds
+                objs = [
+                    render.owned(obj, owner=body)
+                    for obj in render.render_platform(
+                        spec,
+                        instance=name,
+                        namespace=namespace,
+                        secrets=secrets,
+                        monitoring_crds=crds,
+                    )
+                ]
                 applied = await runtime.client.apply_all(objs)
                 pruned = await runtime.client.prune(
                     namespace=namespace,
                     instance=name,
                     owner_uid=meta["uid"],
                     keep={render.key(o) for o in objs},
+                    kinds={**names.CHILD_KINDS, **(monitoring_mod.KINDS if crds else {})},
                 )
             except apply_mod.ApiError as exc:
                 first = key not in runtime.failures
@@ -200,6 +212,7 @@ async def reconcile(
             now=_now(),
             apply_error=runtime.failures.get(key),
             problems=stuck,
+            monitoring=runtime.monitoring.get(key, False) if spec.monitoring.enabled else None,
         )
         await _report(body=body, key=key, status=status, runtime=runtime)
         if not spec.paused:
@@ -210,6 +223,14 @@ async def reconcile(
                 stale=status_mod.stale_pods(seen, stuck),
             )
         return status
+
+
+async def _monitoring_crds(runtime: runtime_mod.Runtime) -> bool:
+    """Whether the Prometheus Operator's PodMonitor and PrometheusRule kinds are served."""
+    for kind, (api_version, _) in monitoring_mod.KINDS.items():
+        if not await runtime.client.has_kind(api_version, kind):
+            return False
+    return True
 
 
 async def _replace_stale(

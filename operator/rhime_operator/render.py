@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rhime import catalogue
-from rhime_operator import config, infrastructure, names, network, standins, workloads
+from rhime_operator import config, infrastructure, monitoring, names, network, standins, workloads
 from rhime_operator import spec as spec_mod
 
 
@@ -18,8 +18,12 @@ def render_platform(
     namespace: str,
     secrets: config.SecretData,
     components: Iterable[catalogue.Component] = catalogue.COMPONENTS,
+    monitoring_crds: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every object the platform needs, in a safe apply order (config before workloads)."""
+    """Every object the platform needs, in a safe apply order (config before workloads).
+
+    `monitoring_crds`: the Prometheus Operator's CRDs exist, so PodMonitors and rules can be.
+    """
     components = tuple(components)
     objs: list[dict[str, Any]] = [
         workloads.render_serviceaccount(instance=instance, namespace=namespace)
@@ -68,6 +72,7 @@ def render_platform(
                 objs.append(
                     workloads.render_pdb(component=c.name, instance=instance, namespace=namespace)
                 )
+    objs += monitoring.render(spec, instance=instance, namespace=namespace, crds=monitoring_crds)
     return objs
 
 

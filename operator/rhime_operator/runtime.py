@@ -31,6 +31,8 @@ class Runtime:
     failures: dict[Key, str] = dataclasses.field(default_factory=dict)
     # A digest of the Secrets each RhimeDeployment was last applied with.
     secret_fingerprints: dict[Key, str] = dataclasses.field(default_factory=dict)
+    # Whether the Prometheus Operator's CRDs were there at the last apply.
+    monitoring: dict[Key, bool] = dataclasses.field(default_factory=dict)
 
     def wakeup(self, key: Key) -> asyncio.Event:
         return self.wakeups.setdefault(key, asyncio.Event())
@@ -60,3 +62,4 @@ class Runtime:
         self.reapply.discard(key)
         self.failures.pop(key, None)
         self.secret_fingerprints.pop(key, None)
+        self.monitoring.pop(key, None)

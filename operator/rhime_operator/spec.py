@@ -125,6 +125,19 @@ class Gateway:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Monitoring:
+    """Prometheus Operator objects and Grafana dashboards for the platform (monitoring.py)."""
+
+    enabled: bool = False
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    interval: str = "30s"
+    # Prometheus's namespace: a NetworkPolicy lets it scrape (the default policy denies).
+    prometheus_namespace: str | None = None
+    alerts: bool = True
+    dashboards: bool = True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Spec:
     image: Image = Image()
     log_level: str = "INFO"
@@ -141,6 +154,7 @@ class Spec:
     live_reload: bool = False
     # Development only: a fake Spotify and an S3 stand-in run in the cluster (standins.py).
     stand_ins: bool = False
+    monitoring: Monitoring = Monitoring()
 
     def override(self, name: str) -> Override:
         return self.components.get(name, Override())
@@ -329,6 +343,37 @@ def _gateway(raw: Mapping[str, Any]) -> Gateway:
     )
 
 
+_INTERVAL = re.compile(r"[1-9][0-9]{0,3}(s|m)")
+
+
+def _monitoring(raw: Mapping[str, Any]) -> Monitoring:
+    flags = {}
+    for field in ("enabled", "alerts", "dashboards"):
+        value = raw.get(field, field != "enabled")
+        if not isinstance(value, bool):
+            raise SpecError(f"spec.monitoring.{field} must be true or false")
+        flags[field] = value
+    labels = {
+        str(k): _str(v, field=f"monitoring.labels.{k}")
+        for k, v in _mapping(raw.get("labels"), field="monitoring.labels").items()
+    }
+    interval = _str(raw.get("interval"), field="monitoring.interval", default="30s")
+    if not _INTERVAL.fullmatch(interval):
+        raise SpecError("spec.monitoring.interval must be like 30s or 1m")
+    namespace = raw.get("prometheusNamespace")
+    return Monitoring(
+        labels=labels,
+        interval=interval,
+        prometheus_namespace=_dns_label(
+            _str(namespace, field="monitoring.prometheusNamespace"),
+            field="monitoring.prometheusNamespace",
+        )
+        if namespace
+        else None,
+        **flags,
+    )
+
+
 def _schedules(raw: Mapping[str, Any]) -> dict[str, str]:
     schedules: dict[str, str] = {}
     for name, value in raw.items():
@@ -410,6 +455,7 @@ def parse(raw: Mapping[str, Any] | None, *, name: str) -> Spec:
         paused=paused,
         live_reload=live_reload,
         stand_ins=stand_ins,
+        monitoring=_monitoring(_mapping(spec.get("monitoring"), field="monitoring")),
     )
 
 

@@ -21,6 +21,8 @@ PAUSED = "Paused"
 INFRASTRUCTURE_READY = "InfrastructureReady"
 COMPONENTS_AVAILABLE = "ComponentsAvailable"
 CONDITION_TYPES = (READY, RECONCILING, STALLED, PAUSED, INFRASTRUCTURE_READY, COMPONENTS_AVAILABLE)
+# Only while spec.monitoring.enabled: whether the Prometheus Operator objects could be made.
+MONITORING_READY = "MonitoringReady"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -192,10 +194,12 @@ def render_status(
     error: spec_mod.SpecError | None = None,
     apply_error: str | None = None,
     problems: Iterable[PodProblem] = (),
+    monitoring: bool | None = None,
 ) -> dict[str, Any]:
     """The full `status` of a RhimeDeployment.
 
     `apply_error` is the last failed apply: it holds Ready at False until an apply succeeds.
+    `monitoring`: None when not enabled, else whether the Prometheus Operator's CRDs exist.
     """
     prev = {c.get("type", ""): c for c in previous}
 
@@ -337,7 +341,22 @@ def render_status(
                 else comp_reason or "ReplicasUnavailable",
                 comp_msg,
             ),
-        ],
+        ]
+        + (
+            []
+            if monitoring is None
+            else [
+                cond(
+                    MONITORING_READY,
+                    monitoring,
+                    "Applied" if monitoring else "PrometheusOperatorMissing",
+                    "a PodMonitor, alert rules and dashboards are applied"
+                    if monitoring
+                    else "no PodMonitor or PrometheusRule CRD on this cluster: install the "
+                    "Prometheus Operator's CRDs; the dashboards are applied",
+                )
+            ]
+        ),
     }
 
 

@@ -73,6 +73,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   - apiGroups: [networking.k8s.io]
     resources: [networkpolicies, ingresses]
     verbs: [get, list, watch, create, patch, delete]
+  # spec.monitoring, where the Prometheus Operator is installed
+  - apiGroups: [monitoring.coreos.com]
+    resources: [podmonitors, prometheusrules]
+    verbs: [get, list, watch, create, patch, delete]
   - apiGroups: [""]
     resources: [pods]
     # delete: a stuck pod of an outdated StatefulSet revision is replaced (forced rollback)

@@ -1,0 +1,255 @@
+"""spec.monitoring: a PodMonitor, alert rules and Grafana dashboards, rendered purely and
+applied on a real API server with and without the Prometheus Operator's CRDs; the rules pass
+promtool, and every metric they name is one the components export."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kube import RD, ROOT, Kube, KubeError, condition, until
+from operator_harness import Operator
+from test_operator_kube import created
+
+from rhime import catalogue
+from rhime.kit import metrics
+from rhime_operator import monitoring, names, render, spec
+
+TOOLS = ROOT / ".rhime" / "monitoring"
+CRDS = sorted((TOOLS / "crds").glob("*.yaml"))
+PROMTOOL = TOOLS / "bin" / "promtool"
+# Metrics the rules read from outside the components: Prometheus's own and kube-state-metrics'.
+EXTERNAL = {"up", "kube_cronjob_status_last_successful_time"}
+
+
+def _objs(raw: dict[str, Any], *, crds: bool) -> dict[str, dict[str, Any]]:
+    parsed = spec.parse(raw, name="rd")
+    return {
+        o["kind"] + "/" + o["metadata"]["name"]: o
+        for o in render.render_platform(
+            parsed, instance="rd", namespace="shop", secrets={}, monitoring_crds=crds
+        )
+        if o["metadata"]["labels"][names.LABEL_COMPONENT] == monitoring.COMPONENT
+    }
+
+
+def test_nothing_is_rendered_unless_enabled() -> None:
+    assert _objs({}, crds=True) == {}
+
+
+def test_without_the_crds_only_the_dashboards_are_rendered() -> None:
+    objs = _objs({"monitoring": {"enabled": True}}, crds=False)
+    assert set(objs) == {"ConfigMap/rd-dashboards"}
+    assert objs["ConfigMap/rd-dashboards"]["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_with_the_crds_a_podmonitor_rules_and_a_scrape_policy_are_rendered() -> None:
+    raw = {
+        "monitoring": {
+            "enabled": True,
+            "labels": {"release": "kube-prometheus-stack"},
+            "prometheusNamespace": "monitoring",
+        }
+    }
+    objs = _objs(raw, crds=True)
+    assert set(objs) == {
+        "ConfigMap/rd-dashboards",
+        "PodMonitor/rd-components",
+        "PrometheusRule/rd-alerts",
+        "NetworkPolicy/rd-metrics",
+    }
+    for obj in objs.values():
+        assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    pod_monitor = objs["PodMonitor/rd-components"]["spec"]
+    (selected,) = pod_monitor["selector"]["matchExpressions"]
+    served = {c.name for c in catalogue.COMPONENTS if c.kind is not catalogue.Kind.CRON}
+    assert set(selected["values"]) == served - {"user-graph-view"}  # gRPC: no /metrics
+    assert pod_monitor["podMetricsEndpoints"][0]["port"] == "http"
+    policy = objs["NetworkPolicy/rd-metrics"]["spec"]
+    assert policy["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"enabled": "yes"},
+        {"enabled": True, "interval": "soon"},
+        {"enabled": True, "prometheusNamespace": "Not_A_Namespace"},
+        {"enabled": True, "labels": {"a": 1}},
+    ],
+)
+def test_bad_monitoring_specs_are_refused(raw: dict[str, Any]) -> None:
+    with pytest.raises(spec.SpecError, match="monitoring"):
+        spec.parse({"monitoring": raw}, name="rd")
+
+
+def _exported() -> set[str]:
+    """Every series name the components' metrics registry can produce."""
+    names_: set[str] = set()
+    for metric in metrics.create().registry.collect():
+        base = metric.name
+        names_ |= {base, f"{base}_total", f"{base}_bucket", f"{base}_count", f"{base}_sum"}
+    return names_
+
+
+def _queries() -> list[str]:
+    rules = monitoring.alert_rules(instance="rd", namespace="shop")
+    boards = monitoring.dashboards(instance="rd", namespace="shop")
+    panels = [p for board in boards.values() for p in board["panels"]]
+    return [r["expr"] for r in rules] + [t["expr"] for p in panels for t in p["targets"]]
+
+
+def test_every_metric_a_rule_or_panel_reads_is_exported() -> None:
+    read = {
+        name
+        for expr in _queries()
+        for name in re.findall(r"\b([a-z_]+)\{", expr)
+        if name not in ("by", "rate", "increase", "sum", "max")
+    }
+    assert read, "no metric found in the queries"
+    assert read - EXTERNAL <= _exported(), sorted(read - EXTERNAL - _exported())
+
+
+def test_the_rules_pass_promtool(tmp_path: Path) -> None:
+    rule = monitoring.render_prometheusrule(
+        spec.parse({"monitoring": {"enabled": True}}, name="rd"), instance="rd", namespace="shop"
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rule["spec"]))
+    done = subprocess.run(
+        [str(PROMTOOL), "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(rule['spec']['groups'][0]['rules'])} rules found" in done.stdout
+
+
+def test_the_lag_alert_fires_when_a_consumer_falls_behind(tmp_path: Path) -> None:
+    """promtool's rule unit test: lag above the threshold for 10 minutes fires, below not."""
+    rule = monitoring.render_prometheusrule(
+        spec.parse({"monitoring": {"enabled": True}}, name="rd"), instance="rd", namespace="shop"
+    )
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule["spec"]))
+    labels = 'rhime_instance="rd",namespace="shop",component="feed",durable="feed"'
+    behind = monitoring.CONSUMER_LAG + 500
+    tests = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": f"rhime_consumer_pending{{{labels}}}",
+                        "values": f"0+0x5 {behind}+0x15",
+                    }
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "RhimeConsumerLag", "exp_alerts": []},
+                    {
+                        "eval_time": "20m",
+                        "alertname": "RhimeConsumerLag",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "component": "feed",
+                                    "durable": "feed",
+                                },
+                                "exp_annotations": {
+                                    "summary": f"feed is more than {monitoring.CONSUMER_LAG} "
+                                    "events behind"
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    done = subprocess.run(
+        [str(PROMTOOL), "test", "rules", "tests.yaml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dashboards_are_valid_json_with_unique_uids() -> None:
+    data = _objs({"monitoring": {"enabled": True}}, crds=False)["ConfigMap/rd-dashboards"]["data"]
+    boards = [json.loads(text) for text in data.values()]
+    assert len({b["uid"] for b in boards}) == len(boards) == 3
+    assert all(b["panels"] for b in boards)
+
+
+async def _monitoring(kube: Kube, name: str, status: str) -> dict[str, Any] | None:
+    body = await kube.get(RD, name)
+    found = condition(body, "MonitoringReady")
+    return body if found.get("status") == status else None
+
+
+async def _exists(kube: Kube, resource: str, name: str) -> bool:
+    return await kube.get(resource, name) is not None
+
+
+async def _gone(kube: Kube, resource: str, name: str) -> bool:
+    return await kube.get(resource, name) is None
+
+
+async def _install(kube: Kube, crd: dict[str, Any]) -> None:
+    """Create a CRD once per control plane and wait until it is served."""
+    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+    try:
+        await kube.request("POST", path.rsplit("/", 1)[0], crd)
+    except KubeError as exc:
+        if exc.status != 409:
+            raise
+
+    async def established() -> bool:
+        found = await kube.request("GET", path)
+        conditions = (found.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    await until(established)
+
+
+PODMONITORS = f"{monitoring.MONITORING_API}/podmonitors"
+RULES = f"{monitoring.MONITORING_API}/prometheusrules"
+
+
+async def test_monitoring_waits_for_the_crds_then_applies_and_prunes(
+    kube: Kube, operator: Operator
+) -> None:
+    await created(kube, "demo", {"monitoring": {"enabled": True}})
+    body = await until(lambda: _monitoring(kube, "demo", "False"))
+    assert condition(body, "MonitoringReady")["reason"] == "PrometheusOperatorMissing"
+    assert condition(body, "Stalled")["status"] == "False"  # nothing else suffers
+    assert await kube.get("v1/configmaps", "demo-dashboards") is not None
+
+    assert len(CRDS) == 2, "run scripts/bootstrap.sh --kube: it fetches the CRDs"
+    for path in CRDS:
+        await _install(kube, yaml.safe_load(path.read_text()))
+    # The CRDs are looked for at each apply: a spec change is one.
+    labels = {"release": "prometheus"}
+    await kube.patch(RD, "demo", {"spec": {"monitoring": {"labels": labels}}})
+    await until(lambda: _monitoring(kube, "demo", "True"))
+    pod_monitor = await kube.get(PODMONITORS, "demo-components")
+    assert pod_monitor is not None
+    assert pod_monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert await kube.get(RULES, "demo-alerts") is not None
+
+    await kube.patch(RD, "demo", {"spec": {"monitoring": {"enabled": False}}})
+    await until(lambda: _gone(kube, PODMONITORS, "demo-components"))
+    await until(lambda: _gone(kube, RULES, "demo-alerts"))
+    await until(lambda: _gone(kube, "v1/configmaps", "demo-dashboards"))
+    body = await kube.get(RD, "demo")
+    assert condition(body, "MonitoringReady") == {}
