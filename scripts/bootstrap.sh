@@ -7,7 +7,7 @@
 #   - a MongoDB-wire server: `mongod` on PATH or MONGODB_URL, else FerretDB built from Go modules
 #   - with --kube (what `make test` asks for): etcd, kube-apiserver, kube-controller-manager
 #     and kubectl built from Go modules, for the operator's tests and `rhime control-plane up`;
-#     the Prometheus Operator's CRDs and promtool, for spec.monitoring's tests
+#     the Prometheus Operator's CRDs, for spec.monitoring's tests
 #   - with --cluster (implies --kube): a node that runs pods, for `rhime cluster up` and
 #     tests/cluster: kubelet, kube-scheduler, kube-proxy, containerd, runc, CNI plugins and
 #     CoreDNS built from Go modules, the programs of the locally built pause and test images,
@@ -113,7 +113,7 @@ if [ "$kube" = 1 ]; then
   fi
   monitoring_hash="$(hash_of tools/monitoring/fetch.sh)"
   if [ "$(cat "$state/monitoring.stamp" 2>/dev/null)" != "$monitoring_hash" ]; then
-    say "fetching the Prometheus Operator's CRDs and building promtool (first time: ~5 minutes)"
+    say "fetching the Prometheus Operator's CRDs"
     tools/monitoring/fetch.sh "$state/monitoring"
     echo "$monitoring_hash" > "$state/monitoring.stamp"
   fi
