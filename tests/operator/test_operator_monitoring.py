@@ -221,3 +221,15 @@ async def test_monitoring_waits_for_the_crds_then_applies_and_prunes(
     await until(lambda: _gone(kube, "v1/configmaps", "demo-dashboards"))
     body = await kube.get(RD, "demo")
     assert condition(body, "MonitoringReady") == {}
+
+
+def test_the_observability_doc_lists_every_metric_and_alert() -> None:
+    doc = (ROOT / "docs" / "observability.md").read_text()
+    alerts = {r["alert"] for r in monitoring.alert_rules(instance="rd", namespace="shop")}
+    exported = {m.name for m in metrics.create().registry.collect()}
+    missing = {
+        name
+        for name in alerts | exported
+        if f"`{name}`" not in doc and f"`{name}_total`" not in doc
+    }
+    assert missing == set()
