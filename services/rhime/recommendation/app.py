@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import math
 from typing import Annotated, Any
 
 import grpc
@@ -53,11 +54,18 @@ def encode_cursor(similarity: float, other_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The position `encode_cursor` wrote; 400 for anything else. Only a finite number and a
+    string reach the query: a NaN there makes the Mongo-wire server drop the connection."""
     try:
-        similarity, other_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return float(similarity), str(other_id)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise errors.bad_request("The cursor is not valid.", field="cursor") from None
+        decoded = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError):
+        decoded = None
+    match decoded:
+        case [int() | float() as similarity, str() as other_id] if not isinstance(
+            similarity, bool
+        ) and math.isfinite(similarity):
+            return float(similarity), other_id
+    raise errors.bad_request("The cursor is not valid.", field="cursor")
 
 
 async def read_page(
