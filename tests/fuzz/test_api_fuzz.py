@@ -8,8 +8,10 @@ reproduces."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -203,7 +205,28 @@ def cases(operation: APIOperation, known: dict[str, list[str]]) -> st.SearchStra
                     )
                 )
             )
+    if "cursor" in [p.name for p in operation.query]:
+        strategies.append(
+            opaque_cursors().flatmap(lambda cursor: operation.as_strategy(query={"cursor": cursor}))
+        )
     return st.one_of(strategies)
+
+
+def opaque_cursors() -> st.SearchStrategy[str]:
+    """Page cursors as servers write them, base64 of JSON (random strings almost never decode,
+    so never reach the query): positions of the usual [number, id] shape with the values a
+    server would not write, and other JSON."""
+    number = st.one_of(
+        st.sampled_from(["nan", "inf", "-inf"]), st.floats(), st.booleans(), st.integers()
+    )
+    other = st.one_of(
+        st.text(max_size=8),
+        st.integers(),
+        st.none(),
+        st.dictionaries(st.sampled_from(["$gt", "$ne"]), st.text(max_size=4), max_size=1),
+    )
+    position = st.one_of(st.tuples(number, other), st.lists(st.one_of(number, other), max_size=3))
+    return position.map(lambda items: base64.urlsafe_b64encode(json.dumps(items).encode()).decode())
 
 
 def envelope_problem(response: Response) -> str | None:
@@ -250,7 +273,8 @@ def fuzz(
         response = case.call(
             base_url=gateway, session=http, headers=headers(), timeout=15, allow_redirects=False
         )
-        where = f"{case.method} {case.formatted_path} -> {response.status_code}"
+        sent = f"query={case.query!r:.200} body={case.body!r:.200}"
+        where = f"{case.method} {case.formatted_path} {sent} -> {response.status_code}"
         assert response.status_code < 500, f"{where}: {response.text[:300]}"
         if response.status_code >= 400:
             problem = envelope_problem(response)
