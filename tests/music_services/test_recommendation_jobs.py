@@ -251,3 +251,24 @@ async def test_worker_and_service_end_to_end(
     assert r.status_code == 404
     r = await client.get(f"/api/spotify/users/{me}/top/albums", headers=auth_headers(me))
     assert r.status_code == 400
+
+
+async def test_dismissing_someone_unknown_is_refused_and_writes_nothing(
+    spotify: tuple[httpx.AsyncClient, Any], music_settings: Callable[..., Any], serve: Any
+) -> None:
+    client, kit = spotify
+    service = await serve(rec_app.create(music_settings(Settings)))
+    me, other = await connected_users(client, listeners(5, 2))
+    recommendations = kit.database[store.RECOMMENDATIONS]
+    async with httpx.AsyncClient(base_url=service.url) as rec:
+        r = await rec.post(f"/api/recommendations/{oid()}/dismiss", headers=auth_headers(me))
+        assert r.status_code == 404
+        assert r.json() == {"errors": [{"msg": "The user cannot be found."}]}
+        r = await rec.post("/api/recommendations/not-an-id/dismiss", headers=auth_headers(me))
+        assert r.status_code == 400
+        assert r.json() == {"errors": [{"msg": "Invalid userId", "field": "userId"}]}
+        assert await recommendations.count_documents({"userId": me, "dismissed": True}) == 0
+        # someone who connected Spotify can be dismissed before any recommendation is computed
+        r = await rec.post(f"/api/recommendations/{other}/dismiss", headers=auth_headers(me))
+        assert r.status_code == 204
+        assert await recommendations.count_documents({"userId": me, "dismissed": True}) == 1

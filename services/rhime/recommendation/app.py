@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import math
 from typing import Annotated, Any
 
 import grpc
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from rhime.graphview import client as graphview
 from rhime.kit import app as kit_app
-from rhime.kit import errors, identity
+from rhime.kit import errors, identity, ids
 from rhime.recommendation import follows, store
 from rhime.recommendation.settings import Settings
 
@@ -53,11 +54,18 @@ def encode_cursor(similarity: float, other_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The position `encode_cursor` wrote; 400 for anything else. Only a finite number and a
+    string reach the query: a NaN there makes the Mongo-wire server drop the connection."""
     try:
-        similarity, other_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return float(similarity), str(other_id)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise errors.bad_request("The cursor is not valid.", field="cursor") from None
+        decoded = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError):
+        decoded = None
+    match decoded:
+        case [int() | float() as similarity, str() as other_id] if not isinstance(
+            similarity, bool
+        ) and math.isfinite(similarity):
+            return float(similarity), other_id
+    raise errors.bad_request("The cursor is not valid.", field="cursor")
 
 
 async def read_page(
@@ -89,11 +97,11 @@ async def read_page(
         ]
         if not batch:
             return shown, None
-        ids = [doc["otherId"] for doc in batch]
+        other_ids = [doc["otherId"] for doc in batch]
         connected = {
             doc["_id"]
             async for doc in db[store.TOKENS].find(
-                {"_id": {"$in": ids}, "connected": True}, {"_id": 1}
+                {"_id": {"$in": other_ids}, "connected": True}, {"_id": 1}
             )
         }
         for doc in batch:
@@ -149,17 +157,25 @@ def create(settings: Settings) -> FastAPI:
 
     @router.post("/{userId}/dismiss", status_code=204)
     async def dismiss(
-        other_id: Annotated[
-            str, Path(alias="userId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-        ],
+        user_id: Annotated[str, Path(alias="userId")],
         user: identity.User,
         kit: kit_app.KitDep,
     ) -> Response:
         """Never show this person again; recomputation keeps it dismissed."""
+        other_id = ids.object_id(user_id, what="userId")
         if other_id == user.user_id:
             raise errors.bad_request("You cannot dismiss yourself.", field="userId")
-        await kit.database[store.RECOMMENDATIONS].update_one(
-            {"_id": store.recommendation_id(user.user_id, other_id)},
+        db = kit.database
+        rec_id = store.recommendation_id(user.user_id, other_id)
+        # only someone who was or can be recommended: who ever connected Spotify; otherwise
+        # any id would leave a dismissal behind
+        known = await db[store.RECOMMENDATIONS].find_one({"_id": rec_id}, {"_id": 1}) or await db[
+            store.TOKENS
+        ].find_one({"_id": other_id}, {"_id": 1})
+        if known is None:
+            raise errors.not_found("The user cannot be found.")
+        await db[store.RECOMMENDATIONS].update_one(
+            {"_id": rec_id},
             {
                 "$set": {"dismissed": True},
                 # dismissing before it is computed still keeps the person away
