@@ -23,15 +23,16 @@ from rhime.music import candidates as cand
 from rhime.music import evaluation as ev
 from rhime.music import similarity as sim
 from rhime.music.population import PopulationSpec, catalogue, user_id, user_taste
-from rhime.music.taste import Profile, original_profile
+from rhime.music.taste import BUILDERS, Profile
 
 LIMITS = cand.IndexLimits()
 COMMUNITIES = 20
 
 
 def profile_of(spec: PopulationSpec, index: int) -> Profile:
+    # built as the service builds profiles
     taste = user_taste(spec, index)
-    return original_profile(tracks=taste.tracks, artists=taste.artists)
+    return BUILDERS[sim.BUILDER](tracks=taste.tracks, artists=taste.artists)
 
 
 def _chunk(

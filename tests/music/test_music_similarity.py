@@ -78,7 +78,7 @@ def test_measure_properties_on_generated_profiles() -> None:
                 assert value == 0.0, name
         for p in profiles:
             full = [c for c in CATEGORIES if p.weights(c)]
-            expected = sum((sim.BLEND[c] for c in full), 0.0)
+            expected = sum((sim.blend_of(name)[c] for c in full), 0.0)
             assert measure(p, p) == pytest.approx(expected), name
 
 
@@ -142,3 +142,29 @@ def test_explanation_lists_common_items_by_combined_weight() -> None:
     }
     blended = sum(sim.BLEND[c] * v for c, v in explanation.breakdown.items())
     assert explanation.similarity == pytest.approx(blended)
+
+
+@pytest.mark.parametrize("name", sim.MEASURES)
+def test_prepared_profiles_score_the_same_as_the_two_argument_measure(name: str) -> None:
+    rng = random.Random(3)
+    profiles = [random_profile(rng) for _ in range(30)]
+    idf = sim.idf_from_frequencies(sim.document_frequencies(profiles))
+    measure, scoring = sim.measure(name, idf=idf), sim.scoring(name)
+    for a, b in itertools.pairwise(profiles):
+        pa, pb = sim.prepared(a, name=name, idf=idf), sim.prepared(b, name=name, idf=idf)
+        assert scoring(pa, pb) == pytest.approx(measure(a, b)), name
+        assert sim.explain_prepared(pa, pb, name=name).similarity == pytest.approx(measure(a, b))
+
+
+def test_taste_explanation_blends_to_the_score_and_leads_with_what_raised_it() -> None:
+    a = profile({"t1": 3, "t2": 3}, {"x": 14, "y": 8, "w": 3}, {"rock": 22, "pop": 8})
+    b = profile({"t2": 3}, {"x": 1, "y": 20, "w": 1}, {"rock": 8, "pop": 8, "jazz": 1})
+
+    why = sim.explain(a, b, name="taste")
+
+    # x is a's favourite but barely b's; y is heavy on both, so it counts most
+    assert why.common_artists == ["y", "x", "w"]
+    assert why.common_tracks == ["t2"]
+    shares = sim.blend_of("taste")
+    assert why.similarity == pytest.approx(sum(shares[c] * v for c, v in why.breakdown.items()))
+    assert why.similarity == pytest.approx(sim.measure("taste")(a, b))

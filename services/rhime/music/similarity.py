@@ -176,6 +176,10 @@ def per_category(
     use_idf = name in NEEDS_IDF
     if use_idf and idf is None:
         raise ValueError(f"measure {name!r} needs an IDF table")
+    if name in TUNED:
+        tuning = TUNED[name]
+        pa, pb = prepare(a, tuning=tuning, idf=idf), prepare(b, tuning=tuning, idf=idf)
+        return {c: min(1.0, _dot(pa.weights(c), pb.weights(c))) for c in CATEGORIES}
     scores: dict[Category, float] = {}
     for c in CATEGORIES:
         wa, wb = a.weights(c), b.weights(c)
@@ -185,8 +189,89 @@ def per_category(
     return scores
 
 
-MEASURES: tuple[str, ...] = ("jaccard", "cosine", "jaccard_idf", "cosine_idf")
-NEEDS_IDF: frozenset[str] = frozenset({"jaccard_idf", "cosine_idf"})
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tuning:
+    """A cosine measure over prepared vectors: IDF to a power, BM25-style saturation, a blend.
+
+    Preparing a profile (once, :func:`prepare`) scales each category to a unit vector, so
+    scoring a pair is a blended dot product (:func:`blended_dot`).
+    """
+
+    blend: tuple[tuple[Category, float], ...]
+    idf_power: float = 0.0  # 0: no IDF; 1: weight x IDF; 0.5 dampens it
+    # w -> w (k + 1) / (w + k) on weights scaled to the category's heaviest: caps what a
+    # genre summed over many artists can add (BM25's term-frequency saturation)
+    saturation: float | None = None
+
+    def share(self, category: Category) -> float:
+        return dict(self.blend).get(category, 0.0)
+
+
+def _prepare_weights(
+    weights: Weights,
+    *,
+    tuning: Tuning,
+    idf: Mapping[str, float] | None,
+    unseen: float,
+) -> dict[str, float]:
+    if not weights:
+        return {}
+    out = dict(weights)
+    k = tuning.saturation
+    if k is not None:
+        heaviest = max(out.values())
+        if heaviest > 0:
+            out = {key: (w / heaviest) * (k + 1) / (w / heaviest + k) for key, w in out.items()}
+    if tuning.idf_power and idf is not None:
+        power = tuning.idf_power
+        out = {key: w * idf.get(key, unseen) ** power for key, w in out.items()}
+    norm = math.sqrt(sum(w * w for w in out.values()))
+    if norm <= 0.0:
+        return {}
+    return {key: w / norm for key, w in out.items() if w > 0}
+
+
+def prepare(profile: Profile, *, tuning: Tuning, idf: Idf | None = None) -> Profile:
+    """The profile as unit vectors per category, ready for :func:`blended_dot`."""
+    unseen = idf.unseen if idf is not None else 1.0
+
+    def one(category: Category) -> dict[str, float]:
+        table = idf.table(category) if idf is not None else None
+        return _prepare_weights(profile.weights(category), tuning=tuning, idf=table, unseen=unseen)
+
+    return Profile(tracks=one("tracks"), artists=one("artists"), genres=one("genres"))
+
+
+def _dot(a: Weights, b: Weights) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    total = 0.0
+    for key, wa in a.items():
+        wb = b.get(key)
+        if wb is not None:
+            total += wa * wb
+    return total
+
+
+def blended_dot(a: Profile, b: Profile, *, tuning: Tuning) -> float:
+    """The blended cosine of two prepared profiles."""
+    total = 0.0
+    for category, share in tuning.blend:
+        total += share * _dot(a.weights(category), b.weights(category))
+    return max(0.0, min(1.0, total))
+
+
+# the taste measures: tracks keep the original's 0.4 (common tracks are strong evidence; the
+# benchmark has none to measure them by); artists and genres split the rest 0.7 / 0.3, as
+# measured best (docs/recommendations.md)
+TASTE = Tuning(blend=(("tracks", 0.4), ("artists", 0.42), ("genres", 0.18)), idf_power=0.0)
+TASTE_IDF = dataclasses.replace(TASTE, idf_power=1.0)
+
+TUNED: dict[str, Tuning] = {"taste": TASTE, "taste_idf": TASTE_IDF}
+MEASURES: tuple[str, ...] = ("jaccard", "cosine", "jaccard_idf", "cosine_idf", *TUNED)
+NEEDS_IDF: frozenset[str] = frozenset(
+    {"jaccard_idf", "cosine_idf", *(name for name, t in TUNED.items() if t.idf_power)}
+)
 
 
 def without_idf(name: str) -> str:
@@ -194,14 +279,59 @@ def without_idf(name: str) -> str:
     return name.removesuffix("_idf")
 
 
-# chosen by measurement (bench/recommend.py, docs/recommendations.md)
-DEFAULT = "jaccard_idf"
+# chosen by measurement (bench/friends.py, docs/recommendations.md): the measure, and the
+# profile builder (taste.BUILDERS) the service builds every profile with
+DEFAULT = "taste_idf"
+BUILDER = "ranked"
+
+
+def tuned_measure(tuning: Tuning, *, idf: Idf | None = None) -> Similarity:
+    """A :class:`Tuning` as a two-argument measure over raw profiles."""
+
+    def similarity(a: Profile, b: Profile) -> float:
+        if a.is_empty() or b.is_empty():
+            return 0.0
+        return blended_dot(
+            prepare(a, tuning=tuning, idf=idf), prepare(b, tuning=tuning, idf=idf), tuning=tuning
+        )
+
+    return similarity
+
+
+def blend_of(name: str) -> dict[Category, float]:
+    """The share of each category in the named measure (its score on identical profiles)."""
+    return dict(TUNED[name].blend) if name in TUNED else dict(BLEND)
+
+
+def prepared(profile: Profile, *, name: str = DEFAULT, idf: Idf | None = None) -> Profile:
+    """The profile as :func:`scoring` takes it, computed once per profile.
+
+    ``measure(name, idf=idf)(a, b) == scoring(name)(prepared(a, ...), prepared(b, ...))``.
+    """
+    if name in NEEDS_IDF and idf is None:
+        raise ValueError(f"measure {name!r} needs an IDF table")
+    if name in TUNED:
+        tuning = TUNED[name]
+        return prepare(profile, tuning=tuning, idf=idf if tuning.idf_power else None)
+    if name in NEEDS_IDF and idf is not None:
+        return reweigh_profile(profile, idf=idf)
+    return profile
+
+
+def scoring(name: str = DEFAULT) -> Similarity:
+    """The named measure over :func:`prepared` profiles."""
+    if name in TUNED:
+        tuning = TUNED[name]
+        return lambda a, b: blended_dot(a, b, tuning=tuning)
+    return measure(without_idf(name))
 
 
 def measure(name: str = DEFAULT, *, idf: Idf | None = None) -> Similarity:
     """The named measure as a two-argument function; IDF measures need ``idf``."""
     if name in NEEDS_IDF and idf is None:
         raise ValueError(f"measure {name!r} needs an IDF table")
+    if name in TUNED:
+        return tuned_measure(TUNED[name], idf=idf)
     if name == "jaccard":
         return jaccard_similarity
     if name == "cosine":
@@ -231,10 +361,34 @@ def common_items(a: Weights, b: Weights) -> list[str]:
 
 
 def explain(a: Profile, b: Profile, *, name: str = DEFAULT, idf: Idf | None = None) -> Explanation:
-    return Explanation(
-        similarity=measure(name, idf=idf)(a, b),
-        common_tracks=common_items(a.tracks, b.tracks),
-        common_artists=common_items(a.artists, b.artists),
-        common_genres=common_items(a.genres, b.genres),
-        breakdown=per_category(a, b, name=name, idf=idf),
+    return explain_prepared(
+        prepared(a, name=name, idf=idf), prepared(b, name=name, idf=idf), name=name
     )
+
+
+def explain_prepared(a: Profile, b: Profile, *, name: str = DEFAULT) -> Explanation:
+    """The explanation of two :func:`prepared` profiles, as the service stores them.
+
+    Common items come most telling first: for the cosine measures by their share of the dot
+    product (what really raised the score), otherwise by combined weight.
+    """
+    score = scoring(name)
+    if name in TUNED:
+        order = common_by_contribution
+        breakdown = {c: min(1.0, _dot(a.weights(c), b.weights(c))) for c in CATEGORIES}
+    else:
+        order = common_items
+        breakdown = per_category(a, b, name=without_idf(name))
+    return Explanation(
+        similarity=score(a, b) if not (a.is_empty() or b.is_empty()) else 0.0,
+        common_tracks=order(a.tracks, b.tracks),
+        common_artists=order(a.artists, b.artists),
+        common_genres=order(a.genres, b.genres),
+        breakdown=breakdown,
+    )
+
+
+def common_by_contribution(a: Weights, b: Weights) -> list[str]:
+    """Keys in both, largest product (share of the dot product) first, ties by key."""
+    shared = a.keys() & b.keys()
+    return sorted(shared, key=lambda k: (-(a[k] * b[k]), k))

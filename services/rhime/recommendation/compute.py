@@ -92,7 +92,7 @@ async def find_candidates(
 
 def explanation(a: taste.Profile, b: taste.Profile, *, names: Mapping[str, str]) -> dict[str, Any]:
     """Common artists, tracks and genres (most telling first) and the per-category scores."""
-    why = sim.explain(a, b, name=tastes.measure_name())
+    why = sim.explain_prepared(a, b, name=tastes.measure_name())
 
     def named(ids: Sequence[str]) -> list[dict[str, str]]:
         return [{"id": i, "name": names.get(i, "")} for i in ids[:SHOWN_COMMON]]

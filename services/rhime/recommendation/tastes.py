@@ -33,17 +33,17 @@ def uses_idf() -> bool:
 
 
 def scoring_measure() -> sim.Similarity:
-    """The default measure as applied to stored scoring profiles (IDF already applied)."""
-    return sim.measure(sim.without_idf(sim.DEFAULT))
+    """The default measure as applied to stored scoring profiles (already prepared)."""
+    return sim.scoring(sim.DEFAULT)
 
 
 def measure_name() -> str:
-    return sim.without_idf(sim.DEFAULT)
+    return sim.DEFAULT
 
 
 def build_profile(items: TopItems) -> taste.Profile:
-    # the original weighting: measured best with the IDF measure (docs/recommendations.md)
-    return taste.original_profile(
+    # the builder the default measure was chosen with (docs/recommendations.md)
+    return taste.BUILDERS[sim.BUILDER](
         tracks=items.tracks, artists=items.artists, genres_by_artist=items.genres_by_artist
     )
 
@@ -153,9 +153,8 @@ async def save(
     old = await tastes.find_one({"_id": user_id}, {"raw": 1, "keys": 1})
     before = _item_keys(stored_profile(old)) if old else set()
     await _apply_df(db, before=before, after=_item_keys(profile))
-    scored = profile
-    if uses_idf():
-        scored = sim.reweigh_profile(profile, idf=await _idf_for(db, profile=profile))
+    idf = await _idf_for(db, profile=profile) if uses_idf() else None
+    scored = sim.prepared(profile, name=sim.DEFAULT, idf=idf)
     entries = cand.index_entries(profile, limits=LIMITS)
     await _apply_postings(db, user_id=user_id, before=_entries(old), after=entries)
     names = {key: items.names.get(key, "") for key in [*profile.tracks, *profile.artists]}
