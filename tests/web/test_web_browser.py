@@ -139,7 +139,7 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await page.get_by_label("Search tracks").fill("the")
         await expect(page.locator("#track-results input[type=radio]").first).to_be_checked()
         await page.get_by_label("Why this track?").fill("Found it through Rhime")
-        await page.get_by_role("button", name="Post").click()
+        await page.get_by_role("button", name="Post", exact=True).click()
         mine = page.locator(".post", has_text="Found it through Rhime").first
         await expect(mine).to_be_visible()
 
@@ -154,15 +154,51 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await expect(mine.locator("form[data-like] input[name=liked]")).to_have_value("0")
 
         # Comment inline, newest first, deletable because it is mine.
-        await mine.locator("summary").click()
+        await mine.locator("details.comments > summary").click()
         box = mine.get_by_label("Add a comment")
         await box.fill("Great bass line")
         await mine.get_by_role("button", name="Send").click()
         await expect(mine.locator(".comment-text").first).to_have_text("Great bass line")
         await expect(mine.locator("[data-comment-count]")).to_have_text("1")
         await expect(mine.locator("[data-comment-word]")).to_have_text("comment")
-        await expect(mine.get_by_role("button", name=re.compile("Delete"))).to_be_visible()
+        await expect(mine.get_by_role("button", name="Delete your comment")).to_be_visible()
+
+        # Like the comment (the like API takes comment ids too); the state is the server's.
+        comment = mine.locator(".comment").first
+        await comment.get_by_role("button", name=re.compile("Like comment")).click()
+        await expect(comment.locator("form[data-like] button")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        await expect(comment.locator("[data-count]")).to_have_text("1")
+        await expect(comment.locator("form[data-like] input[name=liked]")).to_have_value("0")
         await shoot(page, shots, "home")
+        await page.reload()
+        await mine.locator("details.comments > summary").click()
+        liked = comment.locator("form[data-like] button")
+        await expect(liked).to_have_attribute("aria-pressed", "true")
+        await liked.click()
+        await expect(comment.locator("form[data-like] input[name=liked]")).to_have_value("1")
+        await expect(liked).to_have_attribute("aria-pressed", "false")
+        await expect(comment.locator("[data-count]")).to_have_text("0")
+
+        # Delete a post of mine: it leaves the page at once, and the timeline for good.
+        await page.get_by_label("Search tracks").fill("the")
+        await expect(page.locator("#track-results input[type=radio]").first).to_be_checked()
+        await page.get_by_label("Why this track?").fill("Posted by mistake")
+        await page.get_by_role("button", name="Post", exact=True).click()
+        doomed = page.locator(".post", has_text="Posted by mistake")
+        await expect(doomed).to_be_visible()
+        await doomed.get_by_text("More").click()
+        await shoot(page, shots, "home-delete-post")
+        await doomed.get_by_role("button", name=re.compile("Delete post")).click()
+        await expect(doomed).to_have_count(0)
+
+        async def gone_for_good() -> bool:
+            await page.reload()
+            await expect(mine).to_be_visible()
+            return await doomed.count() == 0
+
+        await ws.eventually(gone_for_good, timeout=10, every=0.3)
 
         # The followed person's profile shows their post and a Following button.
         await page.goto(seed_href)

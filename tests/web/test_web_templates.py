@@ -233,6 +233,31 @@ def test_comments_offer_delete_only_for_your_own(env: jinja2.Environment) -> Non
     assert 'data-count="2"' in text
 
 
+def test_each_comment_has_a_like_button_with_its_state(env: jinja2.Environment) -> None:
+    context = comments_context()
+    context["comments"][0].update(likedByMe=True, likeCount=4)
+    text = render(env, "_comments.html", **context)
+    mine, theirs = text.split('<li class="comment">')[1:]
+    assert f'action="/comments/{"d" * 24}/like"' in mine
+    assert 'aria-pressed="true"' in mine
+    assert 'name="liked" value="0"' in mine
+    assert 'name="count" value="4"' in mine
+    assert f'action="/comments/{"e" * 24}/like"' in theirs
+    assert 'aria-pressed="false"' in theirs
+    assert 'name="count" value="0"' in theirs
+    assert "Like comment" in theirs
+
+
+def test_only_my_own_post_offers_delete(env: jinja2.Environment) -> None:
+    mine = render(env, "_post.html", post=wp.post(author={"userId": wp.ME}))
+    assert f'action="/posts/{wp.POST}/delete"' in mine
+    assert "Delete post" in mine
+    theirs = render(env, "_post.html", post=wp.post())
+    assert "/delete" not in theirs
+    signed_out = render(env, "_post.html", viewer=None, post=wp.post(author={"userId": wp.ME}))
+    assert "/delete" not in signed_out
+
+
 def test_comments_empty_and_error_keep_the_draft(env: jinja2.Environment) -> None:
     text = render(
         env,
