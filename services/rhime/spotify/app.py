@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from rhime.auth import tokens as auth_tokens
 from rhime.kit import app as kit_app
 from rhime.kit import errors, identity, outbox
 from rhime.recommendation import jobs, store, tastes
@@ -21,6 +22,9 @@ from rhime.spotify import api, oauth, search, tokens
 from rhime.spotify.settings import Settings
 
 log = logging.getLogger("rhime.spotify")
+# Tells the gateway the caller's Spotify connection just changed, so the browser's cookie
+# follows at once; every other token follows by event (`user.disconnected`).
+CONNECTED_HEADER = auth_tokens.SPOTIFY_HEADER
 
 
 class AuthorizeOut(BaseModel):
@@ -135,7 +139,7 @@ def create(settings: Settings) -> FastAPI:
             # the weekly refresh will fetch this user's taste anyway
             log.exception("could not enqueue the initial fetch of %s", user.user_id)
         log.info("user %s connected Spotify (connection %d)", user.user_id, number)
-        return RedirectResponse("/", status_code=302)
+        return RedirectResponse("/", status_code=302, headers={CONNECTED_HEADER: "1"})
 
     @router.get("/token")
     async def token(user: identity.User, kit: kit_app.KitDep) -> TokenOut:
@@ -211,10 +215,12 @@ def create(settings: Settings) -> FastAPI:
 
     @router.delete("/connection", status_code=204)
     async def disconnect(user: identity.User, kit: kit_app.KitDep) -> Response:
-        """Delete the tokens, then the taste, index entries and recommendations."""
+        """Delete the tokens (publishing `user.disconnected`, which closes the gate), then
+        the taste, index entries and recommendations."""
         await tokens.disconnect(kit.database, user_id=user.user_id)
+        await outbox.flush(kit, collection=store.TOKENS, doc_id=user.user_id)
         await tastes.forget(kit.database, user_id=user.user_id)
-        return Response(status_code=204)
+        return Response(status_code=204, headers={CONNECTED_HEADER: "0"})
 
     @internal.get("/connected/{user_id}")
     async def connected(
@@ -230,6 +236,7 @@ def create(settings: Settings) -> FastAPI:
         except tokens.NotConnected:
             raise errors.not_found("Spotify is not connected.") from None
         except tokens.Revoked:
+            await outbox.flush(kit, collection=store.TOKENS, doc_id=user_id)
             await tastes.forget(kit.database, user_id=user_id)
             raise errors.conflict("Spotify access was revoked; connect again.") from None
         except api.SpotifyError as exc:
