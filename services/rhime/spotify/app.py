@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from rhime.auth import tokens as auth_tokens
 from rhime.kit import app as kit_app
 from rhime.kit import errors, identity, outbox
 from rhime.recommendation import jobs, store, tastes
-from rhime.spotify import api, oauth, search, tokens
+from rhime.spotify import api, artists, oauth, search, tokens
 from rhime.spotify.settings import Settings
 
 log = logging.getLogger("rhime.spotify")
@@ -38,6 +39,10 @@ class TokenOut(BaseModel):
 
 class SearchOut(BaseModel):
     tracks: list[search.Track]
+
+
+class ArtistsOut(BaseModel):
+    artists: list[artists.Artist]
 
 
 class TopItem(BaseModel):
@@ -191,6 +196,47 @@ def create(settings: Settings) -> FastAPI:
         if not isinstance(body, dict) or body.get("id") != track_id:
             raise errors.ApiError(502, errors.message(502))
         return search.compact(body)
+
+    @router.get("/artists")
+    async def artist_details(
+        user: identity.User,
+        kit: kit_app.KitDep,
+        ids: Annotated[str, Query(min_length=1, max_length=3300)],
+    ) -> ArtistsOut:
+        """Artists' names, pictures and links, in the order asked (unknown ids left out)."""
+        wanted = list(dict.fromkeys(i for i in ids.split(",") if i))
+        if not 1 <= len(wanted) <= artists.MAX_IDS:
+            raise errors.bad_request(f"Give 1 to {artists.MAX_IDS} ids.", field="ids")
+        if not all(re.fullmatch(search.TRACK_ID, i) for i in wanted):
+            raise errors.bad_request("Invalid ids", field="ids")
+
+        def key_of(artist_id: str) -> str:
+            return settings.key("spotify-artist", artist_id)
+
+        known = dict(
+            zip(
+                wanted,
+                await artists.cached(kit.redis, keys=[key_of(i) for i in wanted]),
+                strict=True,
+            )
+        )
+        missing = [i for i, a in known.items() if a is None]
+        if missing:
+            value, _ = await _access(kit, user.user_id)
+            try:
+                body = await api.get(
+                    http(kit),
+                    settings=settings,
+                    token=value,
+                    path="/v1/artists",
+                    params={"ids": ",".join(missing)},
+                )
+            except api.SpotifyError as exc:
+                raise _upstream(exc) from None
+            fresh = artists.from_body(body)
+            await artists.remember(kit.redis, key_of=key_of, artists=fresh)
+            known.update((a.id, a) for a in fresh)
+        return ArtistsOut(artists=[a for i in wanted if (a := known.get(i)) is not None])
 
     @router.get("/users/{userId}/top/{kind}")
     async def top_items(
