@@ -26,6 +26,8 @@ pytestmark = [
 ]
 
 DESKTOP = {"width": 1280, "height": 900}
+# An <img> that the browser fetched and decoded has a width.
+LOADED = "i => i.complete ? i.naturalWidth : 0"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -127,6 +129,11 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
 
         await ws.eventually(seed_shown, timeout=120, every=1)
         await expect(page.locator(".similarity .big")).to_have_text(re.compile(r"^\d+%$"))
+        # who they are, as far as the card can say: counts, and their own top music
+        await expect(page.locator(".rec-facts")).to_contain_text("1 post")
+        for heading in ("Their top artists", "Their top tracks"):
+            section = page.locator(".common section", has=page.get_by_role("heading", name=heading))
+            await expect(section.locator(".chips li").first).to_be_visible()
         await shoot(page, shots, "connect")
         await page.locator("form[data-rec-action] button", has_text="Follow").click()
         await expect(page.get_by_role("status")).to_contain_text("Followed")
@@ -207,6 +214,9 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await shoot(page, shots, "profile-other")
         await page.get_by_role("tab", name="Top artists").click()
         await expect(page.locator(".top-list li").first).to_be_visible()
+        # with the artists' pictures, as Spotify has them
+        portrait = page.locator(".top-list img.artist-picture").first
+        await ws.eventually(lambda: portrait.evaluate(LOADED), timeout=10, every=0.2)
         await shoot(page, shots, "profile-artists")
 
         # Edit the profile: the API's rules come back inline, then the change shows.
@@ -219,11 +229,15 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await shoot(page, shots, "profile-edit-error")
         await page.get_by_label("First name").fill("Marisol")
         await page.get_by_label("Bio").fill("Synths and long drives")
+        await page.get_by_role("spinbutton", name=re.compile("^Age")).fill("34")
+        await page.get_by_label("Gender").select_option("female")
+        await shoot(page, shots, "profile-edit")
         await page.get_by_role("button", name="Save").click()
         await expect(page.locator("#profile-name")).to_contain_text(
             re.compile("marisol", re.IGNORECASE)
         )
         await expect(page.locator(".profile-top .bio")).to_have_text("Synths and long drives")
+        await expect(page.locator(".profile-top .facts")).to_have_text("Age 34 · Female")
 
         # Upload a profile picture through the presigned flow; it is served back.
         await page.get_by_role("link", name="Edit profile").click()
@@ -233,10 +247,22 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await page.get_by_role("button", name="Upload picture").click()
         picture = page.locator(".profile-top img.avatar")
         await expect(picture).to_have_attribute("src", re.compile(r"/[0-9a-f]{24}/[0-9a-f]+\.png$"))
-        loaded = "i => i.complete ? i.naturalWidth : 0"
-        await ws.eventually(lambda: picture.evaluate(loaded), timeout=10, every=0.2)
-        assert await picture.evaluate(loaded) == 64
+        await ws.eventually(lambda: picture.evaluate(LOADED), timeout=10, every=0.2)
+        assert await picture.evaluate(LOADED) == 64
         await shoot(page, shots, "profile-own")
+
+        # Disconnect Spotify: the gate shuts at once, and connecting again reopens it.
+        await page.get_by_role("link", name="Edit profile").click()
+        await page.get_by_role("button", name="Disconnect Spotify").click()
+        await expect(page).to_have_url(re.compile(r"/connect-spotify\?disconnected=1$"))
+        await expect(page.get_by_role("status")).to_contain_text("Spotify is disconnected")
+        await shoot(page, shots, "connect-spotify-disconnected")
+        for screen in ("/", "/connect", "/settings/profile"):
+            await page.goto(screen)
+            await expect(page).to_have_url(re.compile(r"/connect-spotify$"))
+        await page.get_by_role("link", name="Connect with Spotify").click()
+        await expect(page).to_have_url(re.compile(r"/$"))
+        await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
 
         # Not found, then sign out: pages send signed-out people to sign in.
         await page.goto("/no/such/page")

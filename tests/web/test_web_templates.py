@@ -12,8 +12,8 @@ import pytest
 from starlette.requests import Request
 
 from rhime.auth import rules
-from rhime.web import avatar, charts, gateway, views, visit
-from rhime.web.pages import account, posts
+from rhime.web import avatar, charts, gateway, music, views, visit
+from rhime.web.pages import account, posts, profile
 from tests.web import web_pages as wp
 
 
@@ -112,6 +112,66 @@ def test_connect_spotify_explains_and_links_to_authorize(env: jinja2.Environment
     failed = render(env, "connect_spotify.html", failure=account.connect_failure("access_denied"))
     assert "was not allowed to read your top tracks" in failed
     assert 'role="alert"' in failed
+
+
+def test_connect_spotify_says_when_it_was_just_disconnected(env: jinja2.Environment) -> None:
+    text = render(env, "connect_spotify.html", failure=None, disconnected=True)
+    assert "Spotify is disconnected" in text
+    assert 'role="status"' in text
+    assert "Spotify is disconnected" not in render(env, "connect_spotify.html", failure=None)
+
+
+def test_profile_edit_shows_age_and_gender_with_their_errors(env: jinja2.Environment) -> None:
+    person = {"userId": wp.ME, "firstName": "ana", "age": 34, "gender": "female"}
+    text = render(env, "profile_edit.html", person=person, errors={}, messages=[], saved=False)
+    assert 'id="age" name="age" type="number"' in text
+    assert 'min="11" max="100"' in text
+    assert 'value="34"' in text
+    assert '<option value="female" selected>' in text
+    assert '<option value="male">' in text
+    wrong = render(
+        env,
+        "profile_edit.html",
+        person={**person, "age": "7", "gender": ""},
+        errors={"age": "age must be at least 11"},
+        messages=[],
+        saved=False,
+    )
+    assert 'id="age-error"' in wrong
+    assert "age must be at least 11" in wrong
+    assert '<option value="" selected>' in wrong
+
+
+def test_profile_shows_age_and_gender_when_given(env: jinja2.Environment) -> None:
+    context: dict[str, Any] = {
+        "own": False,
+        "counts": {},
+        "relation": {},
+        "genres": [],
+        "tab": "posts",
+        "user_id": wp.OTHER,
+        "posts": [],
+        "next": None,
+        "items": [],
+    }
+    person = {"userId": wp.OTHER, "userName": "bo", "age": 29, "gender": "male"}
+    assert "Age 29 · Male" in render(env, "profile.html", person=person, **context)
+    bare = render(env, "profile.html", person={"userId": wp.OTHER, "userName": "bo"}, **context)
+    assert 'class="muted facts"' not in bare
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"), [("", None), (" 42 ", 42), ("7", 7), ("abc", "abc"), ("-3", "-3")]
+)
+def test_age_goes_to_the_api_as_typed_or_cleared(typed: str, sent: object) -> None:
+    assert profile.parse_age(typed) == sent
+
+
+def test_profile_edit_offers_disconnecting_spotify(env: jinja2.Environment) -> None:
+    person = {"userId": wp.ME, "firstName": "ana"}
+    text = render(env, "profile_edit.html", person=person, errors={}, messages=[], saved=False)
+    form = text.split('action="/settings/spotify/disconnect"')[1].split("</form>")[0]
+    assert ">Disconnect Spotify</button>" in form
 
 
 def test_connect_spotify_never_shows_the_error_parameter(env: jinja2.Environment) -> None:
@@ -276,6 +336,38 @@ def test_comments_page_links_to_older(env: jinja2.Environment) -> None:
     assert f"?before={'f' * 24}" in text
 
 
+def test_connect_card_shows_who_they_are_and_their_top_music(env: jinja2.Environment) -> None:
+    card = wp.card(
+        posts=1,
+        topArtists=["Kraftwerk", "Yazoo"],
+        topTracks=["Computer Love"],
+    )
+    card["user"]["age"] = 31
+    text = render(env, "connect.html", card=card)
+    assert "4 followers · 1 post · Age 31" in text
+    artists = text.split("Their top artists</h3>")[1].split("</section>")[0]
+    assert "<li>Kraftwerk</li><li>Yazoo</li>" in artists
+    assert "<li>Computer Love</li>" in text.split("Their top tracks</h3>")[1]
+    bare = render(env, "connect.html", card=wp.card())
+    assert "4 followers</p>" in bare
+    assert bare.count("Not known yet.") == 2
+
+
+def test_top_artists_show_their_pictures_where_known(env: jinja2.Environment) -> None:
+    found = [
+        music.artist({"id": "a1", "name": "New Order"}),
+        music.artist({"id": "a2", "name": "X"}),
+    ]
+    details = {"artists": [{"id": "a1", "name": "New Order", "image": "https://i.example/a1.jpg"}]}
+    items = music.with_pictures(found, details)
+    assert [i["image"] for i in items] == ["https://i.example/a1.jpg", None]
+    text = render(
+        env, "_profile_tab.html", tab="artists", user_id=wp.OTHER, items=items, posts=[], next=None
+    )
+    assert '<img class="artist-picture" src="https://i.example/a1.jpg" alt=""' in text
+    assert text.count('class="artist-picture placeholder"') == 1
+
+
 def test_connect_card_shows_the_match(env: jinja2.Environment) -> None:
     text = render(env, "connect.html", card=wp.card())
     assert "72%" in text
@@ -409,7 +501,14 @@ def test_profile_edit_follows_the_api_rules_and_offers_removing_an_own_picture(
     text = render(env, "profile_edit.html", person=person, errors={}, messages=[], saved=False)
     page = wp.Page(text)
     limits = {str(c.get("id")): c.get("maxlength") for c in page.controls}
-    assert limits == {"image": None, "firstName": "25", "lastName": "25", "bio": "150"}
+    assert limits == {
+        "image": None,
+        "firstName": "25",
+        "lastName": "25",
+        "bio": "150",
+        "age": None,
+        "gender": None,
+    }
     assert "Remove picture" in text
     assert 'src="http://s3/b/x/1.png"' in text
 

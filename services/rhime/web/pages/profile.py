@@ -89,9 +89,17 @@ def router(max_upload_bytes: int) -> APIRouter:
         first_name: Annotated[str, Form(alias="firstName", max_length=500)] = "",
         last_name: Annotated[str, Form(alias="lastName", max_length=500)] = "",
         bio: Annotated[str, Form(max_length=5000)] = "",
+        age: Annotated[str, Form(max_length=20)] = "",
+        gender: Annotated[str, Form(max_length=20)] = "",
     ) -> Response:
         viewer = await v.require()
-        change = {"firstName": first_name, "lastName": last_name, "bio": bio}
+        change: dict[str, Any] = {
+            "firstName": first_name,
+            "lastName": last_name,
+            "bio": bio,
+            "age": parse_age(age),
+            "gender": gender,
+        }
         try:
             await v.api.patch(f"/api/users/{viewer.user_id}", change)
         except gateway.ApiFailure as failure:
@@ -137,6 +145,15 @@ def router(max_upload_bytes: int) -> APIRouter:
     return r
 
 
+def parse_age(raw: str) -> int | str | None:
+    """The age as the API takes it: a number, None to clear it, or the text as typed, so
+    the API's own message says what is wrong with it."""
+    value = raw.strip()
+    if not value:
+        return None
+    return int(value) if value.isdigit() else value
+
+
 async def _relationship(api: gateway.Gateway, user_id: str, *, own: bool) -> dict[str, Any]:
     if own:
         return {}
@@ -152,5 +169,18 @@ async def _tab(api: gateway.Gateway, user_id: str, tab: Tab, before: str | None)
         return {**home.timeline(page), "items": []}
     body = await api.optional(f"/api/spotify/users/{user_id}/top/{tab}", default={})
     shape = music.artist if tab == "artists" else music.track
-    found = [shape(i) for i in music.items(body, tab) if isinstance(i, dict)]
-    return {"posts": [], "next": None, "items": found[:TOP_SHOWN]}
+    found = [shape(i) for i in music.items(body, tab) if isinstance(i, dict)][:TOP_SHOWN]
+    if tab == "artists" and found:
+        found = music.with_pictures(found, await _artist_details(api, found))
+    return {"posts": [], "next": None, "items": found}
+
+
+async def _artist_details(api: gateway.Gateway, found: list[dict[str, Any]]) -> Any:
+    """Pictures and links as Spotify has them; the list shows without them if that fails."""
+    ids = ",".join(a["id"] for a in found if a["id"])
+    try:
+        return await api.get("/api/spotify/artists", params={"ids": ids})
+    except gateway.ApiFailure as failure:
+        if failure.status == 401:
+            raise
+        return {}
