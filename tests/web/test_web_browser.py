@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from rhime.runtime import local
@@ -239,16 +240,29 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await expect(page.locator(".profile-top .bio")).to_have_text("Synths and long drives")
         await expect(page.locator(".profile-top .facts")).to_have_text("Age 34 · Female")
 
-        # Upload a profile picture through the presigned flow; it is served back.
+        # Upload a 4 MB picture: straight from the browser to the image store (the gateway
+        # takes no body that large), then confirmed; it is served back.
         await page.get_by_role("link", name="Edit profile").click()
         await page.get_by_label("Choose an image").set_input_files(
-            files=[{"name": "me.png", "mimeType": "image/png", "buffer": ws.png()}]
+            files=[{"name": "notes.txt", "mimeType": "image/png", "buffer": b"not a picture"}]
+        )
+        await page.get_by_role("button", name="Upload picture").click()
+        await expect(page.locator("#image-error")).to_have_text("Use a JPEG, PNG or WebP image.")
+        big = ws.png(1200, 1120, noise=True)
+        assert 4_000_000 < len(big) < 5_000_000
+        await page.get_by_label("Choose an image").set_input_files(
+            files=[{"name": "me.png", "mimeType": "image/png", "buffer": big}]
         )
         await page.get_by_role("button", name="Upload picture").click()
         picture = page.locator(".profile-top img.avatar")
-        await expect(picture).to_have_attribute("src", re.compile(r"/[0-9a-f]{24}/[0-9a-f]+\.png$"))
-        await ws.eventually(lambda: picture.evaluate(LOADED), timeout=10, every=0.2)
-        assert await picture.evaluate(LOADED) == 64
+        await expect(picture).to_have_attribute(
+            "src", re.compile(r"/[0-9a-f]{24}/[0-9a-f]+\.png$"), timeout=30_000
+        )
+        await ws.eventually(lambda: picture.evaluate(LOADED), timeout=30, every=0.2)
+        assert await picture.evaluate(LOADED) == 1200
+        stored = await picture.get_attribute("src")
+        async with aiohttp.ClientSession() as http, http.get(stored) as response:
+            assert await response.read() == big
         await shoot(page, shots, "profile-own")
 
         # Disconnect Spotify: the gate shuts at once, and connecting again reopens it.

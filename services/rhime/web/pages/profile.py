@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
 
-from rhime.web import avatar, gateway, music, people, visit
+from rhime.web import gateway, music, people, visit
 from rhime.web.pages import home
 from rhime.web.visit import VisitDep
 
@@ -81,7 +81,14 @@ def router(max_upload_bytes: int) -> APIRouter:
     async def edit_page(v: VisitDep) -> Response:
         viewer = await v.require()
         person = await people.one(v.api, viewer.user_id)
-        return v.page("profile_edit.html", person=person, errors={}, messages=[], saved=False)
+        return v.page(
+            "profile_edit.html",
+            person=person,
+            errors={},
+            messages=[],
+            saved=False,
+            max_upload_bytes=max_upload_bytes,
+        )
 
     @r.post("/settings/profile")
     async def edit(
@@ -113,26 +120,7 @@ def router(max_upload_bytes: int) -> APIRouter:
                 errors=failure.field_errors(),
                 messages=[e["msg"] for e in failure.errors if not e.get("field")],
                 saved=False,
-            )
-        return visit.redirect(v.request, f"/users/{viewer.user_id}")
-
-    @r.post("/settings/avatar")
-    async def upload_avatar(v: VisitDep, image: Annotated[UploadFile, File()]) -> Response:
-        viewer = await v.require()
-        data = await image.read(max_upload_bytes + 1)
-        try:
-            await avatar.upload(
-                v.api, user_id=viewer.user_id, data=data, max_bytes=max_upload_bytes
-            )
-        except avatar.Rejected as rejected:
-            person = await people.one(v.api, viewer.user_id)
-            return v.page(
-                "profile_edit.html",
-                status=400,
-                person=person,
-                errors={"image": str(rejected)},
-                messages=[],
-                saved=False,
+                max_upload_bytes=max_upload_bytes,
             )
         return visit.redirect(v.request, f"/users/{viewer.user_id}")
 
