@@ -33,10 +33,27 @@ class UserCreated(Event):
 
 
 class UserAuthorized(Event):
-    """The user connected Spotify."""
+    """The user connected Spotify. `connection` counts the user's connections (1, 2, ...;
+    0 from publishers that predate it)."""
 
     SUBJECT = "user.authorized"
     user_id: str
+    connection: int = Field(default=0, ge=0)
+
+
+class UserDisconnected(Event):
+    """The user disconnected Spotify (or Spotify revoked Rhime's access): connection number
+    `connection` is over, and the gate closes until they connect again."""
+
+    SUBJECT = "user.disconnected"
+    user_id: str
+    connection: int = Field(ge=0)
+
+
+def spotify_seq(event: UserAuthorized | UserDisconnected) -> int:
+    """Orders one user's connects and disconnects, so a late or repeated delivery cannot
+    flip the state back: connection n's connect is 2n, its end 2n + 1."""
+    return 2 * event.connection + (1 if isinstance(event, UserDisconnected) else 0)
 
 
 class UserFollowed(Event):
@@ -93,6 +110,7 @@ class LikeToggled(Event):
 EVENTS: tuple[type[Event], ...] = (
     UserCreated,
     UserAuthorized,
+    UserDisconnected,
     UserFollowed,
     UserUnfollowed,
     PostCreated,

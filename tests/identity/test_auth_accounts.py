@@ -197,6 +197,54 @@ async def test_user_authorized_sets_spotify_once(auth: httpx.AsyncClient) -> Non
     assert tokens.verify(r.json()["accessToken"], secret=ACCESS_SECRET).spotify is True
 
 
+async def test_spotify_follows_connects_and_disconnects_in_their_order(
+    auth: httpx.AsyncClient,
+) -> None:
+    user_id = (await auth.post("/api/auth/signup", json=GOOD)).json()["userId"]
+    kit = auth.app.state.kit  # type: ignore[attr-defined]
+    bus = kit.require_bus()
+    key = tokens.spotify_changed_key(kit.settings.namespace, user_id)
+
+    async def deliver(event: events.Event) -> None:
+        await bus.js.publish(bus.subject(event.SUBJECT), event.model_dump_json().encode())
+
+    async def spotify_becomes(expected: bool) -> None:
+        for _ in range(100):
+            r = await auth.get("/api/auth/me", headers=auth_headers(user_id))
+            if r.json()["spotify"] is expected:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"spotify never became {expected}")
+
+    first = events.UserAuthorized(id=f"user.authorized:{user_id}:1", user_id=user_id, connection=1)
+    await deliver(first)
+    await spotify_becomes(True)
+    connected_at = int(await kit.redis.get(key))
+    assert connected_at == int(first.occurred_at.timestamp() * 1000)
+
+    gone = events.UserDisconnected(
+        id=f"user.disconnected:{user_id}:1", user_id=user_id, connection=1
+    )
+    for _ in range(2):  # delivered twice: one effect
+        await deliver(gone)
+    await spotify_becomes(False)
+    # tokens issued before the disconnection are asked again by the gateway
+    assert int(await kit.redis.get(key)) == int(gone.occurred_at.timestamp() * 1000)
+    r = await auth.post("/api/auth/signin", json={"userName": "ana.music", "password": "s3cret!pw"})
+    assert tokens.verify(r.json()["accessToken"], secret=ACCESS_SECRET).spotify is False
+
+    # the first connect, redelivered late, does not reopen what was closed
+    await accounts.spotify_changed(kit, event=first)
+    doc = await kit.database["users"].find_one({"_id": user_id})
+    assert (doc["spotify"], doc["spotifySeq"]) == (False, 3)
+    second = events.UserAuthorized(id=f"user.authorized:{user_id}:2", user_id=user_id, connection=2)
+    await deliver(second)
+    await spotify_becomes(True)
+    doc = await kit.database["users"].find_one({"_id": user_id})
+    assert doc["spotifySeq"] == 4
+    assert int(await kit.redis.get(key)) == int(second.occurred_at.timestamp() * 1000)
+
+
 def test_settings_need_a_long_access_secret(make_settings: Callable[..., Any]) -> None:
     with pytest.raises(ValueError, match="access_token_secret"):
         make_settings(auth_app.Settings, access_token_secret="short")

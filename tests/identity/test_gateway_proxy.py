@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from rhime import events
 from rhime.auth import app as auth_app
 from rhime.auth import tokens
 from rhime.gateway import app as gateway_app
@@ -62,6 +63,20 @@ def spotify_double(connected: set[str]) -> FastAPI:
             headers={"x-upstream": "yes"},
         )
 
+    # connecting and disconnecting as the spotify component answers them
+    @app.get("/api/spotify/callback")
+    async def callback(request: Request) -> Response:
+        caller = identity.decode(request.headers[identity.HEADER], secret=SECRET)
+        connected.add(caller.user_id)
+        headers = {"location": "/", tokens.SPOTIFY_HEADER: "1"}
+        return Response(status_code=302, headers=headers)
+
+    @app.delete("/api/spotify/connection")
+    async def disconnect(request: Request) -> Response:
+        caller = identity.decode(request.headers[identity.HEADER], secret=SECRET)
+        connected.discard(caller.user_id)
+        return Response(status_code=204, headers={tokens.SPOTIFY_HEADER: "0"})
+
     @app.get("/api/spotify/stream")
     async def stream() -> StreamingResponse:
         async def chunks() -> AsyncIterator[bytes]:
@@ -85,6 +100,7 @@ class Stack:
     connected: set[str]
     graph_kit: Any
     spotify_url: str
+    auth_kit: Any
 
 
 @pytest.fixture
@@ -121,7 +137,9 @@ async def stack(make_settings: Callable[..., Any], serve: Any) -> AsyncIterator[
     )
     gateway = await serve(gateway_app.create(settings))
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
-        yield Stack(gateway, client, connected, graph.app.state.kit, spotify.url)
+        yield Stack(
+            gateway, client, connected, graph.app.state.kit, spotify.url, auth.app.state.kit
+        )
 
 
 async def sign_up_and_in(stack: Stack, **change: str) -> tuple[str, str]:
@@ -213,6 +231,59 @@ async def test_connecting_spotify_needs_no_new_sign_in(stack: Stack) -> None:
     r = await c.get(path, headers=bearer(token))
     assert r.status_code == 200
     assert "set-cookie" not in r.headers
+
+
+async def test_disconnecting_closes_the_gate_for_every_token_until_reconnected(
+    stack: Stack,
+) -> None:
+    c = stack.client
+    c.cookies.clear()
+    user_id, first = await sign_up_and_in(stack)
+    await edges.add_user(stack.graph_kit.database, user_id=user_id, user_name="ana")
+    path = f"/api/graph/users/{user_id}/counts"
+    c.cookies.clear()
+    stack.connected.add(user_id)
+    r = await c.get(path, headers=cookie_header(first))
+    assert r.status_code == 200
+    connected = r.cookies["accessToken"]  # says Spotify, as does another device's token
+    assert tokens.verify(connected, secret=ACCESS_SECRET).spotify is True
+    assert (await c.get(path, headers=bearer(connected))).status_code == 200
+
+    # this browser: its cookie says "not connected" at once, and the gate is shut for it
+    r = await c.delete("/api/spotify/connection", headers=cookie_header(connected))
+    assert r.status_code == 204
+    assert tokens.SPOTIFY_HEADER not in r.headers
+    browser = r.cookies["accessToken"]
+    assert tokens.verify(browser, secret=ACCESS_SECRET).spotify is False
+    r = await c.get(path, headers=cookie_header(browser))
+    assert r.status_code == 401
+    assert "not authorized" in r.json()["errors"][0]["msg"]
+
+    # every other token: closed once auth hears `user.disconnected` (at least once)
+    gone = events.UserDisconnected(
+        id=f"user.disconnected:{user_id}:1", user_id=user_id, connection=1
+    )
+    bus = stack.auth_kit.require_bus()
+    for _ in range(2):
+        await bus.js.publish(bus.subject(gone.SUBJECT), gone.model_dump_json().encode())
+
+    async def shut() -> bool:
+        return (await c.get(path, headers=bearer(connected))).status_code == 401
+
+    for _ in range(100):
+        if await shut():
+            break
+        await asyncio.sleep(0.05)
+    assert await shut()
+
+    # connecting again opens it at once, with no wait for the cached "no" to expire
+    r = await c.get("/api/spotify/callback", headers=cookie_header(browser))
+    assert r.status_code == 302
+    again = r.cookies["accessToken"]
+    assert tokens.verify(again, secret=ACCESS_SECRET).spotify is True
+    assert (await c.get(path, headers=cookie_header(again))).status_code == 200
+    # and the old tokens are good again too: the connection is what counts
+    assert (await c.get(path, headers=bearer(connected))).status_code == 200
 
 
 async def test_spotify_unreachable_means_not_connected(

@@ -239,6 +239,9 @@ async def test_revoked_refresh_token_disconnects(
     assert r.status_code == 409
     r = await client.get(f"/internal/connected/{user}", headers=service_headers())
     assert r.json() == {"connected": False}
+    # revoked by Spotify closes the gate as a disconnection does
+    found = await published(kit.settings, "user.disconnected", expect=1)
+    assert [(e["id"], e["connection"]) for e in found] == [(f"user.disconnected:{user}:1", 1)]
 
 
 async def _expire_soon(kit: Any, user: str) -> None:
@@ -358,7 +361,10 @@ async def test_disconnect_deletes_tokens(spotify: tuple[httpx.AsyncClient, Any])
     await connect(client, user, listener=8)
     r = await client.delete("/api/spotify/connection", headers=auth_headers(user))
     assert r.status_code == 204
+    # the gateway re-issues the caller's cookie from this; everyone else hears the event
+    assert r.headers["x-rhime-spotify-connected"] == "0"
     doc = await kit.database["tokens"].find_one({"_id": user})
+    assert not doc.get("_outbox")
     assert "access" not in doc
     assert "refresh" not in doc
     assert (await client.get("/api/spotify/token", headers=auth_headers(user))).status_code == 404
@@ -368,8 +374,17 @@ async def test_disconnect_deletes_tokens(spotify: tuple[httpx.AsyncClient, Any])
     r = await client.delete("/api/spotify/connection", headers=auth_headers(user))
     assert r.status_code == 204
     # and connecting again publishes a new connection
-    assert (await connect(client, user, listener=8)).headers["location"] == "/"
+    again = await connect(client, user, listener=8)
+    assert again.headers["location"] == "/"
+    assert again.headers["x-rhime-spotify-connected"] == "1"
     assert (await kit.database["tokens"].find_one({"_id": user}))["connection"] == 2
+    # one disconnection, one event, whatever the repeats; connects carry their number
+    gone = await published(kit.settings, "user.disconnected", expect=1)
+    assert [(e["id"], e["user_id"], e["connection"]) for e in gone] == [
+        (f"user.disconnected:{user}:1", user, 1)
+    ]
+    came = await published(kit.settings, "user.authorized", expect=2)
+    assert sorted(e["connection"] for e in came) == [1, 2]
 
 
 @pytest.mark.parametrize("key", ["x" * 44, "ZGV2LWtleQ==" + "=" * 32])

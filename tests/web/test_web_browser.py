@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from rhime.runtime import local
@@ -26,6 +27,8 @@ pytestmark = [
 ]
 
 DESKTOP = {"width": 1280, "height": 900}
+# An <img> that the browser fetched and decoded has a width.
+LOADED = "i => i.complete ? i.naturalWidth : 0"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -127,6 +130,11 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
 
         await ws.eventually(seed_shown, timeout=120, every=1)
         await expect(page.locator(".similarity .big")).to_have_text(re.compile(r"^\d+%$"))
+        # who they are, as far as the card can say: counts, and their own top music
+        await expect(page.locator(".rec-facts")).to_contain_text("1 post")
+        for heading in ("Their top artists", "Their top tracks"):
+            section = page.locator(".common section", has=page.get_by_role("heading", name=heading))
+            await expect(section.locator(".chips li").first).to_be_visible()
         await shoot(page, shots, "connect")
         await page.locator("form[data-rec-action] button", has_text="Follow").click()
         await expect(page.get_by_role("status")).to_contain_text("Followed")
@@ -139,7 +147,7 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await page.get_by_label("Search tracks").fill("the")
         await expect(page.locator("#track-results input[type=radio]").first).to_be_checked()
         await page.get_by_label("Why this track?").fill("Found it through Rhime")
-        await page.get_by_role("button", name="Post").click()
+        await page.get_by_role("button", name="Post", exact=True).click()
         mine = page.locator(".post", has_text="Found it through Rhime").first
         await expect(mine).to_be_visible()
 
@@ -154,15 +162,51 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await expect(mine.locator("form[data-like] input[name=liked]")).to_have_value("0")
 
         # Comment inline, newest first, deletable because it is mine.
-        await mine.locator("summary").click()
+        await mine.locator("details.comments > summary").click()
         box = mine.get_by_label("Add a comment")
         await box.fill("Great bass line")
         await mine.get_by_role("button", name="Send").click()
         await expect(mine.locator(".comment-text").first).to_have_text("Great bass line")
         await expect(mine.locator("[data-comment-count]")).to_have_text("1")
         await expect(mine.locator("[data-comment-word]")).to_have_text("comment")
-        await expect(mine.get_by_role("button", name=re.compile("Delete"))).to_be_visible()
+        await expect(mine.get_by_role("button", name="Delete your comment")).to_be_visible()
+
+        # Like the comment (the like API takes comment ids too); the state is the server's.
+        comment = mine.locator(".comment").first
+        await comment.get_by_role("button", name=re.compile("Like comment")).click()
+        await expect(comment.locator("form[data-like] button")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        await expect(comment.locator("[data-count]")).to_have_text("1")
+        await expect(comment.locator("form[data-like] input[name=liked]")).to_have_value("0")
         await shoot(page, shots, "home")
+        await page.reload()
+        await mine.locator("details.comments > summary").click()
+        liked = comment.locator("form[data-like] button")
+        await expect(liked).to_have_attribute("aria-pressed", "true")
+        await liked.click()
+        await expect(comment.locator("form[data-like] input[name=liked]")).to_have_value("1")
+        await expect(liked).to_have_attribute("aria-pressed", "false")
+        await expect(comment.locator("[data-count]")).to_have_text("0")
+
+        # Delete a post of mine: it leaves the page at once, and the timeline for good.
+        await page.get_by_label("Search tracks").fill("the")
+        await expect(page.locator("#track-results input[type=radio]").first).to_be_checked()
+        await page.get_by_label("Why this track?").fill("Posted by mistake")
+        await page.get_by_role("button", name="Post", exact=True).click()
+        doomed = page.locator(".post", has_text="Posted by mistake")
+        await expect(doomed).to_be_visible()
+        await doomed.get_by_text("More").click()
+        await shoot(page, shots, "home-delete-post")
+        await doomed.get_by_role("button", name=re.compile("Delete post")).click()
+        await expect(doomed).to_have_count(0)
+
+        async def gone_for_good() -> bool:
+            await page.reload()
+            await expect(mine).to_be_visible()
+            return await doomed.count() == 0
+
+        await ws.eventually(gone_for_good, timeout=10, every=0.3)
 
         # The followed person's profile shows their post and a Following button.
         await page.goto(seed_href)
@@ -171,6 +215,9 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await shoot(page, shots, "profile-other")
         await page.get_by_role("tab", name="Top artists").click()
         await expect(page.locator(".top-list li").first).to_be_visible()
+        # with the artists' pictures, as Spotify has them
+        portrait = page.locator(".top-list img.artist-picture").first
+        await ws.eventually(lambda: portrait.evaluate(LOADED), timeout=10, every=0.2)
         await shoot(page, shots, "profile-artists")
 
         # Edit the profile: the API's rules come back inline, then the change shows.
@@ -183,24 +230,53 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await shoot(page, shots, "profile-edit-error")
         await page.get_by_label("First name").fill("Marisol")
         await page.get_by_label("Bio").fill("Synths and long drives")
+        await page.get_by_role("spinbutton", name=re.compile("^Age")).fill("34")
+        await page.get_by_label("Gender").select_option("female")
+        await shoot(page, shots, "profile-edit")
         await page.get_by_role("button", name="Save").click()
         await expect(page.locator("#profile-name")).to_contain_text(
             re.compile("marisol", re.IGNORECASE)
         )
         await expect(page.locator(".profile-top .bio")).to_have_text("Synths and long drives")
+        await expect(page.locator(".profile-top .facts")).to_have_text("Age 34 · Female")
 
-        # Upload a profile picture through the presigned flow; it is served back.
+        # Upload a 4 MB picture: straight from the browser to the image store (the gateway
+        # takes no body that large), then confirmed; it is served back.
         await page.get_by_role("link", name="Edit profile").click()
         await page.get_by_label("Choose an image").set_input_files(
-            files=[{"name": "me.png", "mimeType": "image/png", "buffer": ws.png()}]
+            files=[{"name": "notes.txt", "mimeType": "image/png", "buffer": b"not a picture"}]
+        )
+        await page.get_by_role("button", name="Upload picture").click()
+        await expect(page.locator("#image-error")).to_have_text("Use a JPEG, PNG or WebP image.")
+        big = ws.png(1200, 1120, noise=True)
+        assert 4_000_000 < len(big) < 5_000_000
+        await page.get_by_label("Choose an image").set_input_files(
+            files=[{"name": "me.png", "mimeType": "image/png", "buffer": big}]
         )
         await page.get_by_role("button", name="Upload picture").click()
         picture = page.locator(".profile-top img.avatar")
-        await expect(picture).to_have_attribute("src", re.compile(r"/[0-9a-f]{24}/[0-9a-f]+\.png$"))
-        loaded = "i => i.complete ? i.naturalWidth : 0"
-        await ws.eventually(lambda: picture.evaluate(loaded), timeout=10, every=0.2)
-        assert await picture.evaluate(loaded) == 64
+        await expect(picture).to_have_attribute(
+            "src", re.compile(r"/[0-9a-f]{24}/[0-9a-f]+\.png$"), timeout=30_000
+        )
+        await ws.eventually(lambda: picture.evaluate(LOADED), timeout=30, every=0.2)
+        assert await picture.evaluate(LOADED) == 1200
+        stored = await picture.get_attribute("src")
+        async with aiohttp.ClientSession() as http, http.get(stored) as response:
+            assert await response.read() == big
         await shoot(page, shots, "profile-own")
+
+        # Disconnect Spotify: the gate shuts at once, and connecting again reopens it.
+        await page.get_by_role("link", name="Edit profile").click()
+        await page.get_by_role("button", name="Disconnect Spotify").click()
+        await expect(page).to_have_url(re.compile(r"/connect-spotify\?disconnected=1$"))
+        await expect(page.get_by_role("status")).to_contain_text("Spotify is disconnected")
+        await shoot(page, shots, "connect-spotify-disconnected")
+        for screen in ("/", "/connect", "/settings/profile"):
+            await page.goto(screen)
+            await expect(page).to_have_url(re.compile(r"/connect-spotify$"))
+        await page.get_by_role("link", name="Connect with Spotify").click()
+        await expect(page).to_have_url(re.compile(r"/$"))
+        await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
 
         # Not found, then sign out: pages send signed-out people to sign in.
         await page.goto("/no/such/page")

@@ -18,7 +18,7 @@ HOST = "rhime.test"
 REFUSED = "sent from another site"
 
 
-def web(*, https: bool = True) -> FastAPI:
+def web(*, https: bool = True, upload_origin: str | None = None) -> FastAPI:
     settings = web_app.Settings(
         component="web",
         internal_secret=SECRET,
@@ -26,6 +26,7 @@ def web(*, https: bool = True) -> FastAPI:
         # nothing listens there: the requests below never get as far as calling the API
         gateway_url="http://127.0.0.1:9",
         cookie_secure=https,
+        upload_origin=upload_origin,
     )
     app = web_app.create(settings)
 
@@ -149,6 +150,33 @@ async def test_plain_http_runs_send_no_strict_transport_security() -> None:
         assert r.status_code == 200
         assert "strict-transport-security" not in r.headers
         assert policy(r)["script-src"] == ["'self'"]
+
+
+async def test_scripts_may_send_only_here_and_to_the_image_store() -> None:
+    async for client in client_for(web()):
+        assert policy(await client.get("/signup"))["connect-src"] == ["'self'"]
+    store = "https://images.rhime.test:9000"
+    async for client in client_for(web(upload_origin=store)):
+        for path in ("/signup", "/boom", "/static/avatar.js"):
+            csp = policy(await client.get(path))
+            assert csp["connect-src"] == ["'self'", store]
+            assert csp["form-action"] == ["'self'"]
+
+
+@pytest.mark.parametrize("origin", ["images.example", "https://x.example/path", "https://a b"])
+def test_the_upload_origin_must_be_an_origin(origin: str) -> None:
+    with pytest.raises(ValueError, match="upload_origin"):
+        web(upload_origin=origin)
+
+
+async def test_pages_take_no_large_bodies(client: httpx.AsyncClient) -> None:
+    """Pictures go straight to the image store; pages only take forms."""
+    r = await client.post(
+        "/settings/profile",
+        content=b"bio=" + b"x" * 70_000,
+        headers={"content-type": "application/x-www-form-urlencoded", "origin": f"http://{HOST}"},
+    )
+    assert r.status_code == 413
 
 
 @pytest.mark.parametrize("template", sorted(p.name for p in views.TEMPLATES.glob("*.html")))

@@ -4,6 +4,7 @@ people who connected (fake) Spotify, and a Chromium launched from Debian's packa
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import time
 import urllib.request
@@ -111,18 +112,28 @@ async def eventually(check: Any, *, timeout: float = 60, every: float = 0.5) -> 
         await asyncio.sleep(every)
 
 
-def png(width: int = 64, height: int = 64, rgb: tuple[int, int, int] = (109, 40, 217)) -> bytes:
-    """A small valid PNG, made here so the test needs no image file."""
+def png(
+    width: int = 64,
+    height: int = 64,
+    rgb: tuple[int, int, int] = (109, 40, 217),
+    *,
+    noise: bool = False,
+) -> bytes:
+    """A valid PNG, made here so the test needs no image file. With `noise` its pixels are
+    random and stored uncompressed: about 3 bytes a pixel, for a picture of a chosen size."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    row = b"\x00" + bytes(rgb) * width
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    if noise:
+        pixels = b"".join(b"\x00" + os.urandom(3 * width) for _ in range(height))
+    else:
+        pixels = (b"\x00" + bytes(rgb) * width) * height
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IDAT", zlib.compress(pixels, 0 if noise else 6))
         + chunk(b"IEND", b"")
     )

@@ -23,6 +23,8 @@ from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.auth")
 USERS = "users"
+# The order of the last Spotify connect or disconnect applied (events.spotify_seq).
+SPOTIFY_SEQ = "spotifySeq"
 INDEXES = {
     USERS: [
         IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
@@ -152,5 +154,30 @@ async def sign_out(kit: Kit, *, user_id: str, ttl: int) -> None:
     await kit.redis.set(key, int(time.time() * 1000), ex=ttl + 60)
 
 
-async def spotify_connected(kit: Kit, *, user_id: str) -> None:
-    await kit.database[USERS].update_one({"_id": user_id}, {"$set": {"spotify": True}})
+# Keeps the later of two times: deliveries come late and twice.
+_KEEP_LATEST = """
+local current = tonumber(redis.call('get', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then
+  redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 0
+"""
+
+
+async def spotify_changed(
+    kit: Kit, *, event: events.UserAuthorized | events.UserDisconnected
+) -> None:
+    """Connect or disconnect the account's Spotify flag, unless a later change was applied
+    already; then tell the gateway that tokens issued before this change carry a stale
+    `spotify` claim."""
+    seq = events.spotify_seq(event)
+    await kit.database[USERS].update_one(
+        {
+            "_id": event.user_id,
+            "$or": [{SPOTIFY_SEQ: {"$exists": False}}, {SPOTIFY_SEQ: {"$lt": seq}}],
+        },
+        {"$set": {"spotify": isinstance(event, events.UserAuthorized), SPOTIFY_SEQ: seq}},
+    )
+    key = tokens.spotify_changed_key(kit.settings.namespace, event.user_id)
+    changed_ms = int(event.occurred_at.timestamp() * 1000)
+    await kit.redis.eval(_KEEP_LATEST, 1, key, changed_ms, tokens.TTL_SECONDS + 60)

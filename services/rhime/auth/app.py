@@ -207,9 +207,15 @@ def create(settings: Settings) -> FastAPI:
 
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
         async def on_authorized(event: events.UserAuthorized) -> None:
-            await accounts.spotify_connected(kit, user_id=event.user_id)
+            await accounts.spotify_changed(kit, event=event)
 
-        return [bus.Subscription(event=events.UserAuthorized, handler=on_authorized)]
+        async def on_disconnected(event: events.UserDisconnected) -> None:
+            await accounts.spotify_changed(kit, event=event)
+
+        return [
+            bus.Subscription(event=events.UserAuthorized, handler=on_authorized),
+            bus.Subscription(event=events.UserDisconnected, handler=on_disconnected),
+        ]
 
     return kit_app.create_app(
         settings,

@@ -83,6 +83,18 @@ def clear_cookie(response: Response, *, secure: bool) -> None:
     response.delete_cookie(COOKIE, path="/", httponly=True, secure=secure, samesite="lax")
 
 
+# The spotify component sets this on the answer that connects ("1") or disconnects ("0") the
+# caller's Spotify; the gateway then re-issues the browser's cookie with that claim at once
+# and strips the header.
+SPOTIFY_HEADER = "x-rhime-spotify-connected"
+
+
+def spotify_changed_key(namespace: str, user_id: str) -> str:
+    """Redis key holding when (ms) the user's Spotify connection last changed: a token's
+    `spotify` claim, or a cached answer, from before then is checked again by the gateway."""
+    return f"{namespace}:spotify-changed:{user_id}"
+
+
 def revoked_key(namespace: str, user_id: str) -> str:
     """Redis key holding the time (ms) of the user's last sign-out: tokens issued before it
     are refused by the gateway."""

@@ -23,6 +23,7 @@ class Verdict:
     retry_after: int
     signed_out_ms: int  # the user's last sign-out (ms), 0 if none
     degraded: bool = False  # Redis did not answer: neither limit nor sign-out is known
+    spotify_changed_ms: int = 0  # the user's last Spotify connect or disconnect (ms), 0 if none
 
 
 async def check(
@@ -33,6 +34,7 @@ async def check(
     window: int,
     signed_out_key: str | None,
     timeout: float,
+    spotify_changed_key: str | None = None,
 ) -> Verdict:
     now = time.time()
     slot = int(now // window)
@@ -43,11 +45,15 @@ async def check(
             pipe.expire(counter, window + 1, nx=True)
             if signed_out_key:
                 pipe.get(signed_out_key)
+            if spotify_changed_key:
+                pipe.get(spotify_changed_key)
             results = await pipe.execute()
     except Exception:
         log.warning("rate limit check failed; degraded", exc_info=True)
         return Verdict(True, 0, 0, degraded=True)
     count = int(results[0])
-    signed_out = int(results[2] or 0) if signed_out_key else 0
+    extra = iter(results[2:])
+    signed_out = int(next(extra) or 0) if signed_out_key else 0
+    changed = int(next(extra) or 0) if spotify_changed_key else 0
     retry_after = max(1, int((slot + 1) * window - now) + 1)
-    return Verdict(count <= limit, retry_after, signed_out)
+    return Verdict(count <= limit, retry_after, signed_out, spotify_changed_ms=changed)

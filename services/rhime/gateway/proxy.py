@@ -5,6 +5,7 @@ measurement about 7x faster than httpx for proxying), on one pooled keep-alive s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -64,6 +65,7 @@ _DROP_RESPONSE = frozenset(
         "date",
         "server",
         logs.HEADER,
+        tokens.SPOTIFY_HEADER,  # for the gateway only
     }
 )
 _SMALL_BODY = 64 * 1024
@@ -168,6 +170,9 @@ class Gateway:
             if claims
             else None,
             timeout=self.settings.redis_timeout_seconds,
+            spotify_changed_key=tokens.spotify_changed_key(self.settings.namespace, claims.user_id)
+            if claims
+            else None,
         )
         if verdict.degraded and claims is not None and scope["method"] not in _SAFE_METHODS:
             # a signed-out token must not change anything while sign-outs cannot be checked
@@ -176,6 +181,9 @@ class Gateway:
             return
         if claims is not None and claims.issued_at < verdict.signed_out_ms:
             claims = None  # signed out since this token was issued
+        if claims is not None and claims.spotify and claims.issued_at < verdict.spotify_changed_ms:
+            # Spotify was disconnected (or connected anew) since: the claim is asked again
+            claims = dataclasses.replace(claims, spotify=False)
         if not verdict.allowed:
             retry = {"Retry-After": str(verdict.retry_after)}
             await _error(429, errors.message(429), rid, retry)(scope, receive, send)
@@ -193,6 +201,7 @@ class Gateway:
                     settings=self.settings,
                     base_url=self.spotify_url,
                     user_id=claims.user_id,
+                    since_ms=verdict.spotify_changed_ms,
                 ):
                     msg = "The user is not authorized to access this resource."
                     await _error(401, msg, rid)(scope, receive, send)
@@ -205,8 +214,10 @@ class Gateway:
                     expires_at=claims.expires_at,
                 )
                 if from_cookie:
-                    refreshed = self._reissue(claims)
-        await self._forward(scope, receive, send, headers, rid, route, claims, client_ip, refreshed)
+                    refreshed = self._reissue(claims, spotify=True)
+        await self._forward(
+            scope, receive, send, headers, rid, route, claims, client_ip, refreshed, from_cookie
+        )
 
     def _claims(self, headers: CIMultiDict[str]) -> tuple[tokens.Claims | None, bool]:
         """The verified access token, from `Authorization: Bearer` or the cookie."""
@@ -234,13 +245,13 @@ class Gateway:
             return False
         return any(peer in network for network in self.settings.metrics_networks)
 
-    def _reissue(self, claims: tokens.Claims) -> str:
-        """A cookie that says Spotify is connected, so nobody has to sign in again."""
+    def _reissue(self, claims: tokens.Claims, *, spotify: bool) -> str:
+        """A cookie that says whether Spotify is connected, so nobody has to sign in again."""
         ttl = max(60, claims.expires_at - int(time.time()))
         token, _ = tokens.issue(
             user_id=claims.user_id,
             user_name=claims.user_name,
-            spotify=True,
+            spotify=spotify,
             secret=self.access_secret,
             ttl=ttl,
         )
@@ -293,6 +304,7 @@ class Gateway:
         claims: tokens.Claims | None,
         client_ip: str,
         refreshed: str | None,
+        from_cookie: bool,
     ) -> None:
         upstream_headers = CIMultiDict[str]()
         for name, value in headers.items():
@@ -348,6 +360,18 @@ class Gateway:
                     if k.lower() not in _DROP_RESPONSE
                 ]
                 out.append((logs.HEADER.encode(), rid.encode()))
+                change = response.headers.get(tokens.SPOTIFY_HEADER)
+                if change is not None and route.component == "spotify" and claims is not None:
+                    # the connection changed on this very request: the cookie follows now
+                    now_connected = change == "1"
+                    await connected.remember(
+                        self.kit,
+                        settings=self.settings,
+                        user_id=claims.user_id,
+                        connected=now_connected,
+                    )
+                    if from_cookie:
+                        refreshed = self._reissue(claims, spotify=now_connected)
                 if refreshed:
                     out.append((b"set-cookie", refreshed.encode("latin-1")))
                 await send(

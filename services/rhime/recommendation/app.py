@@ -5,6 +5,7 @@
 import asyncio
 import base64
 import binascii
+import datetime
 import logging
 import math
 from typing import Annotated, Any
@@ -23,6 +24,11 @@ from rhime.recommendation.settings import Settings
 log = logging.getLogger("rhime.recommendation")
 
 MAX_ROUNDS = 5  # pages read to fill one page when filtered ones are skipped
+DISMISSED_UNTIL = "dismissedUntil"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 class Item(BaseModel):
@@ -118,6 +124,16 @@ async def read_page(
     return shown, position
 
 
+async def bring_back(db: Any, *, user_id: str, now: datetime.datetime) -> None:
+    """Dismissals whose period is over: the person may be shown again. One never computed
+    (dismissed before any match was stored) is dropped instead: the next computation brings
+    it back if the match holds. Dismissals without an end (older ones) stay."""
+    recs = db[store.RECOMMENDATIONS]
+    over = {"userId": user_id, "dismissed": True, DISMISSED_UNTIL: {"$lte": now}}
+    await recs.delete_many({**over, "similarity": {"$lte": 0}})
+    await recs.update_many(over, {"$set": {"dismissed": False}, "$unset": {DISMISSED_UNTIL: ""}})
+
+
 def create(settings: Settings) -> FastAPI:
     router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 
@@ -132,6 +148,8 @@ def create(settings: Settings) -> FastAPI:
     ) -> Page:
         """My recommendations, best first, a page at a time."""
         position = decode_cursor(cursor) if cursor else None
+        if position is None:  # once per reading, on its first page
+            await bring_back(kit.database, user_id=user.user_id, now=_now())
         channel: grpc.aio.Channel | None = kit.extras.get("graphview")
         # a follow made after the computation hides the person at once
         hidden = await follows.followees(channel, user_id=user.user_id)
@@ -161,7 +179,8 @@ def create(settings: Settings) -> FastAPI:
         user: identity.User,
         kit: kit_app.KitDep,
     ) -> Response:
-        """Never show this person again; recomputation keeps it dismissed."""
+        """Not now: hide this person for `RHIME_DISMISS_DAYS` (30) days; recomputation keeps
+        it hidden meanwhile. Dismissing again starts the period again."""
         other_id = ids.object_id(user_id, what="userId")
         if other_id == user.user_id:
             raise errors.bad_request("You cannot dismiss yourself.", field="userId")
@@ -174,10 +193,11 @@ def create(settings: Settings) -> FastAPI:
         ].find_one({"_id": other_id}, {"_id": 1})
         if known is None:
             raise errors.not_found("The user cannot be found.")
+        until = _now() + datetime.timedelta(days=settings.dismiss_days)
         await db[store.RECOMMENDATIONS].update_one(
             {"_id": rec_id},
             {
-                "$set": {"dismissed": True},
+                "$set": {"dismissed": True, DISMISSED_UNTIL: until},
                 # dismissing before it is computed still keeps the person away
                 "$setOnInsert": {"userId": user.user_id, "otherId": other_id, "similarity": 0.0},
             },

@@ -12,6 +12,12 @@ class Settings(KitSettings):
     """The HTTP service: serves stored recommendations."""
 
     page_size: int = Field(default=10, ge=1, le=50, description="recommendations per page")
+    dismiss_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description='days a recommendation dismissed with "Not now" stays hidden',
+    )
     use_graph_view: bool = Field(
         default=True,
         description="ask user-graph-view whom the reader follows, to hide them (false: no "

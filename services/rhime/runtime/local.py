@@ -22,6 +22,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rhime import catalogue
 from rhime.runtime import servers
@@ -90,9 +91,12 @@ def component_env(
     if "nats" in urls:
         env["RHIME_NATS_URL"] = urls["nats"]
     if "s3" in urls:
+        s3 = urlsplit(urls["s3"])
         env |= {
             "RHIME_S3_ENDPOINT_URL": urls["s3"],
             "RHIME_S3_PUBLIC_ENDPOINT_URL": urls["s3"],
+            # browsers upload profile pictures straight to it
+            "RHIME_UPLOAD_ORIGIN": f"{s3.scheme}://{s3.netloc}",
         }
     if "spotify" in urls:
         env |= {

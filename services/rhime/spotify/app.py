@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -14,13 +15,17 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from rhime.auth import tokens as auth_tokens
 from rhime.kit import app as kit_app
 from rhime.kit import errors, identity, outbox
 from rhime.recommendation import jobs, store, tastes
-from rhime.spotify import api, oauth, search, tokens
+from rhime.spotify import api, artists, oauth, search, tokens
 from rhime.spotify.settings import Settings
 
 log = logging.getLogger("rhime.spotify")
+# Tells the gateway the caller's Spotify connection just changed, so the browser's cookie
+# follows at once; every other token follows by event (`user.disconnected`).
+CONNECTED_HEADER = auth_tokens.SPOTIFY_HEADER
 
 
 class AuthorizeOut(BaseModel):
@@ -34,6 +39,10 @@ class TokenOut(BaseModel):
 
 class SearchOut(BaseModel):
     tracks: list[search.Track]
+
+
+class ArtistsOut(BaseModel):
+    artists: list[artists.Artist]
 
 
 class TopItem(BaseModel):
@@ -135,7 +144,7 @@ def create(settings: Settings) -> FastAPI:
             # the weekly refresh will fetch this user's taste anyway
             log.exception("could not enqueue the initial fetch of %s", user.user_id)
         log.info("user %s connected Spotify (connection %d)", user.user_id, number)
-        return RedirectResponse("/", status_code=302)
+        return RedirectResponse("/", status_code=302, headers={CONNECTED_HEADER: "1"})
 
     @router.get("/token")
     async def token(user: identity.User, kit: kit_app.KitDep) -> TokenOut:
@@ -188,6 +197,47 @@ def create(settings: Settings) -> FastAPI:
             raise errors.ApiError(502, errors.message(502))
         return search.compact(body)
 
+    @router.get("/artists")
+    async def artist_details(
+        user: identity.User,
+        kit: kit_app.KitDep,
+        ids: Annotated[str, Query(min_length=1, max_length=3300)],
+    ) -> ArtistsOut:
+        """Artists' names, pictures and links, in the order asked (unknown ids left out)."""
+        wanted = list(dict.fromkeys(i for i in ids.split(",") if i))
+        if not 1 <= len(wanted) <= artists.MAX_IDS:
+            raise errors.bad_request(f"Give 1 to {artists.MAX_IDS} ids.", field="ids")
+        if not all(re.fullmatch(search.TRACK_ID, i) for i in wanted):
+            raise errors.bad_request("Invalid ids", field="ids")
+
+        def key_of(artist_id: str) -> str:
+            return settings.key("spotify-artist", artist_id)
+
+        known = dict(
+            zip(
+                wanted,
+                await artists.cached(kit.redis, keys=[key_of(i) for i in wanted]),
+                strict=True,
+            )
+        )
+        missing = [i for i, a in known.items() if a is None]
+        if missing:
+            value, _ = await _access(kit, user.user_id)
+            try:
+                body = await api.get(
+                    http(kit),
+                    settings=settings,
+                    token=value,
+                    path="/v1/artists",
+                    params={"ids": ",".join(missing)},
+                )
+            except api.SpotifyError as exc:
+                raise _upstream(exc) from None
+            fresh = artists.from_body(body)
+            await artists.remember(kit.redis, key_of=key_of, artists=fresh)
+            known.update((a.id, a) for a in fresh)
+        return ArtistsOut(artists=[a for i in wanted if (a := known.get(i)) is not None])
+
     @router.get("/users/{userId}/top/{kind}")
     async def top_items(
         user_id: Annotated[str, Path(alias="userId", min_length=1, max_length=64)],
@@ -211,10 +261,12 @@ def create(settings: Settings) -> FastAPI:
 
     @router.delete("/connection", status_code=204)
     async def disconnect(user: identity.User, kit: kit_app.KitDep) -> Response:
-        """Delete the tokens, then the taste, index entries and recommendations."""
+        """Delete the tokens (publishing `user.disconnected`, which closes the gate), then
+        the taste, index entries and recommendations."""
         await tokens.disconnect(kit.database, user_id=user.user_id)
+        await outbox.flush(kit, collection=store.TOKENS, doc_id=user.user_id)
         await tastes.forget(kit.database, user_id=user.user_id)
-        return Response(status_code=204)
+        return Response(status_code=204, headers={CONNECTED_HEADER: "0"})
 
     @internal.get("/connected/{user_id}")
     async def connected(
@@ -230,6 +282,7 @@ def create(settings: Settings) -> FastAPI:
         except tokens.NotConnected:
             raise errors.not_found("Spotify is not connected.") from None
         except tokens.Revoked:
+            await outbox.flush(kit, collection=store.TOKENS, doc_id=user_id)
             await tastes.forget(kit.database, user_id=user_id)
             raise errors.conflict("Spotify access was revoked; connect again.") from None
         except api.SpotifyError as exc:

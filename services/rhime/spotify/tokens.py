@@ -1,7 +1,8 @@
 """Spotify tokens at rest: one document per user, access and refresh tokens Fernet-encrypted.
 
 The document outlives a disconnection (tokens removed, `connected` false) so that the
-connection counter keeps growing: each connection publishes its own `user.authorized`.
+connection counter keeps growing: each connection publishes its own `user.authorized`, and
+its end its own `user.disconnected`.
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ async def save(db: Any, *, settings: Settings, user_id: str, body: dict[str, Any
     for _ in range(10):
         doc = await coll.find_one({"_id": user_id}, {"connection": 1})
         number = int((doc or {}).get("connection", 0)) + 1
-        event = events.UserAuthorized(id=f"user.authorized:{user_id}:{number}", user_id=user_id)
+        event = events.UserAuthorized(
+            id=f"user.authorized:{user_id}:{number}", user_id=user_id, connection=number
+        )
         if doc is None:
             try:
                 await coll.insert_one(
@@ -112,17 +115,31 @@ async def is_connected(db: Any, *, user_id: str) -> bool:
 
 
 async def disconnect(db: Any, *, user_id: str, refresh: str | None = None) -> bool:
-    """Delete the tokens; True if the user was connected. With `refresh` (the stored,
-    encrypted refresh token), only if that is still the one stored."""
+    """Delete the tokens and stage `user.disconnected` in the same write; True if the user
+    was connected. With `refresh` (the stored, encrypted refresh token), only if that is
+    still the one stored."""
+    coll = db[COLLECTION]
     guard = {"refresh": refresh} if refresh is not None else {}
-    result = await db[COLLECTION].update_one(
-        {"_id": user_id, "connected": True, **guard},
-        {
-            "$set": {"connected": False, "disconnectedAt": now()},
-            "$unset": {"access": "", "refresh": "", "expiresAt": ""},
-        },
-    )
-    return bool(result.modified_count)
+    for _ in range(10):
+        doc = await coll.find_one({"_id": user_id, "connected": True, **guard}, {"connection": 1})
+        if doc is None:
+            return False
+        number = int(doc.get("connection", 0))
+        event = events.UserDisconnected(
+            id=f"user.disconnected:{user_id}:{number}", user_id=user_id, connection=number
+        )
+        # only over the connection just read: a reconnect meanwhile is not ended by this
+        result = await coll.update_one(
+            {"_id": user_id, "connected": True, "connection": number, **guard},
+            {
+                "$set": {"connected": False, "disconnectedAt": now()},
+                "$unset": {"access": "", "refresh": "", "expiresAt": ""},
+                **outbox.push(event),
+            },
+        )
+        if result.modified_count:
+            return True
+    return False
 
 
 async def access_token(

@@ -28,7 +28,17 @@ class Settings(KitSettings):
     )
     api_timeout_seconds: float = Field(default=10.0, gt=0, description="per API call")
     max_upload_bytes: int = Field(
-        default=5_000_000, ge=1, description="largest profile image accepted"
+        default=5_000_000,
+        ge=1,
+        description="largest profile picture the page lets the browser upload (the user "
+        "service's RHIME_MAX_IMAGE_BYTES is what the image store enforces)",
+    )
+    upload_origin: str | None = Field(
+        default=None,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+        description="origin (scheme://host[:port]) of the image store the browser uploads "
+        "profile pictures to (the user service's public S3 endpoint); allowed in the pages' "
+        "connect-src",
     )
     cookie_secure: bool = Field(
         default=True,
@@ -51,18 +61,23 @@ def create(settings: Settings) -> FastAPI:
             connect.router(),
             profile.router(settings.max_upload_bytes),
         ],
-        max_body_bytes=settings.max_upload_bytes + 64_000,
+        max_body_bytes=64_000,  # forms only: pictures go straight to the image store
     )
     app.state.templates = views.environment()
     app.state.gateway_url = (settings.gateway_url or settings.service_url("gateway")).rstrip("/")
     app.state.api_timeout = settings.api_timeout_seconds
     app.state.https = settings.cookie_secure
+    app.state.upload_origin = settings.upload_origin
     app.mount("/static", StaticFiles(directory=views.STATIC), name="static")
     _install_error_pages(app)
     app.add_middleware(csrf.SameOrigin)
     app.add_middleware(_RelayCookies)
     # outermost, so refusals and error pages carry the headers too
-    app.add_middleware(headers.SecurityHeaders, https=settings.cookie_secure)
+    app.add_middleware(
+        headers.SecurityHeaders,
+        https=settings.cookie_secure,
+        upload_origin=settings.upload_origin,
+    )
     return app
 
 
@@ -90,7 +105,8 @@ def _install_error_pages(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         page = views.error_page(request, 500, [])
-        return headers.apply(page, https=request.app.state.https)
+        state = request.app.state
+        return headers.apply(page, https=state.https, upload_origin=state.upload_origin)
 
     app.add_exception_handler(visit.Redirect, on_redirect)
     app.add_exception_handler(gateway.ApiFailure, on_api_failure)

@@ -131,10 +131,16 @@ class Gateway:
     async def delete(self, path: str) -> Any:
         return (await self.send("DELETE", path)).body
 
-    async def optional(self, path: str, *, default: Any = None) -> Any:
+    async def optional(
+        self,
+        path: str,
+        *,
+        default: Any = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
         """GET that treats 404 as absent (a deleted user, an item without data)."""
         try:
-            return await self.get(path)
+            return await self.get(path, params=params)
         except ApiFailure as failure:
             if failure.status == 404:
                 return default

@@ -39,6 +39,22 @@ def artist(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def with_pictures(found: list[dict[str, Any]], details: Any) -> list[dict[str, Any]]:
+    """Artists with the picture and link from `GET /api/spotify/artists`, where it has them."""
+    by_id = {str(d.get("id")): d for d in items(details, "artists") if isinstance(d, Mapping)}
+    merged = []
+    for item in found:
+        known = by_id.get(item["id"], {})
+        merged.append(
+            {
+                **item,
+                "image": item.get("image") or known.get("image"),
+                "url": item.get("url") or known.get("url"),
+            }
+        )
+    return merged
+
+
 def genre(raw: Any, rank: int) -> tuple[str, float]:
     """(name, weight); a bare name weighs by its rank, so the mix still reads right."""
     if isinstance(raw, str):

@@ -111,11 +111,26 @@ def router() -> APIRouter:
 
     @r.get("/connect-spotify")
     async def connect_spotify(
-        v: VisitDep, error: Annotated[str | None, Query(max_length=200)] = None
+        v: VisitDep,
+        error: Annotated[str | None, Query(max_length=200)] = None,
+        disconnected: Annotated[bool, Query()] = False,
     ) -> Response:
-        viewer = await v.require()
-        if viewer.spotify:
+        await v.require()
+        # Only the gateway's word sends the person home: it knows a (dis)connection at once,
+        # while the account's own flag follows by event a moment later.
+        signed = visit.signed_identity(v.request)
+        if signed is not None and signed.spotify:
             raise visit.Redirect("/")
-        return v.page("connect_spotify.html", failure=connect_failure(error))
+        return v.page(
+            "connect_spotify.html", failure=connect_failure(error), disconnected=disconnected
+        )
+
+    @r.post("/settings/spotify/disconnect")
+    async def disconnect_spotify(v: VisitDep) -> Response:
+        await v.require()
+        # The gateway answers with a cookie that says "not connected"; it reaches the browser
+        # with the redirect.
+        await v.api.delete("/api/spotify/connection")
+        return visit.redirect(v.request, f"{visit.CONNECT_SPOTIFY}?disconnected=1")
 
     return r

@@ -13,6 +13,7 @@ from rhime.web.visit import VisitDep
 
 UserId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
 TOP_GENRES = 5
+TOP_SHOWN = 5  # their top artists and tracks on the card
 
 
 def router() -> APIRouter:
@@ -70,17 +71,22 @@ async def next_card(api: gateway.Gateway) -> dict[str, Any] | None:
         return None
     rec = recs[0]
     user_id = str(rec.get("userId", ""))
-    profile, counts, genres = await gateway.gather(
+    top = {"limit": TOP_SHOWN}
+    profile, counts, posts, genres, artists, tracks = await gateway.gather(
         people.one(api, user_id),
         api.optional(f"/api/graph/users/{user_id}/counts", default={}),
+        api.optional(f"/api/posts/users/{user_id}/count", default={}),
         api.optional(f"/api/spotify/users/{user_id}/top/genres", default={}),
+        api.optional(f"/api/spotify/users/{user_id}/top/artists", default={}, params=top),
+        api.optional(f"/api/spotify/users/{user_id}/top/tracks", default={}, params=top),
     )
     explanation = rec.get("explanation") or {}
     similarity = rec.get("similarity") or 0
     percent = rec.get("percent")
     if not isinstance(percent, int | float):
         percent = round(float(similarity) * 100)
-    top = [music.genre(g, i) for i, g in enumerate(music.items(genres, "genres"))]
+    top_genres = [music.genre(g, i) for i, g in enumerate(music.items(genres, "genres"))]
+    posted = posts.get("count") if isinstance(posts, dict) else None
     return {
         "user": profile,
         "percent": round(float(percent)),
@@ -89,5 +95,13 @@ async def next_card(api: gateway.Gateway) -> dict[str, Any] | None:
         "commonArtists": list(explanation.get("commonArtists") or []),
         "commonTracks": list(explanation.get("commonTracks") or []),
         "commonGenres": list(explanation.get("commonGenres") or []),
-        "topGenres": [name for name, _ in top if name][:TOP_GENRES],
+        "topGenres": [name for name, _ in top_genres if name][:TOP_GENRES],
+        "topArtists": _names(artists, "artists"),
+        "topTracks": _names(tracks, "tracks"),
+        "posts": posted if isinstance(posted, int) else None,
     }
+
+
+def _names(body: Any, key: str) -> list[str]:
+    found = (str(i.get("name") or "") for i in music.items(body, key) if isinstance(i, dict))
+    return [name for name in found if name][:TOP_SHOWN]

@@ -58,18 +58,28 @@ def router() -> APIRouter:
         liked: Annotated[str, Form()] = "1",
         shown: Annotated[int | None, Form(alias="count", ge=0)] = None,
     ) -> Response:
+        return await _toggle_like(v, post_id, want=liked == "1", shown=shown, key="postId")
+
+    @r.post("/comments/{comment_id}/like")
+    async def like_comment(
+        v: VisitDep,
+        comment_id: ObjectId,
+        liked: Annotated[str, Form()] = "1",
+        shown: Annotated[int | None, Form(alias="count", ge=0)] = None,
+    ) -> Response:
+        # the like API takes comment ids as it takes post ids
+        return await _toggle_like(v, comment_id, want=liked == "1", shown=shown, key="commentId")
+
+    @r.post("/posts/{post_id}/delete")
+    async def delete_post(v: VisitDep, post_id: ObjectId) -> Response:
         await v.require()
-        want = liked == "1"
-        path = f"/api/likes/{post_id}"
-        reply = await (v.api.put(path) if want else v.api.delete(path))
-        if not v.partial:
-            return visit.redirect(v.request, visit.back(v.request))
-        counts = await v.api.get("/api/like-counts", params={"ids": post_id})
-        state = bool(reply.get("isLiked", want)) if isinstance(reply, dict) else want
-        count = like_count(_count_of(counts, post_id), shown=shown, liked=state, want=want)
-        return v.fragment(
-            "_like.html", post={"postId": post_id, "likedByMe": state, "likeCount": count}
-        )
+        await v.api.delete(f"/api/posts/{post_id}")
+        if v.partial:
+            # rhime.js removes the card itself
+            return Response(status_code=200)
+        back = visit.back(v.request)
+        # the post's own comments page is gone with it
+        return visit.redirect(v.request, "/" if back.startswith(f"/posts/{post_id}") else back)
 
     @r.get("/posts/{post_id}/comments")
     async def comments(
@@ -116,6 +126,20 @@ def router() -> APIRouter:
     return r
 
 
+async def _toggle_like(
+    v: visit.Visit, item_id: str, *, want: bool, shown: int | None, key: str
+) -> Response:
+    await v.require()
+    path = f"/api/likes/{item_id}"
+    reply = await (v.api.put(path) if want else v.api.delete(path))
+    if not v.partial:
+        return visit.redirect(v.request, visit.back(v.request))
+    counts = await v.api.get("/api/like-counts", params={"ids": item_id})
+    state = bool(reply.get("isLiked", want)) if isinstance(reply, dict) else want
+    count = like_count(_count_of(counts, item_id), shown=shown, liked=state, want=want)
+    return v.fragment("_like.html", post={key: item_id, "likedByMe": state, "likeCount": count})
+
+
 def _track_id(raw: str) -> str | None:
     """The chosen search result's Spotify id; the post service looks the track up itself."""
     value = raw.strip()
@@ -150,12 +174,40 @@ async def _comments(v: visit.Visit, post_id: str, *, before: str | None) -> dict
         v.api.get(f"/api/comments/posts/{post_id}/count"),
     )
     items = list(page.get("comments") or []) if isinstance(page, dict) else []
-    authors = await people.many(v.api, (c.get("userId", "") for c in items))
+    ids = [str(c.get("commentId", "")) for c in items]
+    authors, (liked, counts) = await gateway.gather(
+        people.many(v.api, (c.get("userId", "") for c in items)), _comment_likes(v.api, ids)
+    )
     return {
         "post_id": post_id,
-        "comments": [{**c, "author": authors.get(c.get("userId", ""))} for c in items],
+        "comments": [
+            {
+                **c,
+                "author": authors.get(c.get("userId", "")),
+                "likedByMe": liked.get(i, False),
+                "likeCount": counts.get(i, 0),
+            }
+            for c, i in zip(items, ids, strict=True)
+        ],
         "next": page.get("next") if isinstance(page, dict) else None,
         "count": _count_of(count, post_id),
         "errors": [],
         "draft": "",
     }
+
+
+async def _comment_likes(
+    api: gateway.Gateway, ids: list[str]
+) -> tuple[dict[str, bool], dict[str, int]]:
+    """Whether I liked each comment, and its like count (a page holds at most 10)."""
+    if not ids:
+        return {}, {}
+    liked, counts = await gateway.gather(
+        api.post("/api/likes/liked", {"ids": ids}),
+        api.get("/api/like-counts", params={"ids": ",".join(ids)}),
+    )
+    mine = liked.get("liked") if isinstance(liked, dict) else None
+    return (
+        {i: bool(v) for i, v in mine.items()} if isinstance(mine, dict) else {},
+        {i: _count_of(counts, i) for i in ids},
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
 
-from rhime.web import avatar, gateway, music, people, visit
+from rhime.web import gateway, music, people, visit
 from rhime.web.pages import home
 from rhime.web.visit import VisitDep
 
@@ -81,7 +81,14 @@ def router(max_upload_bytes: int) -> APIRouter:
     async def edit_page(v: VisitDep) -> Response:
         viewer = await v.require()
         person = await people.one(v.api, viewer.user_id)
-        return v.page("profile_edit.html", person=person, errors={}, messages=[], saved=False)
+        return v.page(
+            "profile_edit.html",
+            person=person,
+            errors={},
+            messages=[],
+            saved=False,
+            max_upload_bytes=max_upload_bytes,
+        )
 
     @r.post("/settings/profile")
     async def edit(
@@ -89,9 +96,17 @@ def router(max_upload_bytes: int) -> APIRouter:
         first_name: Annotated[str, Form(alias="firstName", max_length=500)] = "",
         last_name: Annotated[str, Form(alias="lastName", max_length=500)] = "",
         bio: Annotated[str, Form(max_length=5000)] = "",
+        age: Annotated[str, Form(max_length=20)] = "",
+        gender: Annotated[str, Form(max_length=20)] = "",
     ) -> Response:
         viewer = await v.require()
-        change = {"firstName": first_name, "lastName": last_name, "bio": bio}
+        change: dict[str, Any] = {
+            "firstName": first_name,
+            "lastName": last_name,
+            "bio": bio,
+            "age": parse_age(age),
+            "gender": gender,
+        }
         try:
             await v.api.patch(f"/api/users/{viewer.user_id}", change)
         except gateway.ApiFailure as failure:
@@ -105,26 +120,7 @@ def router(max_upload_bytes: int) -> APIRouter:
                 errors=failure.field_errors(),
                 messages=[e["msg"] for e in failure.errors if not e.get("field")],
                 saved=False,
-            )
-        return visit.redirect(v.request, f"/users/{viewer.user_id}")
-
-    @r.post("/settings/avatar")
-    async def upload_avatar(v: VisitDep, image: Annotated[UploadFile, File()]) -> Response:
-        viewer = await v.require()
-        data = await image.read(max_upload_bytes + 1)
-        try:
-            await avatar.upload(
-                v.api, user_id=viewer.user_id, data=data, max_bytes=max_upload_bytes
-            )
-        except avatar.Rejected as rejected:
-            person = await people.one(v.api, viewer.user_id)
-            return v.page(
-                "profile_edit.html",
-                status=400,
-                person=person,
-                errors={"image": str(rejected)},
-                messages=[],
-                saved=False,
+                max_upload_bytes=max_upload_bytes,
             )
         return visit.redirect(v.request, f"/users/{viewer.user_id}")
 
@@ -135,6 +131,15 @@ def router(max_upload_bytes: int) -> APIRouter:
         return visit.redirect(v.request, "/settings/profile")
 
     return r
+
+
+def parse_age(raw: str) -> int | str | None:
+    """The age as the API takes it: a number, None to clear it, or the text as typed, so
+    the API's own message says what is wrong with it."""
+    value = raw.strip()
+    if not value:
+        return None
+    return int(value) if value.isdigit() else value
 
 
 async def _relationship(api: gateway.Gateway, user_id: str, *, own: bool) -> dict[str, Any]:
@@ -152,5 +157,18 @@ async def _tab(api: gateway.Gateway, user_id: str, tab: Tab, before: str | None)
         return {**home.timeline(page), "items": []}
     body = await api.optional(f"/api/spotify/users/{user_id}/top/{tab}", default={})
     shape = music.artist if tab == "artists" else music.track
-    found = [shape(i) for i in music.items(body, tab) if isinstance(i, dict)]
-    return {"posts": [], "next": None, "items": found[:TOP_SHOWN]}
+    found = [shape(i) for i in music.items(body, tab) if isinstance(i, dict)][:TOP_SHOWN]
+    if tab == "artists" and found:
+        found = music.with_pictures(found, await _artist_details(api, found))
+    return {"posts": [], "next": None, "items": found}
+
+
+async def _artist_details(api: gateway.Gateway, found: list[dict[str, Any]]) -> Any:
+    """Pictures and links as Spotify has them; the list shows without them if that fails."""
+    ids = ",".join(a["id"] for a in found if a["id"])
+    try:
+        return await api.get("/api/spotify/artists", params={"ids": ids})
+    except gateway.ApiFailure as failure:
+        if failure.status == 401:
+            raise
+        return {}

@@ -179,6 +179,22 @@
     });
   }
 
+  // Deleting my post: the card leaves the list; focus moves to the next card, if any.
+  function deletePost(form) {
+    var card = form.closest(".post");
+    var button = form.querySelector("button");
+    button.disabled = true;
+    fragment(form.action, "post-delete", { method: "POST", body: formBody(form) }).then(function (html) {
+      if (html === null || !card) return;
+      var next = card.nextElementSibling && card.nextElementSibling.querySelector("a, button");
+      card.parentNode.removeChild(card);
+      if (next) next.focus();
+    }).catch(function (error) {
+      button.disabled = false;
+      showError(error.html);
+    });
+  }
+
   function loadMore(link) {
     var item = link.closest(".more-item");
     if (!item || item.getAttribute("aria-busy")) return;
@@ -248,6 +264,7 @@
     if (form.matches("[data-like]")) like(form);
     else if (form.matches("[data-comment-form]")) commentAction(form);
     else if (form.matches("[data-compose]")) compose(form);
+    else if (form.matches("[data-post-delete]")) deletePost(form);
     else if (form.matches("[data-rec-action]")) swapInto(form, "rec-card", "rec-card");
     else if (form.matches("[data-follow]")) swapInto(form, "follow-box", "follow");
     else if (form.matches("[data-search]")) search(form);
