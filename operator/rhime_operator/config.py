@@ -17,6 +17,7 @@ from rhime_operator import names
 from rhime_operator import spec as spec_mod
 
 GATEWAY = "gateway"
+WEB = "web"
 INFRA_PORTS: Mapping[spec_mod.Infra, int] = {
     spec_mod.Infra.NATS: 4222,
     spec_mod.Infra.MONGO: 27017,
@@ -63,6 +64,15 @@ def public_url(spec: spec_mod.Spec, *, instance: str, namespace: str) -> str:
         return f"{scheme}://{ingress.host}"
     port = catalogue.get(GATEWAY).port
     return f"http://{service_host(instance=instance, namespace=namespace, part=GATEWAY)}:{port}"
+
+
+def upload_origin(spec: spec_mod.Spec) -> str:
+    """Where browsers upload pictures: the S3 stand-in as forwarded, else the bucket's own
+    (virtual-hosted) S3 endpoint, which presigned POSTs name."""
+    if spec.stand_ins:
+        return standin_browser_url(StandIn.S3)
+    region = "" if spec.s3_region == "us-east-1" else f".{spec.s3_region}"
+    return f"https://{spec.s3_bucket}.s3{region}.amazonaws.com"
 
 
 def infra_used(component: catalogue.Component) -> list[spec_mod.Infra]:
@@ -120,6 +130,9 @@ def env_data(
     if catalogue.Backing.S3 in component.backing:
         data["RHIME_S3_BUCKET"] = spec.s3_bucket
         data["RHIME_S3_REGION"] = spec.s3_region
+    if component.name == WEB:
+        # the browser sends profile pictures straight to the image store: its pages allow it
+        data["RHIME_UPLOAD_ORIGIN"] = upload_origin(spec)
     if spec.stand_ins:
         data |= standin_env(component=component, instance=instance, namespace=namespace)
     return data

@@ -615,3 +615,20 @@ def test_only_stuck_statefulset_pods_of_an_outdated_revision_are_stale() -> None
     ]
     stale = status.stale_pods([redis], [p for p in problems if p])
     assert [(p.component, p.revision) for p in stale] == [("redis", "v1")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "origin"),
+    [
+        ({}, "https://rhime-media.s3.amazonaws.com"),
+        (
+            {"s3": {"bucket": "pics", "region": "eu-west-1"}},
+            "https://pics.s3.eu-west-1.amazonaws.com",
+        ),
+        ({"development": {"standIns": True}}, "http://localhost:9000"),
+    ],
+)
+def test_web_pages_allow_uploads_to_the_image_store(raw: dict[str, Any], origin: str) -> None:
+    objs = _by_key(_platform(raw))
+    assert objs["ConfigMap", "rd-web-env"]["data"]["RHIME_UPLOAD_ORIGIN"] == origin
+    assert "RHIME_UPLOAD_ORIGIN" not in objs["ConfigMap", "rd-feed-env"]["data"]
