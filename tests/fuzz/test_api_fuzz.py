@@ -153,8 +153,10 @@ def world(fuzz_platform: local.Platform) -> Iterator[World]:
     me = Person(gateway=gateway, name="fuzzer")
     friend = Person(gateway=gateway, name="fuzzfriend")
     track = friend.get("/api/spotify/search?q=a&limit=1")["tracks"][0]
-    friend_post = _ok(friend.http.post("/api/posts", json={"track": track, "caption": "hi"}))
-    my_post = _ok(me.http.post("/api/posts", json={"track": track, "caption": "mine"}))
+    friend_post = _ok(
+        friend.http.post("/api/posts", json={"trackId": track["id"], "caption": "hi"})
+    )
+    my_post = _ok(me.http.post("/api/posts", json={"trackId": track["id"], "caption": "mine"}))
     post_id = friend_post["post"]["postId"]
     comment = _ok(me.http.post(f"/api/comments/posts/{post_id}", json={"text": "nice"}))
     _ok(me.http.put(f"/api/graph/following/{friend.user_id}"))
