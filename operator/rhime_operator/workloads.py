@@ -9,6 +9,11 @@ from rhime_operator import config, names
 from rhime_operator import spec as spec_mod
 
 APP_UID = 10001
+PRE_STOP_SECONDS = 5
+# SIGTERM comes after the preStop pause; then RHIME_SHUTDOWN_GRACE_SECONDS (10) to finish.
+TERMINATION_GRACE_SECONDS = PRE_STOP_SECONDS + 10 + 5
+# A CronJob run that hangs (a stalled store) would block every later one (Forbid).
+CRON_DEADLINE_SECONDS = {"like-reconcile": 3600, "music-refresh": 4 * 3600}
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "50m", "memory": "96Mi"},
     "limits": {"memory": "384Mi"},
@@ -108,6 +113,10 @@ def render_container(
         container["ports"] = [
             {"name": port_name(component), "containerPort": component.port, "protocol": "TCP"}
         ]
+    if component.serves_traffic:
+        # Endpoints drop a terminating pod a moment after the kubelet sends SIGTERM: keep
+        # serving meanwhile, or in-flight requests through the gateway end in 502s.
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}
     return container
 
 
@@ -127,6 +136,7 @@ def render_pod_template(
         "securityContext": pod_security_context(),
         "containers": [render_container(spec, component=component, instance=instance)],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
     }
     if component.kind is catalogue.Kind.CRON:
         pod["restartPolicy"] = "OnFailure"
@@ -211,6 +221,7 @@ def render_cronjob(
                 "metadata": {"labels": names.labels(instance=instance, component=component.name)},
                 "spec": {
                     "backoffLimit": 2,
+                    "activeDeadlineSeconds": CRON_DEADLINE_SECONDS.get(component.name, 3600),
                     "ttlSecondsAfterFinished": 86400,
                     "template": render_pod_template(
                         spec,

@@ -335,7 +335,8 @@ def test_a_config_change_rolls_only_its_component() -> None:
         ).items()
         if kind in ("Deployment", "CronJob")
     }
-    assert {n for n in before if before[n] != after[n]} == {"rd-user"}
+    # the bucket is the user service's, and the web pages allow uploads to it
+    assert {n for n in before if before[n] != after[n]} == {"rd-user", "rd-web"}
 
 
 @pytest.mark.parametrize(
@@ -632,3 +633,19 @@ def test_web_pages_allow_uploads_to_the_image_store(raw: dict[str, Any], origin:
     objs = _by_key(_platform(raw))
     assert objs["ConfigMap", "rd-web-env"]["data"]["RHIME_UPLOAD_ORIGIN"] == origin
     assert "RHIME_UPLOAD_ORIGIN" not in objs["ConfigMap", "rd-feed-env"]["data"]
+
+
+def test_serving_pods_drain_before_stopping_and_cron_runs_have_a_deadline() -> None:
+    objs = _by_key(_platform())
+    for c in catalogue.COMPONENTS:
+        kind = "CronJob" if c.kind is catalogue.Kind.CRON else "Deployment"
+        obj = objs[kind, f"rd-{c.name}"]
+        pod = _container_template(obj)["spec"]
+        container = _container(obj)
+        if c.serves_traffic:
+            pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+            assert pod["terminationGracePeriodSeconds"] > pause + 10  # + the shutdown grace
+        else:
+            assert "lifecycle" not in container
+        if c.kind is catalogue.Kind.CRON:
+            assert obj["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 0
