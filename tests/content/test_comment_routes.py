@@ -173,3 +173,18 @@ async def test_deleted_post_takes_no_comments_even_after_a_late_create(
     await eventually(emptied)
     await comments.new_post()  # consumed after the late creation
     assert (await comments.comment(post_id, "after", BOB)).status_code == 404
+
+
+async def test_a_deleted_posts_comments_are_announced_deleted(comments: Comments) -> None:
+    """So that the like service retires them: no likeable, counted orphans."""
+    post_id = await comments.new_post()
+    made = [await comments.comment(post_id, text, BOB) for text in ("one", "two")]
+    ids = {r.json()["comment"]["commentId"] for r in made}
+    bus = comments.kit.require_bus()
+    await bus.publish(
+        events.PostDeleted(id=f"post.deleted:{post_id}", post_id=post_id, user_id=ALICE)
+    )
+    deleted = await published(comments.settings, "comment.deleted", expect=2)
+    assert {(e["comment_id"], e["post_id"], e["user_id"]) for e in deleted} >= {
+        (i, post_id, BOB) for i in ids
+    }

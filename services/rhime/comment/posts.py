@@ -36,6 +36,17 @@ async def on_deleted(kit: Kit, event: events.PostDeleted) -> None:
         {"$set": {"deleted": True, "user_id": event.user_id}},
         upsert=True,
     )
-    # The post's comments go with it; their count no longer matters to anyone.
-    # (one being deleted already is left to its outbox, which publishes its event).
-    await db["comments"].delete_many({"post_id": event.post_id, outbox.PURGE: {"$ne": True}})
+    # The post's comments go with it, each through its outbox with a `comment.deleted`, so
+    # that the like service retires them too (one being deleted already has its event).
+    live = {"post_id": event.post_id, outbox.PURGE: {"$ne": True}}
+    async for doc in db["comments"].find(live, {"user_id": 1}):
+        gone = events.CommentDeleted(
+            id=f"comment.deleted:{doc['_id']}",
+            comment_id=doc["_id"],
+            post_id=event.post_id,
+            user_id=doc["user_id"],
+        )
+        await db["comments"].update_one(
+            {"_id": doc["_id"], outbox.PURGE: {"$ne": True}},
+            {"$set": {outbox.PURGE: True}, **outbox.push(gone)},
+        )
