@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -9,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pymongo.errors
 import pytest
+import redis.exceptions
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from rhime.kit import app as kit_app
-from rhime.kit import errors, identity
+from rhime.kit import errors, identity, stores
 from rhime.runtime import servers
 from tests.support import SECRET, auth_headers
 
@@ -209,3 +212,49 @@ def test_unknown_component_is_refused() -> None:
 def test_internal_secret_must_be_long(secret: str, make_settings: Callable[..., Any]) -> None:
     with pytest.raises(ValueError, match="internal_secret"):
         make_settings(internal_secret=secret)
+
+
+async def stalled_for(server: servers.Server, seconds: float) -> None:
+    """Freeze the server's process (it keeps its sockets but answers nothing), thawed after
+    `seconds`: a store that stalls rather than goes away."""
+    assert server.process is not None
+    server.process.send_signal(signal.SIGSTOP)
+    asyncio.get_running_loop().call_later(seconds, server.process.send_signal, signal.SIGCONT)
+
+
+async def test_a_stalled_redis_fails_the_call_instead_of_hanging_it(
+    make_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    own = servers.Runtime(directory=tmp_path, names=("redis",))
+    own.start()
+    client = stores.redis(make_settings(redis_url=own.urls["redis"]))
+    try:
+        assert await client.ping()
+        await stalled_for(own.servers["redis"], 4.0)
+        # redis-py's defaults would wait out the stall (5 s per try) and then succeed
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await client.get("anything")
+        await asyncio.sleep(4.0)
+        assert await client.ping()
+    finally:
+        await client.aclose()
+        own.stop()
+
+
+async def test_a_stalled_mongo_fails_the_call_instead_of_hanging_it(
+    make_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    own = servers.Runtime(directory=tmp_path, names=("mongo",))
+    own.start()
+    client = stores.mongo(
+        make_settings(mongo_url=own.urls["mongo"], mongo_timeout_seconds=0.5), appname="t"
+    )
+    try:
+        things = client["stall"]["things"]
+        await things.insert_one({"_id": 1})
+        await stalled_for(own.servers["mongo"], 4.0)
+        with pytest.raises(pymongo.errors.NetworkTimeout):
+            await things.find_one({"_id": 1})
+    finally:
+        client.close()
+        own.stop()
