@@ -10,7 +10,7 @@ import pytest
 from rhime import events
 from rhime.comment import app as comment_app
 from tests.content.content_helpers import service_headers
-from tests.support import auth_headers, eventually, published
+from tests.support import auth_headers, eventually, published, stream_gone
 
 ALICE = str(bson.ObjectId())
 BOB = str(bson.ObjectId())
@@ -173,3 +173,19 @@ async def test_deleted_post_takes_no_comments_even_after_a_late_create(
     await eventually(emptied)
     await comments.new_post()  # consumed after the late creation
     assert (await comments.comment(post_id, "after", BOB)).status_code == 404
+
+
+async def test_comment_and_delete_while_nats_refuses_succeed_and_publish_later(
+    comments: Comments,
+) -> None:
+    post_id = await comments.new_post()
+    async with stream_gone(comments.settings, "comment"):
+        r = await comments.comment(post_id, "still here", BOB)
+        assert r.status_code == 201, r.text
+        comment_id = r.json()["comment"]["commentId"]
+        r = await comments.client.delete(f"/api/comments/{comment_id}", headers=auth_headers(BOB))
+        assert r.status_code == 204, r.text
+    created = await published(comments.settings, "comment.created", expect=1)
+    deleted = await published(comments.settings, "comment.deleted", expect=1)
+    assert comment_id in [e["comment_id"] for e in created]
+    assert [e["comment_id"] for e in deleted] == [comment_id]

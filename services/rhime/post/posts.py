@@ -53,7 +53,7 @@ async def create(kit: Kit, *, user_id: str, post: models.NewPost) -> models.Post
         outbox.FIELD: outbox.staged(event),
     }
     await kit.database[COLLECTION].insert_one(doc)
-    await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)
+    await outbox.try_flush(kit, collection=COLLECTION, doc_id=post_id)
     return render(doc)
 
 
@@ -101,4 +101,4 @@ async def delete(kit: Kit, *, user_id: str, post_id: str) -> None:
         if existing is None:
             raise errors.not_found("No such post exists.")
         raise errors.forbidden("You can only delete your own posts.")
-    await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)
+    await outbox.try_flush(kit, collection=COLLECTION, doc_id=post_id)

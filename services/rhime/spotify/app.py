@@ -126,7 +126,7 @@ def create(settings: Settings) -> FastAPI:
         except api.SpotifyError:
             log.warning("Spotify unavailable during the callback", exc_info=True)
             return _failed(request, "spotify_unavailable", "Spotify is unavailable; try again.")
-        await outbox.flush(kit, collection=store.TOKENS, doc_id=user.user_id)
+        await outbox.try_flush(kit, collection=store.TOKENS, doc_id=user.user_id)
         try:
             await asyncio.to_thread(
                 jobs.enqueue_initial, kit.extras["rq"], settings=settings, user_id=user.user_id
