@@ -498,3 +498,18 @@ def test_managed_infrastructure_takes_an_image_override_and_pull_policy() -> Non
         spec.parse(
             {"infrastructure": {"redis": {"managed": {"imagePullPolicy": "Sometimes"}}}}, name="rd"
         )
+
+
+def _flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_managed_redis_is_bounded_below_its_memory_limit_and_never_evicts() -> None:
+    args = _container(_by_key(_platform())["StatefulSet", "rd-redis"])["args"]
+    assert _flag(args, "--maxmemory-policy") == "noeviction"
+    assert 0 < int(_flag(args, "--maxmemory")) < 256 * 2**20  # the default 256Mi limit
+    bigger = _platform(
+        {"infrastructure": {"redis": {"managed": {"resources": {"limits": {"memory": "1Gi"}}}}}}
+    )
+    args = _container(_by_key(bigger)["StatefulSet", "rd-redis"])["args"]
+    assert 256 * 2**20 < int(_flag(args, "--maxmemory")) < 2**30
