@@ -258,3 +258,32 @@ async def test_a_stalled_mongo_fails_the_call_instead_of_hanging_it(
     finally:
         client.close()
         own.stop()
+
+
+async def test_a_failing_task_is_reported_down_and_restarted(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    runs: list[int] = []
+    ran = asyncio.Event()
+    healthy = asyncio.Event()
+
+    async def syncer(kit: kit_app.Kit) -> None:
+        runs.append(1)
+        ran.set()
+        if not healthy.is_set():
+            raise RuntimeError("store away")
+        await asyncio.Event().wait()
+
+    served = await serve(build(make_settings(), tasks=[syncer]))
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        await ran.wait()
+        r = await client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json() == {"errors": [{"msg": "syncer is down: RuntimeError: store away"}]}
+        healthy.set()
+        for _ in range(100):
+            if (await client.get("/readyz")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert (await client.get("/readyz")).status_code == 200
+    assert len(runs) >= 2
