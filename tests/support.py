@@ -76,7 +76,9 @@ async def stream_gone(settings: Any, noun: str) -> AsyncIterator[None]:
         await js.delete_stream(events.stream_name(settings.namespace, noun))
         yield
         await js.add_stream(
-            streams.config(namespace=settings.namespace, noun=noun, limits=streams.LIMITS[noun])
+            streams.config(
+                namespace=settings.namespace, noun=noun, budget=settings.stream_storage_bytes
+            )
         )
     finally:
         await nc.close()

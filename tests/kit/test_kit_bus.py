@@ -16,6 +16,7 @@ from prometheus_client import generate_latest
 from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, metrics, outbox, streams
+from rhime.kit.settings import Settings
 
 
 def created(n: int) -> events.UserCreated:
@@ -367,7 +368,7 @@ async def test_streams_are_bounded_even_when_they_existed_before(
         limits = streams.LIMITS[noun]
         assert (config.max_age, config.max_bytes, config.discard) == (
             limits.max_age,
-            limits.max_bytes,
+            limits.max_bytes(streams.DEFAULT_BUDGET),
             limits.discard,
         )
         assert config.duplicate_window is not None
@@ -377,7 +378,10 @@ async def test_streams_are_bounded_even_when_they_existed_before(
 
 def test_stream_limits_fit_the_default_nats_volume() -> None:
     volume = 1 << 30  # the operator's default NATS storage, 1 Gi
-    assert sum(limits.max_bytes for limits in streams.LIMITS.values()) <= volume * 3 // 4
+    # JetStream refuses streams whose max_bytes exceed its store limit (75 % of free space)
+    assert sum(limits.share for limits in streams.LIMITS.values()) == 1
+    assert volume // 2 >= streams.DEFAULT_BUDGET
+    assert Settings.model_fields["stream_storage_bytes"].default == streams.DEFAULT_BUDGET
     assert set(streams.LIMITS) == {*events.STREAMS, events.DEAD_LETTER}
 
 

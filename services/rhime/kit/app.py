@@ -218,6 +218,7 @@ async def _connect(
                     backoff=kit.settings.redelivery_backoff,
                     stream_watch_seconds=kit.settings.stream_watch_seconds,
                     stream_warn_ratio=kit.settings.stream_warn_ratio,
+                    stream_storage_bytes=kit.settings.stream_storage_bytes,
                 )
             if kit.bus is not None:
                 await kit.bus.ensure_streams()

@@ -71,6 +71,7 @@ class Bus:
         backoff: Sequence[float],
         stream_watch_seconds: float = 15.0,
         stream_warn_ratio: float = 0.8,
+        stream_storage_bytes: int = streams.DEFAULT_BUDGET,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -81,6 +82,7 @@ class Bus:
         self.tasks = supervisor.Supervisor()
         self.stream_watch_seconds = stream_watch_seconds
         self.stream_warn_ratio = stream_warn_ratio
+        self.stream_storage_bytes = stream_storage_bytes
         self._stream_usage: dict[str, float] = {}
         self._stopping = asyncio.Event()
         self._inflight = 0
@@ -103,6 +105,7 @@ class Bus:
         backoff: Sequence[float] = (0.5, 2.0, 10.0),
         stream_watch_seconds: float = 15.0,
         stream_warn_ratio: float = 0.8,
+        stream_storage_bytes: int = streams.DEFAULT_BUDGET,
     ) -> Bus:
         nc = await nats.connect(
             url,
@@ -120,6 +123,7 @@ class Bus:
             backoff=backoff,
             stream_watch_seconds=stream_watch_seconds,
             stream_warn_ratio=stream_warn_ratio,
+            stream_storage_bytes=stream_storage_bytes,
         )
 
     def subject(self, name: str) -> str:
@@ -130,7 +134,7 @@ class Bus:
         start (an existing stream is updated to the declared limits)."""
         for noun in (*events.STREAMS, events.DEAD_LETTER):
             config = streams.config(
-                namespace=self.namespace, noun=noun, limits=streams.LIMITS[noun]
+                namespace=self.namespace, noun=noun, budget=self.stream_storage_bytes
             )
             try:
                 await self.js.add_stream(config)
@@ -145,7 +149,13 @@ class Bus:
         while True:
             for noun in (*events.STREAMS, events.DEAD_LETTER):
                 name = events.stream_name(self.namespace, noun)
-                info = await self.js.stream_info(name)
+                try:
+                    info = await self.js.stream_info(name)
+                except nats.js.errors.NotFoundError:
+                    # lost with NATS' data, or deleted: consumers and publishers need it back
+                    log.warning("stream %s is missing; declaring the streams again", name)
+                    await self.ensure_streams()
+                    continue
                 self._stream_usage[name] = streams.usage(info)
                 self.metrics.stream_usage.labels(name).set(self._stream_usage[name])
             await asyncio.sleep(self.stream_watch_seconds)

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     mongo_timeout_seconds: float = Field(
         default=10.0, gt=0, description="socket timeout of each MongoDB operation"
     )
+    stream_storage_bytes: int = Field(
+        default=512 << 20,
+        ge=1 << 20,
+        description="bytes the event streams may hold together (each stream a fixed share); "
+        "JetStream reserves them on its volume, so keep this at most about half of it",
+    )
     stream_watch_seconds: float = Field(
         default=15.0, gt=0, description="how often the JetStream streams' usage is read"
     )

@@ -1,6 +1,8 @@
 """The JetStream streams and their limits. Every stream is bounded in age and size so the
-event log cannot fill the NATS volume (the managed default is 1 Gi; the caps add up to
-704 MiB, leaving room for JetStream's own files). Why each choice: docs/kit.md."""
+event log cannot fill the NATS volume. JetStream reserves each stream's max_bytes against its
+store limit (by default 75 % of the volume's free space) and refuses a stream that does not
+fit, so the caps share a budget (`RHIME_STREAM_STORAGE_BYTES`, by default 512 MiB: half the
+managed default volume of 1 Gi). Why each choice: docs/kit.md."""
 
 from __future__ import annotations
 
@@ -20,8 +22,11 @@ DUPLICATE_WINDOW = 600.0
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Limits:
     max_age: float  # seconds
-    max_bytes: int
+    share: float  # of the storage budget
     discard: DiscardPolicy
+
+    def max_bytes(self, budget: int) -> int:
+        return int(budget * self.share)
 
 
 # Streams fed through the outbox refuse new events when full (DiscardPolicy.NEW): the refused
@@ -30,21 +35,25 @@ class Limits:
 # ack is the like's commit point): when full it drops its oldest events, long consumed by then,
 # rather than refusing every like. Dead letters are kept longest, oldest dropped first.
 LIMITS: Mapping[str, Limits] = {
-    "user": Limits(max_age=14 * DAY, max_bytes=128 * MIB, discard=DiscardPolicy.NEW),
-    "post": Limits(max_age=14 * DAY, max_bytes=128 * MIB, discard=DiscardPolicy.NEW),
-    "comment": Limits(max_age=14 * DAY, max_bytes=128 * MIB, discard=DiscardPolicy.NEW),
-    "like": Limits(max_age=7 * DAY, max_bytes=256 * MIB, discard=DiscardPolicy.OLD),
-    events.DEAD_LETTER: Limits(max_age=30 * DAY, max_bytes=64 * MIB, discard=DiscardPolicy.OLD),
+    "user": Limits(max_age=14 * DAY, share=3 / 16, discard=DiscardPolicy.NEW),
+    "post": Limits(max_age=14 * DAY, share=3 / 16, discard=DiscardPolicy.NEW),
+    "comment": Limits(max_age=14 * DAY, share=3 / 16, discard=DiscardPolicy.NEW),
+    "like": Limits(max_age=7 * DAY, share=6 / 16, discard=DiscardPolicy.OLD),
+    events.DEAD_LETTER: Limits(max_age=30 * DAY, share=1 / 16, discard=DiscardPolicy.OLD),
 }
 
 
-def config(*, namespace: str, noun: str, limits: Limits) -> StreamConfig:
+DEFAULT_BUDGET = 512 * MIB
+
+
+def config(*, namespace: str, noun: str, budget: int) -> StreamConfig:
+    limits = LIMITS[noun]
     return StreamConfig(
         name=events.stream_name(namespace, noun),
         subjects=[f"{namespace}.{noun}.>"],
         duplicate_window=DUPLICATE_WINDOW,
         max_age=limits.max_age,
-        max_bytes=limits.max_bytes,
+        max_bytes=limits.max_bytes(budget),
         discard=limits.discard,
     )
 
