@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -214,12 +215,20 @@ def test_internal_secret_must_be_long(secret: str, make_settings: Callable[..., 
         make_settings(internal_secret=secret)
 
 
-async def stalled_for(server: servers.Server, seconds: float) -> None:
-    """Freeze the server's process (it keeps its sockets but answers nothing), thawed after
-    `seconds`: a store that stalls rather than goes away."""
-    assert server.process is not None
-    server.process.send_signal(signal.SIGSTOP)
-    asyncio.get_running_loop().call_later(seconds, server.process.send_signal, signal.SIGCONT)
+@contextlib.asynccontextmanager
+async def stalled(server: servers.Server, *, thaw_after: float) -> AsyncIterator[None]:
+    """Freeze the server's process (it keeps its sockets but answers nothing) until
+    `thaw_after` seconds pass or the block ends: a store that stalls rather than goes away.
+    A client without timeouts waits the stall out and then succeeds."""
+    process = server.process
+    assert process is not None
+    process.send_signal(signal.SIGSTOP)
+    thaw = asyncio.get_running_loop().call_later(thaw_after, process.send_signal, signal.SIGCONT)
+    try:
+        yield
+    finally:
+        thaw.cancel()
+        process.send_signal(signal.SIGCONT)
 
 
 async def test_a_stalled_redis_fails_the_call_instead_of_hanging_it(
@@ -230,11 +239,10 @@ async def test_a_stalled_redis_fails_the_call_instead_of_hanging_it(
     client = stores.redis(make_settings(redis_url=own.urls["redis"]))
     try:
         assert await client.ping()
-        await stalled_for(own.servers["redis"], 4.0)
         # redis-py's defaults would wait out the stall (5 s per try) and then succeed
-        with pytest.raises(redis.exceptions.TimeoutError):
-            await client.get("anything")
-        await asyncio.sleep(4.0)
+        async with stalled(own.servers["redis"], thaw_after=10.0):
+            with pytest.raises(redis.exceptions.TimeoutError):
+                await client.get("anything")
         assert await client.ping()
     finally:
         await client.aclose()
@@ -252,9 +260,10 @@ async def test_a_stalled_mongo_fails_the_call_instead_of_hanging_it(
     try:
         things = client["stall"]["things"]
         await things.insert_one({"_id": 1})
-        await stalled_for(own.servers["mongo"], 4.0)
-        with pytest.raises(pymongo.errors.NetworkTimeout):
-            await things.find_one({"_id": 1})
+        # the read fails, and so does its one retry on a fresh connection
+        async with stalled(own.servers["mongo"], thaw_after=15.0):
+            with pytest.raises(pymongo.errors.ConnectionFailure):
+                await things.find_one({"_id": 1})
     finally:
         client.close()
         own.stop()
