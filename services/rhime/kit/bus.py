@@ -363,6 +363,7 @@ class Bus:
     async def close(self, *, grace: float) -> None:
         """Stop fetching, let in-flight batches finish (up to `grace`), then drain."""
         self._stopping.set()
+        self.tasks.halt()  # consumers now return when their batch is done
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout=grace)
         # Idle now: whatever a task is doing is a fetch, safe to cancel (a batch that lands

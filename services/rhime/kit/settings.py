@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         description="seconds before each redelivery of a failed event (JSON list)",
     )
     redis_timeout_seconds: float = Field(
-        default=0.5,
+        default=1.0,
         gt=0,
         description="socket timeout of each Redis command: a stalled Redis fails the call "
         "quickly instead of hanging it",

@@ -65,8 +65,12 @@ class Supervisor:
             if not reports_up:
                 self._down.pop(name, None)
 
-    async def stop(self) -> None:
+    def halt(self) -> None:
+        """From now on a task that returns is done, not restarted (shutdown has begun)."""
         self._stopping = True
+
+    async def stop(self) -> None:
+        self.halt()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
