@@ -67,6 +67,8 @@ def make_settings(runtime: servers.Runtime, namespace: str) -> Callable[..., Any
             "log_json": False,
             "redelivery_backoff": (0.05, 0.1, 0.2),
             "outbox_relay_seconds": 0.2,
+            # JetStream reserves every namespace's stream budget on the session's server
+            "stream_storage_bytes": 16 << 20,
         }
         # argon2id at OWASP's minimum: the suite hashes many passwords on two cores
         cheap_hashing = {"argon2_time_cost": 2, "argon2_memory_kib": 19456, "argon2_parallelism": 1}

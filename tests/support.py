@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import nats
@@ -12,7 +13,7 @@ import nats.errors
 import orjson
 
 from rhime import events
-from rhime.kit import identity
+from rhime.kit import identity, streams
 
 SECRET = "test-internal-secret-0123456789-abcdefghij"
 # the app credentials the fake Spotify is started with
@@ -64,5 +65,23 @@ async def published(settings: Any, subject: str, *, expect: int) -> list[dict[st
                 found.append(orjson.loads(msg.data))
                 await msg.ack()
         return found
+    finally:
+        await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def stream_gone(settings: Any, noun: str) -> AsyncIterator[None]:
+    """JetStream refuses the stream's events (no stream answers) until the block ends, when
+    the stream is declared again as the kit declares it: a NATS outage as publishers see it."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await js.delete_stream(events.stream_name(settings.namespace, noun))
+        yield
+        await js.add_stream(
+            streams.config(
+                namespace=settings.namespace, noun=noun, budget=settings.stream_storage_bytes
+            )
+        )
     finally:
         await nc.close()

@@ -22,7 +22,22 @@ DEFAULT_RESOURCES: Mapping[Infra, dict[str, Any]] = {
 }
 
 
-def _args(kind: Infra) -> list[str]:
+# Share of its container's memory limit Redis may fill: the rest covers the fork of an AOF
+# rewrite (copy-on-write pages) and allocator overhead, so Redis refuses writes before the
+# kernel kills it (an OOM kill would then crash-loop replaying the same AOF).
+REDIS_MEMORY_SHARE = 0.6
+
+
+def redis_maxmemory(resources: Mapping[str, Any]) -> int:
+    """`maxmemory` in bytes for a Redis container with these resources."""
+    from kubernetes.utils import quantity
+
+    limit = (resources.get("limits") or {}).get("memory")
+    limit = limit or DEFAULT_RESOURCES[Infra.REDIS]["limits"]["memory"]
+    return int(float(quantity.parse_quantity(limit)) * REDIS_MEMORY_SHARE)  # type: ignore[no-untyped-call]
+
+
+def _args(kind: Infra, *, resources: Mapping[str, Any]) -> list[str]:
     if kind is Infra.NATS:
         return ["--jetstream", "--store_dir", DATA_DIR[kind], "--http_port", str(NATS_MONITOR_PORT)]
     if kind is Infra.MONGO:
@@ -35,6 +50,12 @@ def _args(kind: Infra) -> list[str]:
         DATA_DIR[kind],
         "--protected-mode",
         "no",
+        # full means writes are refused, never that state (queues, pending like counts,
+        # revocations) is evicted; every cache key carries a TTL (docs/kit.md)
+        "--maxmemory",
+        str(redis_maxmemory(resources)),
+        "--maxmemory-policy",
+        "noeviction",
     ]
 
 
@@ -94,13 +115,14 @@ def render_statefulset(
     }
     if infra.storage_class:
         claim["spec"]["storageClassName"] = infra.storage_class
+    resources = dict(infra.resources or DEFAULT_RESOURCES[kind])
     container: dict[str, Any] = {
         "name": kind.value,
         "image": infra.image or f"{IMAGES[kind]}:{infra.version}",
         "imagePullPolicy": infra.pull_policy,
-        "args": _args(kind),
+        "args": _args(kind, resources=resources),
         "ports": ports,
-        "resources": dict(infra.resources or DEFAULT_RESOURCES[kind]),
+        "resources": resources,
         "securityContext": workloads.container_security_context(),
         "volumeMounts": [
             {"name": "data", "mountPath": DATA_DIR[kind]},

@@ -10,7 +10,7 @@ import pytest
 from rhime import events
 from rhime.comment import app as comment_app
 from tests.content.content_helpers import service_headers
-from tests.support import auth_headers, eventually, published
+from tests.support import auth_headers, eventually, published, stream_gone
 
 ALICE = str(bson.ObjectId())
 BOB = str(bson.ObjectId())
@@ -188,3 +188,19 @@ async def test_a_deleted_posts_comments_are_announced_deleted(comments: Comments
     assert {(e["comment_id"], e["post_id"], e["user_id"]) for e in deleted} >= {
         (i, post_id, BOB) for i in ids
     }
+
+
+async def test_comment_and_delete_while_nats_refuses_succeed_and_publish_later(
+    comments: Comments,
+) -> None:
+    post_id = await comments.new_post()
+    async with stream_gone(comments.settings, "comment"):
+        r = await comments.comment(post_id, "still here", BOB)
+        assert r.status_code == 201, r.text
+        comment_id = r.json()["comment"]["commentId"]
+        r = await comments.client.delete(f"/api/comments/{comment_id}", headers=auth_headers(BOB))
+        assert r.status_code == 204, r.text
+    created = await published(comments.settings, "comment.created", expect=1)
+    deleted = await published(comments.settings, "comment.deleted", expect=1)
+    assert comment_id in [e["comment_id"] for e in created]
+    assert [e["comment_id"] for e in deleted] == [comment_id]

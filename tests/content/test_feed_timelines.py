@@ -13,6 +13,8 @@ from rhime.feed import app as feed_app
 from rhime.feed import timelines
 from rhime.graph import app as graph_app
 from rhime.graphview import server as graphview_server
+from rhime.kit import app as kit_app
+from rhime.kit import metrics, stores
 from rhime.likes import batch, like, updater
 from rhime.post import app as post_app
 from rhime.spotify import app as spotify_app
@@ -352,3 +354,35 @@ async def test_bad_inputs(platform: Callable[..., Any]) -> None:
         assert "errors" in r.json()
     r = await p.http.get(base)
     assert r.status_code == 401
+
+
+async def test_every_timeline_key_expires_unless_its_reader_comes_back(
+    make_settings: Callable[..., Any],
+) -> None:
+    settings = make_settings()
+    kit = kit_app.Kit(
+        settings=settings,
+        metrics=metrics.create(),
+        database_name=None,
+        uses_redis=True,
+        uses_nats=False,
+        redis=stores.redis(settings),
+    )
+    ttl, post = 3600, str(bson.ObjectId())
+    await timelines.start_build(kit, user_id="a", ttl=ttl)
+    await timelines.build(kit, user_id="a", post_ids=[post], cap=10, ttl=ttl)
+    await timelines.set_bigs(kit, user_id="a", authors=["big1"], ttl=ttl)
+    await timelines.add(kit, user_id="b", post_ids=[post], cap=10, ttl=ttl)
+    await timelines.follow_big(kit, user_id="c", author="big2", ttl=ttl)
+    pipe = kit.redis.pipeline(transaction=False)
+    timelines.add_big(pipe, kit, user_id="d", author="big3", ttl=ttl)
+    await pipe.execute()
+    timeline, _, bigs = timelines.keys(kit, "a")
+    await kit.redis.expire(timeline, 5)
+    await kit.redis.expire(bigs, 5)
+    assert await timelines.touch(kit, user_id="a", inactive_seconds=ttl)  # a read renews
+    found = [key async for key in kit.redis.scan_iter(match=kit.key("*"))]
+    assert len(found) == 6  # a: timeline, active, bigs; b: timeline; c, d: bigs
+    for key in found:
+        assert 5 < await kit.redis.ttl(key) <= ttl, key
+    await kit.redis.aclose()

@@ -10,11 +10,13 @@ import httpx
 import pytest
 
 from rhime import events
-from rhime.likes import batch, count, counts, like, reconcile, state, updater
+from rhime.kit import app as kit_app
+from rhime.likes import batch, consumer, count, counts, like, reconcile, state, updater
 from tests.content.content_helpers import service_headers
 from tests.support import auth_headers, eventually, published
 
 POSTS = [str(bson.ObjectId()) for _ in range(3)]
+DAY = 86_400
 
 
 class Likes:
@@ -233,10 +235,10 @@ async def test_flush_crash_windows_never_double_count(
     kit = (await serve(batch.create(settings))).app.state.kit
     deliveries, final = storm(users=30, per_pair=4, seed=3)
     half = len(deliveries) // 2
-    await batch.record(kit, deliveries[:half])
+    await batch.record(kit, deliveries[:half], state_ttl=DAY)
     await batch.flush(kit, crash_before_done=True)  # Mongo written, snapshot not cleared
-    await batch.record(kit, deliveries[half:])
-    await batch.record(kit, deliveries[: half // 2])  # a redelivered part
+    await batch.record(kit, deliveries[half:], state_ttl=DAY)
+    await batch.record(kit, deliveries[: half // 2], state_ttl=DAY)  # a redelivered part
     await batch.flush(kit, crash_before_done=True)  # re-applies the old snapshot: no-op
     await batch.flush(kit)
     await batch.flush(kit)
@@ -252,7 +254,7 @@ async def test_counts_are_coalesced_into_few_writes(
     kit = (await serve(batch.create(settings))).app.state.kit
     deliveries, final = storm(users=50, per_pair=8, seed=5)
     for start in range(0, len(deliveries), 500):
-        await batch.record(kit, deliveries[start : start + 500])
+        await batch.record(kit, deliveries[start : start + 500], state_ttl=DAY)
     await batch.flush(kit)
     assert await counts.get_many(kit, item_ids=POSTS) == final
     assert counts.mongo_writes(kit)._value.get() <= len(POSTS)
@@ -276,3 +278,54 @@ async def test_reconcile_repairs_drift(likes: Likes) -> None:
     assert await likes.counts([*POSTS, stray]) == {**final, stray: 0}
     fixed = await reconcile.reconcile(db, quiet=reconcile.datetime.timedelta(0))
     assert fixed == {}
+
+
+async def test_like_state_left_in_redis_expires(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    settings = make_settings(batch.Settings, component="like-batch-updater", flush_seconds=3600)
+    kit = (await serve(batch.create(settings))).app.state.kit
+    deliveries, final = storm(users=5, per_pair=2, seed=7)
+    await batch.record(kit, deliveries, state_ttl=DAY)
+    await batch.flush(kit)
+    assert await counts.get_many(kit, item_ids=POSTS) == final
+    # what stays after a flush is the per-item state, and none of it for ever
+    left = [key async for key in kit.redis.scan_iter(match=kit.key("likes", "*"))]
+    assert sorted(left) == sorted(kit.key("likes", "{" + p + "}", "state") for p in POSTS)
+    for key in left:
+        assert 0 < await kit.redis.ttl(key) <= DAY, key
+
+
+async def test_a_hung_batch_handler_is_cut_off_and_its_events_retried(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    handled: list[str] = []
+    calls: list[int] = []
+
+    async def hangs_once(batch_: Any) -> None:
+        calls.append(len(batch_))
+        if len(calls) == 1:
+            await asyncio.Event().wait()  # a store that never answers
+        handled.extend(e.item_id for e in batch_)
+
+    async def consume(kit: Any) -> None:
+        await consumer.run(
+            kit,
+            consumer.BatchConsumer(
+                event=events.LikeToggled, handler=hangs_once, ack_wait=3.0, timeout=0.3
+            ),
+        )
+
+    settings = make_settings(component="hung-consumer")
+    served = await serve(
+        kit_app.create_app(settings, title="hung-consumer", database="likes", tasks=[consume])
+    )
+    event = events.LikeToggled(
+        id="like.toggled:1", item_id=POSTS[0], item_type="post", user_id="u", liked=True, seq=1
+    )
+    await served.app.state.kit.require_bus().publish(event)
+
+    async def retried() -> None:
+        assert handled == [POSTS[0]]
+
+    await eventually(retried, timeout=10)

@@ -16,7 +16,7 @@ from tests.content.content_helpers import (
     service_headers,
     spotify_settings,
 )
-from tests.support import auth_headers, published
+from tests.support import auth_headers, published, stream_gone
 
 ALICE = str(bson.ObjectId())
 BOB = str(bson.ObjectId())
@@ -191,3 +191,27 @@ async def test_internal_batch(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 200
     assert r.json()["posts"] == {a["postId"]: a, b["postId"]: b}
+
+
+async def test_a_post_stored_while_nats_refuses_is_created_and_published_later(
+    client: httpx.AsyncClient,
+) -> None:
+    settings = client.settings  # type: ignore[attr-defined]
+    async with stream_gone(settings, "post"):
+        post = await new_post(client, ALICE)  # 201: the post is stored with its event
+    found = await published(settings, "post.created", expect=1)  # by the outbox relay
+    assert [e["post_id"] for e in found] == [post["postId"]]
+
+
+async def test_a_delete_while_nats_refuses_succeeds_and_is_published_later(
+    client: httpx.AsyncClient,
+) -> None:
+    settings = client.settings  # type: ignore[attr-defined]
+    post = await new_post(client, ALICE)
+    async with stream_gone(settings, "post"):
+        r = await client.delete(f"/api/posts/{post['postId']}", headers=auth_headers(ALICE))
+        assert r.status_code == 204, r.text
+        r = await client.get(f"/api/posts/{post['postId']}", headers=auth_headers(ALICE))
+        assert r.status_code == 404
+    found = await published(settings, "post.deleted", expect=1)
+    assert [e["post_id"] for e in found] == [post["postId"]]

@@ -1,20 +1,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pymongo.errors
 import pytest
+import redis.exceptions
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from rhime.kit import app as kit_app
-from rhime.kit import errors, identity
+from rhime.kit import errors, identity, stores
 from rhime.runtime import servers
 from tests.support import SECRET, auth_headers
 
@@ -209,3 +213,86 @@ def test_unknown_component_is_refused() -> None:
 def test_internal_secret_must_be_long(secret: str, make_settings: Callable[..., Any]) -> None:
     with pytest.raises(ValueError, match="internal_secret"):
         make_settings(internal_secret=secret)
+
+
+@contextlib.asynccontextmanager
+async def stalled(server: servers.Server, *, thaw_after: float) -> AsyncIterator[None]:
+    """Freeze the server's process (it keeps its sockets but answers nothing) until
+    `thaw_after` seconds pass or the block ends: a store that stalls rather than goes away.
+    A client without timeouts waits the stall out and then succeeds."""
+    process = server.process
+    assert process is not None
+    process.send_signal(signal.SIGSTOP)
+    thaw = asyncio.get_running_loop().call_later(thaw_after, process.send_signal, signal.SIGCONT)
+    try:
+        yield
+    finally:
+        thaw.cancel()
+        process.send_signal(signal.SIGCONT)
+
+
+async def test_a_stalled_redis_fails_the_call_instead_of_hanging_it(
+    make_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    own = servers.Runtime(directory=tmp_path, names=("redis",))
+    own.start()
+    client = stores.redis(make_settings(redis_url=own.urls["redis"]))
+    try:
+        assert await client.ping()
+        # redis-py's defaults would wait out the stall (5 s per try) and then succeed
+        async with stalled(own.servers["redis"], thaw_after=10.0):
+            with pytest.raises(redis.exceptions.TimeoutError):
+                await client.get("anything")
+        assert await client.ping()
+    finally:
+        await client.aclose()
+        own.stop()
+
+
+async def test_a_stalled_mongo_fails_the_call_instead_of_hanging_it(
+    make_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    own = servers.Runtime(directory=tmp_path, names=("mongo",))
+    own.start()
+    client = stores.mongo(
+        make_settings(mongo_url=own.urls["mongo"], mongo_timeout_seconds=0.5), appname="t"
+    )
+    try:
+        things = client["stall"]["things"]
+        await things.insert_one({"_id": 1})
+        # the read fails, and so does its one retry on a fresh connection
+        async with stalled(own.servers["mongo"], thaw_after=15.0):
+            with pytest.raises(pymongo.errors.ConnectionFailure):
+                await things.find_one({"_id": 1})
+    finally:
+        client.close()
+        own.stop()
+
+
+async def test_a_failing_task_is_reported_down_and_restarted(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    runs: list[int] = []
+    ran = asyncio.Event()
+    healthy = asyncio.Event()
+
+    async def syncer(kit: kit_app.Kit) -> None:
+        runs.append(1)
+        ran.set()
+        if not healthy.is_set():
+            raise RuntimeError("store away")
+        await asyncio.Event().wait()
+
+    served = await serve(build(make_settings(), tasks=[syncer]))
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        await ran.wait()
+        r = await client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json() == {"errors": [{"msg": "syncer is down: RuntimeError: store away"}]}
+        healthy.set()
+        for _ in range(100):
+            if (await client.get("/readyz")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert (await client.get("/readyz")).status_code == 200
+    assert len(runs) >= 2

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import orjson
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from prometheus_client import generate_latest
 
 from rhime import events
 from rhime.kit import app as kit_app
-from rhime.kit import bus, outbox
+from rhime.kit import bus, metrics, outbox, streams
+from rhime.kit.settings import Settings
 
 
 def created(n: int) -> events.UserCreated:
@@ -191,8 +197,6 @@ async def test_request_id_crosses_the_event(make_settings: Callable[..., Any], s
 
 async def test_streams_declared_idempotently(make_settings: Callable[..., Any]) -> None:
     settings = make_settings()
-    from rhime.kit import metrics
-
     b = await bus.Bus.connect(
         url=settings.nats_url, name="x", namespace=settings.namespace, metrics=metrics.create()
     )
@@ -211,12 +215,233 @@ async def test_slow_handler_is_not_redelivered_while_it_works(
 
     async def slow(event: events.UserCreated) -> None:
         calls.append(event.user_id)
-        await asyncio.sleep(2.5)  # far beyond ack_wait; the heartbeat keeps it ours
+        await asyncio.sleep(0.6)  # the batch takes far beyond ack_wait; the heartbeat holds it
 
-    served = await serve(consumer_app(make_settings(component="c8"), slow, ack_wait=1.0, batch=2))
+    app = consumer_app(make_settings(component="c8"), slow, ack_wait=1.0, timeout=0.9, batch=4)
+    served = await serve(app)
     b = served.app.state.kit.require_bus()
+    for n in range(4):
+        await b.publish(created(n))
+    await wait_for(lambda: len(calls) >= 4, timeout=15)
+    await asyncio.sleep(2.0)
+    assert calls == ["u0", "u1", "u2", "u3"]
+
+
+async def test_hung_handler_is_cut_off_and_the_event_redelivered(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    calls: list[str] = []
+
+    async def hangs_once(event: events.UserCreated) -> None:
+        calls.append(event.user_id)
+        if len(calls) == 1:
+            await asyncio.Event().wait()  # a dependency that never answers
+
+    served = await serve(
+        consumer_app(make_settings(component="c9"), hangs_once, ack_wait=2.0, timeout=0.3)
+    )
+    await served.app.state.kit.require_bus().publish(created(1))
+    await wait_for(lambda: len(calls) == 2)
+    assert calls == ["u1", "u1"]
+
+
+def test_a_handler_deadline_must_be_below_ack_wait() -> None:
+    async def handler(event: events.UserCreated) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="below its ack_wait"):
+        bus.Subscription(event=events.UserCreated, handler=handler, ack_wait=5.0, timeout=5.0)
+
+
+async def test_consumer_lives_on_when_dead_lettering_fails(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    seen: list[str] = []
+
+    async def handler(event: events.UserCreated) -> None:
+        if event.user_id == "u1":
+            raise ValueError("poison")
+        seen.append(event.user_id)
+
+    settings = make_settings(component="c10", max_deliver=1)
+    served = await serve(consumer_app(settings, handler, ack_wait=1.0))
+    b: bus.Bus = served.app.state.kit.require_bus()
+    # the dead-letter stream is gone, so dead-lettering u1 raises inside the consumer
+    await b.js.delete_stream(events.stream_name(settings.namespace, "dlq"))
     await b.publish(created(1))
     await b.publish(created(2))
-    await wait_for(lambda: len(calls) >= 2, timeout=15)
-    await asyncio.sleep(3.0)
-    assert calls == ["u1", "u2"]
+    await wait_for(lambda: seen == ["u2"])
+    # once the stream is back, u1 (redelivered, never acked) reaches the dead letters
+    await b.ensure_streams()
+    dead = await b.js.pull_subscribe(
+        b.subject("dlq.>"),
+        durable="dlq-reader",
+        stream=events.stream_name(settings.namespace, "dlq"),
+    )
+    msgs = await dead.fetch(1, timeout=10)
+    assert orjson.loads(orjson.loads(msgs[0].data)["data"])["user_id"] == "u1"
+
+
+async def test_consumer_reported_down_until_it_is_back(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    seen: list[str] = []
+
+    async def handler(event: events.UserCreated) -> None:
+        seen.append(event.user_id)
+
+    settings = make_settings(component="c11")
+    served = await serve(consumer_app(settings, handler))
+    b: bus.Bus = served.app.state.kit.require_bus()
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        # the stream and its consumer vanish (recreated by an operator, lost volume...)
+        await b.js.delete_stream(events.stream_name(settings.namespace, "user"))
+        r = await eventually(client, lambda r: r.status_code == 503)
+        assert "c11-user-created is down" in r.text
+        await b.ensure_streams()
+        await eventually(client, lambda r: r.status_code == 200)
+    await b.publish(created(3))
+    await wait_for(lambda: seen == ["u3"])
+
+
+async def eventually(client: httpx.AsyncClient, ok: Callable[[httpx.Response], bool]) -> Any:
+    deadline = time.monotonic() + 20
+    while True:
+        r = await client.get("/readyz")
+        if ok(r) or time.monotonic() > deadline:
+            assert ok(r), r.text
+            return r
+        await asyncio.sleep(0.1)
+
+
+async def test_changed_consumer_config_reaches_an_existing_durable(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    settings = make_settings(component="c12")
+    b = await bus.Bus.connect(
+        url=settings.nats_url, name="x", namespace=settings.namespace, metrics=metrics.create()
+    )
+    await b.ensure_streams()
+    stream = events.stream_name(settings.namespace, "user")
+    # the durable as an earlier version left it
+    await b.js.add_consumer(
+        stream,
+        ConsumerConfig(
+            durable_name="c12-user-created",
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=120.0,
+            max_ack_pending=1000,
+            filter_subject=f"{settings.namespace}.user.created",
+        ),
+    )
+
+    async def handler(event: events.UserCreated) -> None:
+        pass
+
+    await serve(consumer_app(settings, handler, ack_wait=3.0, batch=400))
+    deadline = time.monotonic() + 10
+    while True:
+        info = await b.js.consumer_info(stream, "c12-user-created")
+        if info.config.ack_wait != 120.0 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert (info.config.ack_wait, info.config.max_ack_pending) == (3.0, 1600)
+    await b.close(grace=0)
+
+
+async def test_streams_are_bounded_even_when_they_existed_before(
+    make_settings: Callable[..., Any],
+) -> None:
+    settings = make_settings()
+    b = await bus.Bus.connect(
+        url=settings.nats_url, name="x", namespace=settings.namespace, metrics=metrics.create()
+    )
+    like = events.stream_name(settings.namespace, "like")
+    # an unbounded stream, as earlier versions declared them
+    await b.js.add_stream(
+        StreamConfig(name=like, subjects=[f"{settings.namespace}.like.>"], duplicate_window=600.0)
+    )
+    await b.ensure_streams()
+    for noun in (*events.STREAMS, events.DEAD_LETTER):
+        config = (await b.js.stream_info(events.stream_name(settings.namespace, noun))).config
+        limits = streams.LIMITS[noun]
+        assert (config.max_age, config.max_bytes, config.discard) == (
+            limits.max_age,
+            limits.max_bytes(streams.DEFAULT_BUDGET),
+            limits.discard,
+        )
+        assert config.duplicate_window is not None
+        assert config.duplicate_window < config.max_age
+    await b.close(grace=0)
+
+
+def test_stream_limits_fit_the_default_nats_volume() -> None:
+    volume = 1 << 30  # the operator's default NATS storage, 1 Gi
+    # JetStream refuses streams whose max_bytes exceed its store limit (75 % of free space)
+    assert sum(limits.share for limits in streams.LIMITS.values()) == 1
+    assert volume // 2 >= streams.DEFAULT_BUDGET
+    assert Settings.model_fields["stream_storage_bytes"].default == streams.DEFAULT_BUDGET
+    assert set(streams.LIMITS) == {*events.STREAMS, events.DEAD_LETTER}
+
+
+async def test_a_stream_near_its_limit_shows_in_metrics_and_readiness(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    async def handler(event: events.UserCreated) -> None:
+        pass
+
+    settings = make_settings(component="c13", stream_watch_seconds=0.1)
+    served = await serve(consumer_app(settings, handler))
+    b: bus.Bus = served.app.state.kit.require_bus()
+    name = events.stream_name(settings.namespace, "user")
+    for n in range(10):
+        await b.publish(created(n))
+    info = await b.js.stream_info(name)
+    # shrink the limit so the stream is 90 % full
+    await b.js.update_stream(
+        dataclasses.replace(info.config, max_bytes=int(info.state.bytes / 0.9))
+    )
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        r = await eventually(client, lambda r: bool(r.json().get("warnings")))
+        assert r.status_code == 200
+        assert r.json()["warnings"] == [f"stream {name} is at 90% of its size limit"]
+        scraped = (await client.get("/metrics")).text
+    usage = [line for line in scraped.splitlines() if line.startswith("rhime_stream_usage_ratio{")]
+    assert f'rhime_stream_usage_ratio{{stream="{name}"}} 0.9' in "\n".join(usage)
+
+
+async def test_poison_in_the_outbox_is_set_aside_and_blocks_nothing(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    seen: list[str] = []
+
+    async def handler(event: events.UserCreated) -> None:
+        seen.append(event.user_id)
+
+    settings = make_settings(component="c14")
+    client: Any = __import__("motor.motor_asyncio").motor_asyncio.AsyncIOMotorClient(
+        settings.mongo_url
+    )
+    things = client[settings.database_name("bus")]["things"]
+    old = events.now().replace(year=2020)
+    poison = {"id": "a:1", "subject": "user.renamed", "data": {"occurred_at": old.isoformat()}}
+    broken = {**outbox.staged(created(1))[0], "id": "a:2"}
+    del broken["data"]["user_id"]
+    del broken["data"]["occurred_at"]
+    await things.insert_one({"_id": "bad", outbox.FIELD: [poison, broken]})
+    good = created(2).model_copy(update={"occurred_at": old})
+    await things.insert_one({"_id": "good", outbox.FIELD: outbox.staged(good)})
+    served = await serve(consumer_app(settings, handler))
+    await wait_for(lambda: seen == ["u2"])
+    kit: kit_app.Kit = served.app.state.kit
+    for _ in range(100):
+        doc = await kit.database["things"].find_one({"_id": "bad"})
+        if not doc[outbox.FIELD]:
+            break
+        await asyncio.sleep(0.05)
+    assert [d["entry"]["id"] for d in doc[outbox.DEAD]] == ["a:1", "a:2"]
+    assert "user.renamed" in doc[outbox.DEAD][0]["reason"]
+    scraped = generate_latest(kit.metrics.registry).decode()
+    assert 'rhime_outbox_dead_lettered_total{collection="things"} 2.0' in scraped
+    client.close()

@@ -108,3 +108,14 @@ def test_rhime_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
     assert "stopped." in rest
     assert (tmp_path / "secrets.env").stat().st_mode & 0o777 == 0o600
     assert list((tmp_path / "logs").iterdir())
+
+
+def test_local_redis_is_bounded_and_never_evicts(runtime: servers.Runtime) -> None:
+    client = redis.Redis.from_url(runtime.urls["redis"], decode_responses=True)
+    try:
+        config = client.config_get("maxmemory*")
+        assert int(config["maxmemory"]) > 0
+        # queues, like-count deltas and revocations are state: refuse writes rather than drop them
+        assert config["maxmemory-policy"] == "noeviction"
+    finally:
+        client.close()

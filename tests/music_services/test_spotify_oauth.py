@@ -23,7 +23,7 @@ from tests.music_services.music_helpers import (
     query_of,
     service_headers,
 )
-from tests.support import SECRET, auth_headers, published
+from tests.support import SECRET, auth_headers, published, stream_gone
 from tests.support import SPOTIFY_CLIENT_ID as CLIENT_ID
 from tests.support import SPOTIFY_CLIENT_SECRET as CLIENT_SECRET
 
@@ -396,3 +396,16 @@ def test_an_encryption_key_that_is_no_fernet_key_fails_at_start_up(key: str) -> 
             spotify_client_secret="secret",
             encryption_key=key,
         )
+
+
+async def test_connect_while_nats_refuses_succeeds_and_publishes_later(
+    spotify: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, kit = spotify
+    user = oid()
+    async with stream_gone(kit.settings, "user"):
+        r = await connect(client, user, listener=4)
+        assert r.status_code == 302
+        assert r.headers["location"] == "/"
+    found = await published(kit.settings, "user.authorized", expect=1)
+    assert [e["user_id"] for e in found] == [user]

@@ -649,3 +649,18 @@ def test_serving_pods_drain_before_stopping_and_cron_runs_have_a_deadline() -> N
             assert "lifecycle" not in container
         if c.kind is catalogue.Kind.CRON:
             assert obj["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 0
+
+
+def _flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_managed_redis_is_bounded_below_its_memory_limit_and_never_evicts() -> None:
+    args = _container(_by_key(_platform())["StatefulSet", "rd-redis"])["args"]
+    assert _flag(args, "--maxmemory-policy") == "noeviction"
+    assert 0 < int(_flag(args, "--maxmemory")) < 256 * 2**20  # the default 256Mi limit
+    bigger = _platform(
+        {"infrastructure": {"redis": {"managed": {"resources": {"limits": {"memory": "1Gi"}}}}}}
+    )
+    args = _container(_by_key(bigger)["StatefulSet", "rd-redis"])["args"]
+    assert 256 * 2**20 < int(_flag(args, "--maxmemory")) < 2**30

@@ -62,7 +62,7 @@ async def create(kit: Kit, *, user_id: str, post_id: str, text: str) -> models.C
     if not await posts.exists(kit, post_id=post_id):
         await kit.database[COLLECTION].delete_one({"_id": comment_id})
         raise errors.not_found("No such post exists.")
-    await outbox.flush(kit, collection=COLLECTION, doc_id=comment_id)
+    await outbox.try_flush(kit, collection=COLLECTION, doc_id=comment_id)
     return render(doc)
 
 
@@ -106,4 +106,4 @@ async def delete(kit: Kit, *, user_id: str, comment_id: str) -> None:
     )
     if result.matched_count == 0:
         raise errors.not_found("No such comment exists.")
-    await outbox.flush(kit, collection=COLLECTION, doc_id=comment_id)
+    await outbox.try_flush(kit, collection=COLLECTION, doc_id=comment_id)

@@ -70,7 +70,10 @@ def create(settings: Settings) -> FastAPI:
         card_cache_seconds=settings.card_cache_seconds,
     )
     fanning = fanout.Limits(
-        cap=settings.timeline_cap, big_threshold=settings.big_threshold, batch=settings.fanout_batch
+        cap=settings.timeline_cap,
+        big_threshold=settings.big_threshold,
+        batch=settings.fanout_batch,
+        inactive_seconds=limits.inactive_seconds,
     )
 
     @router.get("")

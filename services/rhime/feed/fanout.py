@@ -38,6 +38,7 @@ class Limits:
     cap: int
     big_threshold: int
     batch: int
+    inactive_seconds: int  # the TTL of timelines and bigs this creates
 
 
 async def post_created(kit: Kit, event: events.PostCreated, *, limits: Limits) -> int:
@@ -78,7 +79,9 @@ async def _became_big(kit: Kit, *, author: str, limits: Limits) -> None:
     async for batch in graph.followers(kit, user_id=author, batch_size=limits.batch):
         pipe = kit.redis.pipeline(transaction=False)
         for user_id in batch:
-            pipe.sadd(timelines.keys(kit, user_id)[2], author)
+            timelines.add_big(
+                pipe, kit, user_id=user_id, author=author, ttl=limits.inactive_seconds
+            )
         await pipe.execute()
 
 
@@ -104,17 +107,20 @@ async def user_followed(kit: Kit, event: events.UserFollowed, *, limits: Limits)
     big = await authors.big_among(kit, user_ids=[event.followee_id])
     if big:
         await timelines.follow_big(
-            kit, user_id=event.follower_id, author=event.followee_id, following=True
+            kit,
+            user_id=event.follower_id,
+            author=event.followee_id,
+            ttl=limits.inactive_seconds,
         )
         return
     if not await kit.redis.exists(timelines.keys(kit, event.follower_id)[0]):
         return  # not built: the rebuild on the next read includes the followee
     recent = await authors.recent(kit, user_ids=[event.followee_id], before=None, limit=limits.cap)
-    await timelines.add(kit, user_id=event.follower_id, post_ids=recent, cap=limits.cap)
+    await timelines.add(
+        kit, user_id=event.follower_id, post_ids=recent, cap=limits.cap, ttl=limits.inactive_seconds
+    )
 
 
 async def user_unfollowed(kit: Kit, event: events.UserUnfollowed) -> None:
-    await timelines.follow_big(
-        kit, user_id=event.follower_id, author=event.followee_id, following=False
-    )
+    await timelines.unfollow_big(kit, user_id=event.follower_id, author=event.followee_id)
     await timelines.drop(kit, user_id=event.follower_id)

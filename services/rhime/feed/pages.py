@@ -63,12 +63,13 @@ async def from_followees(
 
 
 async def rebuild(kit: Kit, *, user_id: str, limits: Limits) -> None:
-    await timelines.start_build(kit, user_id=user_id)
+    ttl = limits.inactive_seconds
+    await timelines.start_build(kit, user_id=user_id, ttl=ttl)
     ids, bigs = await from_followees(
         kit, user_id=user_id, before=None, limit=limits.cap, batch=limits.batch
     )
-    await timelines.build(kit, user_id=user_id, post_ids=ids, cap=limits.cap)
-    await timelines.set_bigs(kit, user_id=user_id, authors=bigs)
+    await timelines.build(kit, user_id=user_id, post_ids=ids, cap=limits.cap, ttl=ttl)
+    await timelines.set_bigs(kit, user_id=user_id, authors=bigs, ttl=ttl)
 
 
 async def home(

@@ -9,6 +9,10 @@ person's keys stays in one cluster slot:
 - `…:active` — set on each read with a TTL of `inactive_days`: fan-out skips people without
   it and drops their timeline, which is rebuilt when they come back;
 - `…:bigs` — the big accounts this person follows, merged in at read time.
+
+The timeline and bigs expire with `active` (each read renews all three): a person who stops
+reading leaves nothing behind in Redis, and their next read rebuilds both. Every write that
+may create one of them gives it that TTL, so no key outlives its owner's absence.
 """
 
 from __future__ import annotations
@@ -53,39 +57,46 @@ def fan_out(pipe: Any, kit: Kit, *, user_ids: Sequence[str], post_id: str, cap: 
         pipe.eval(_ADD, 2, timeline, active, s, post_id, cap)
 
 
-async def build(kit: Kit, *, user_id: str, post_ids: Sequence[str], cap: int) -> None:
+async def build(kit: Kit, *, user_id: str, post_ids: Sequence[str], cap: int, ttl: int) -> None:
     """Fill a timeline begun by `start_build` (whatever fan-out added meanwhile stays)."""
     timeline, _, _ = keys(kit, user_id)
     pipe = kit.redis.pipeline(transaction=True)
     pipe.zadd(timeline, {SENTINEL: -1, **{p: score(p) for p in post_ids}})
     pipe.zremrangebyrank(timeline, 0, -(cap + 1))
+    pipe.expire(timeline, ttl)
     await pipe.execute()
 
 
-async def start_build(kit: Kit, *, user_id: str) -> None:
+async def start_build(kit: Kit, *, user_id: str, ttl: int) -> None:
     """Create the timeline with only its sentinel before reading the posts for it, so that
     fan-outs that happen meanwhile land in it instead of being skipped."""
     timeline, _, _ = keys(kit, user_id)
-    await kit.redis.zadd(timeline, {SENTINEL: -1})
+    pipe = kit.redis.pipeline(transaction=True)
+    pipe.zadd(timeline, {SENTINEL: -1})
+    pipe.expire(timeline, ttl)
+    await pipe.execute()
 
 
-async def add(kit: Kit, *, user_id: str, post_ids: Sequence[str], cap: int) -> None:
+async def add(kit: Kit, *, user_id: str, post_ids: Sequence[str], cap: int, ttl: int) -> None:
     if not post_ids:
         return
     timeline, _, _ = keys(kit, user_id)
     pipe = kit.redis.pipeline(transaction=False)
     pipe.zadd(timeline, {p: score(p) for p in post_ids}, xx=False)
     pipe.zremrangebyrank(timeline, 0, -(cap + 1))
+    pipe.expire(timeline, ttl, nx=True)
     await pipe.execute()
 
 
 async def touch(kit: Kit, *, user_id: str, inactive_seconds: int) -> bool:
-    """Mark the person active; returns whether their timeline is built."""
-    timeline, active, _ = keys(kit, user_id)
+    """Mark the person active and renew their keys; returns whether their timeline is built."""
+    timeline, active, bigs_key = keys(kit, user_id)
     pipe = kit.redis.pipeline(transaction=False)
     pipe.set(active, "1", ex=inactive_seconds)
     pipe.exists(timeline)
-    _, built = await pipe.execute()
+    pipe.expire(timeline, inactive_seconds)
+    pipe.expire(bigs_key, inactive_seconds)
+    _, built, _, _ = await pipe.execute()
     return bool(built)
 
 
@@ -119,15 +130,28 @@ async def bigs(kit: Kit, *, user_id: str) -> list[str]:
     return sorted(found)
 
 
-async def set_bigs(kit: Kit, *, user_id: str, authors: Sequence[str]) -> None:
+async def set_bigs(kit: Kit, *, user_id: str, authors: Sequence[str], ttl: int) -> None:
     key = keys(kit, user_id)[2]
     pipe = kit.redis.pipeline(transaction=True)
     pipe.delete(key)
     if authors:
         pipe.sadd(key, *authors)
+        pipe.expire(key, ttl)
     await pipe.execute()
 
 
-async def follow_big(kit: Kit, *, user_id: str, author: str, following: bool) -> None:
+def add_big(pipe: Any, kit: Kit, *, user_id: str, author: str, ttl: int) -> None:
+    """Queue `author` into the person's bigs; a set this creates expires like the rest."""
     key = keys(kit, user_id)[2]
-    await (kit.redis.sadd(key, author) if following else kit.redis.srem(key, author))
+    pipe.sadd(key, author)
+    pipe.expire(key, ttl, nx=True)
+
+
+async def follow_big(kit: Kit, *, user_id: str, author: str, ttl: int) -> None:
+    pipe = kit.redis.pipeline(transaction=False)
+    add_big(pipe, kit, user_id=user_id, author=author, ttl=ttl)
+    await pipe.execute()
+
+
+async def unfollow_big(kit: Kit, *, user_id: str, author: str) -> None:
+    await kit.redis.srem(keys(kit, user_id)[2], author)

@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from motor.motor_asyncio import AsyncIOMotorClient
 from pydantic import Field
 
 from rhime.graph import edges
 from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc, health_pb2, health_pb2_grpc
-from rhime.kit import ids
+from rhime.kit import ids, stores
 from rhime.kit.settings import Settings as KitSettings
 
 log = logging.getLogger("rhime.graphview")
@@ -111,12 +110,7 @@ class Running:
 
 async def start(settings: Settings) -> Running:
     """Start serving on `settings.host:settings.port` (port 0 picks a free one)."""
-    mongo: Any = AsyncIOMotorClient(
-        settings.mongo_url,
-        serverSelectionTimeoutMS=3000,
-        tz_aware=True,
-        appname=settings.component or "user-graph-view",
-    )
+    mongo: Any = stores.mongo(settings, appname=settings.component or "user-graph-view")
     database = mongo[settings.database_name("graph")]
     server = grpc.aio.server(
         options=[

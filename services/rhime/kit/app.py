@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -20,13 +21,12 @@ import orjson
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from motor.motor_asyncio import AsyncIOMotorClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime.kit import bus as bus_module
-from rhime.kit import errors, logs, metrics, outbox
+from rhime.kit import errors, logs, metrics, outbox, stores, supervisor
 from rhime.kit.settings import Settings
 
 log = logging.getLogger("rhime.kit")
@@ -49,6 +49,8 @@ class Kit:
     bus: bus_module.Bus | None = None
     http: aiohttp.ClientSession = dataclasses.field(default=None)  # type: ignore[assignment]
     ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    # the outbox relay and the component's `tasks`, restarted when they fail
+    tasks: supervisor.Supervisor = dataclasses.field(default_factory=supervisor.Supervisor)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -112,36 +114,22 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if database:
-            kit.mongo = AsyncIOMotorClient(
-                settings.mongo_url,
-                serverSelectionTimeoutMS=3000,
-                tz_aware=True,
-                appname=settings.component or title,
-            )
+            kit.mongo = stores.mongo(settings, appname=settings.component or title)
         if redis:
-            kit.redis = aioredis.from_url(
-                settings.redis_url,
-                decode_responses=True,
-                socket_connect_timeout=2,
-                health_check_interval=30,
-            )
+            kit.redis = stores.redis(settings)
         kit.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
             json_serialize=lambda o: orjson.dumps(o).decode(),
         )
-        background: list[asyncio.Task[None]] = []
 
         async def start() -> None:
             await _connect(kit, index_map, subscriptions)
             for hook in on_ready:
                 await hook(kit)
             if outboxes:
-                background.append(
-                    asyncio.create_task(
-                        outbox.relay(kit, collections=outboxes), name="outbox-relay"
-                    )
-                )
-            background.extend(asyncio.create_task(t(kit)) for t in tasks)
+                kit.tasks.start("outbox-relay", lambda: outbox.relay(kit, collections=outboxes))
+            for task in tasks:
+                kit.tasks.start(getattr(task, "__name__", "task"), functools.partial(task, kit))
             kit.ready.set()
             log.info("ready")
 
@@ -152,9 +140,8 @@ def create_app(
             starter.cancel()
             if kit.bus is not None:
                 await kit.bus.close(grace=settings.shutdown_grace_seconds)
-            for task in background:
-                task.cancel()
-            await asyncio.gather(starter, *background, return_exceptions=True)
+            await kit.tasks.stop()
+            await asyncio.gather(starter, return_exceptions=True)
             await kit.http.close()
             if kit.redis is not None:
                 await kit.redis.aclose()
@@ -183,7 +170,10 @@ def create_app(
         problems = await _check(kit)
         if problems:
             return errors.envelope(503, [{"msg": p} for p in problems])
-        return JSONResponse({"status": "ready"})
+        # A stream near its limit is a warning, not unreadiness: taking every pod out of
+        # service would turn "new events wait in the outbox" into "the site is down".
+        warnings = kit.bus.warnings() if kit.bus is not None else []
+        return JSONResponse({"status": "ready", "warnings": warnings})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
@@ -226,6 +216,9 @@ async def _connect(
                     metrics=kit.metrics,
                     max_deliver=kit.settings.max_deliver,
                     backoff=kit.settings.redelivery_backoff,
+                    stream_watch_seconds=kit.settings.stream_watch_seconds,
+                    stream_warn_ratio=kit.settings.stream_warn_ratio,
+                    stream_storage_bytes=kit.settings.stream_storage_bytes,
                 )
             if kit.bus is not None:
                 await kit.bus.ensure_streams()
@@ -236,6 +229,8 @@ async def _connect(
             log.warning("dependencies not reachable yet (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+    if kit.bus is not None:
+        kit.bus.watch_streams()
     if subscriptions is not None and kit.bus is not None:
         for sub in subscriptions(kit):
             kit.bus.start(sub, component=kit.settings.component or "rhime")
@@ -258,8 +253,11 @@ async def _check(kit: Kit) -> list[str]:
     if kit.redis is not None:
         checks.append(probe("redis", kit.redis.ping))
     await asyncio.gather(*checks)
-    if kit.bus is not None and not kit.bus.nc.is_connected:
-        problems.append("nats is not reachable")
+    if kit.bus is not None:
+        if not kit.bus.nc.is_connected:
+            problems.append("nats is not reachable")
+        problems.extend(kit.bus.problems())
+    problems.extend(kit.tasks.problems())
     return problems
 
 

@@ -1,6 +1,7 @@
-"""Events over NATS JetStream: idempotent stream declarations, de-duplicated publishing and
-durable pull consumers with explicit ack, bounded redelivery with backoff and a dead-letter
-subject."""
+"""Events over NATS JetStream: idempotent, bounded stream declarations, de-duplicated publishing
+and durable pull consumers with explicit ack, a deadline per message, bounded redelivery with
+backoff and a dead-letter subject. Consumers run supervised: a consumer that fails is logged,
+reported down and restarted with backoff, never left dead."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from rhime import events
-from rhime.kit import logs
+from rhime.kit import logs, streams, supervisor
 from rhime.kit.metrics import Metrics
 
 log = logging.getLogger("rhime.bus")
@@ -43,8 +44,20 @@ class Subscription(Generic[E]):
     durable: str = ""
     batch: int = 64
     # Short, so a crashed consumer's messages come back within seconds; a heartbeat keeps
-    # the messages in hand from expiring while a slow handler works on them.
+    # the rest of the batch in hand from expiring while the handler works on one message.
     ack_wait: float = 15.0
+    # The handler's deadline per message (default: two thirds of ack_wait). A handler stuck
+    # past it fails like any error (redelivered with backoff), so a hung dependency cannot
+    # keep a message "in progress" for ever.
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.deadline < self.ack_wait:
+            raise ValueError("a subscription's timeout must be positive and below its ack_wait")
+
+    @property
+    def deadline(self) -> float:
+        return self.timeout if self.timeout is not None else self.ack_wait * 2 / 3
 
 
 class Bus:
@@ -56,6 +69,9 @@ class Bus:
         metrics: Metrics,
         max_deliver: int,
         backoff: Sequence[float],
+        stream_watch_seconds: float = 15.0,
+        stream_warn_ratio: float = 0.8,
+        stream_storage_bytes: int = streams.DEFAULT_BUDGET,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -63,7 +79,11 @@ class Bus:
         self.metrics = metrics
         self.max_deliver = max_deliver
         self.backoff = tuple(backoff) or (1.0,)
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks = supervisor.Supervisor()
+        self.stream_watch_seconds = stream_watch_seconds
+        self.stream_warn_ratio = stream_warn_ratio
+        self.stream_storage_bytes = stream_storage_bytes
+        self._stream_usage: dict[str, float] = {}
         self._stopping = asyncio.Event()
         self._inflight = 0
         self._idle = asyncio.Event()
@@ -83,6 +103,9 @@ class Bus:
         metrics: Metrics,
         max_deliver: int = 5,
         backoff: Sequence[float] = (0.5, 2.0, 10.0),
+        stream_watch_seconds: float = 15.0,
+        stream_warn_ratio: float = 0.8,
+        stream_storage_bytes: int = streams.DEFAULT_BUDGET,
     ) -> Bus:
         nc = await nats.connect(
             url,
@@ -93,24 +116,61 @@ class Bus:
             allow_reconnect=True,
         )
         return cls(
-            nc=nc, namespace=namespace, metrics=metrics, max_deliver=max_deliver, backoff=backoff
+            nc=nc,
+            namespace=namespace,
+            metrics=metrics,
+            max_deliver=max_deliver,
+            backoff=backoff,
+            stream_watch_seconds=stream_watch_seconds,
+            stream_warn_ratio=stream_warn_ratio,
+            stream_storage_bytes=stream_storage_bytes,
         )
 
     def subject(self, name: str) -> str:
         return f"{self.namespace}.{name}"
 
     async def ensure_streams(self) -> None:
-        """Declare every stream; safe to run from every component at every start."""
+        """Declare every stream with its limits; safe to run from every component at every
+        start (an existing stream is updated to the declared limits)."""
         for noun in (*events.STREAMS, events.DEAD_LETTER):
-            config = StreamConfig(
-                name=events.stream_name(self.namespace, noun),
-                subjects=[self.subject(f"{noun}.>")],
-                duplicate_window=600.0,
+            config = streams.config(
+                namespace=self.namespace, noun=noun, budget=self.stream_storage_bytes
             )
             try:
                 await self.js.add_stream(config)
             except nats.js.errors.BadRequestError:
                 await self.js.update_stream(config)
+
+    def watch_streams(self) -> None:
+        """Keep `rhime_stream_usage_ratio` and the near-limit warnings current."""
+        self.tasks.start("stream-watch", self._watch_streams)
+
+    async def _watch_streams(self) -> None:
+        while True:
+            for noun in (*events.STREAMS, events.DEAD_LETTER):
+                name = events.stream_name(self.namespace, noun)
+                try:
+                    info = await self.js.stream_info(name)
+                except nats.js.errors.NotFoundError:
+                    # lost with NATS' data, or deleted: consumers and publishers need it back
+                    log.warning("stream %s is missing; declaring the streams again", name)
+                    await self.ensure_streams()
+                    continue
+                self._stream_usage[name] = streams.usage(info)
+                self.metrics.stream_usage.labels(name).set(self._stream_usage[name])
+            await asyncio.sleep(self.stream_watch_seconds)
+
+    def warnings(self) -> list[str]:
+        """Streams close to their size limit: the outbox streams then hold new events back
+        and `like` drops its oldest."""
+        return [
+            f"stream {name} is at {ratio:.0%} of its size limit"
+            for name, ratio in sorted(self._stream_usage.items())
+            if ratio >= self.stream_warn_ratio
+        ]
+
+    def problems(self) -> list[str]:
+        return self.tasks.problems()
 
     async def publish(self, event: events.Event, *, request_id: str | None = None) -> bool:
         """Publish and wait for JetStream's ack. Returns False when JetStream recognised the
@@ -143,21 +203,46 @@ class Bus:
     def start(self, subscription: Subscription[Any], *, component: str) -> None:
         durable = subscription.durable or component
         name = f"{durable}-{subscription.event.SUBJECT.replace('.', '-')}"
-        self._tasks.append(asyncio.create_task(self._consume(subscription, name), name=name))
+        self.tasks.start(name, lambda: self._consume(subscription, name), reports_up=True)
 
-    async def _consume(self, sub: Subscription[Any], durable: str) -> None:
-        subject = sub.event.SUBJECT
-        stream = events.stream_name(self.namespace, events.noun(subject))
+    async def subscribe(
+        self, event: type[events.Event], *, durable: str, ack_wait: float, batch: int
+    ) -> Any:
+        """A pull subscription on the durable consumer, created or brought to this config."""
+        subject = self.subject(event.SUBJECT)
+        stream = events.stream_name(self.namespace, events.noun(event.SUBJECT))
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            ack_wait=sub.ack_wait,
-            max_ack_pending=max(1000, sub.batch * 4),
-            filter_subject=self.subject(subject),
+            ack_wait=ack_wait,
+            max_ack_pending=max(1000, batch * 4),
+            filter_subject=subject,
         )
-        psub = await self.js.pull_subscribe(
-            self.subject(subject), durable=durable, stream=stream, config=config
+        await self._update_consumer(stream, config)
+        return await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+
+    async def _update_consumer(self, stream: str, config: ConsumerConfig) -> None:
+        """nats-py reuses an existing durable as it is: apply a changed config ourselves (the
+        server updates a durable in place when these fields change)."""
+        assert config.durable_name is not None
+        try:
+            info = await self.js.consumer_info(stream, config.durable_name)
+        except nats.js.errors.NotFoundError:
+            return  # pull_subscribe creates it
+        fields = ("ack_wait", "max_ack_pending", "filter_subject")
+        drift = {
+            f: (getattr(info.config, f), getattr(config, f))
+            for f in fields
+            if getattr(info.config, f) != getattr(config, f)
+        }
+        if drift:
+            log.warning("updating consumer %s: %s", config.durable_name, drift)
+            await self.js.add_consumer(stream, config)
+
+    async def _consume(self, sub: Subscription[Any], durable: str) -> None:
+        psub = await self.subscribe(
+            sub.event, durable=durable, ack_wait=sub.ack_wait, batch=sub.batch
         )
         # Messages of the batch in hand that are not acked yet. A slow handler must not let
         # them reach ack_wait (they would be redelivered while still being worked on), so
@@ -181,22 +266,24 @@ class Bus:
     ) -> None:
         last_lag = 0.0
         while not self._stopping.is_set():
+            # Any other fetch error (reconnecting, stream or consumer deleted) goes to the
+            # supervisor: it reports the consumer down and subscribes again with backoff.
             try:
                 msgs = await psub.fetch(sub.batch, timeout=1.0)
             except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
                 msgs = []
-            except (nats.errors.ConnectionClosedError, nats.errors.DrainTimeoutError):
-                return
-            except Exception:  # reconnecting, stream being recreated...
-                log.warning("fetch failed on %s; retrying", durable, exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
+            self.tasks.up(durable)
             if msgs:
                 self._begin()
                 waiting[:] = msgs
                 try:
                     for msg in msgs:
-                        await self._deliver(sub, durable, msg)
+                        try:
+                            await self._deliver(sub, durable, msg)
+                        except Exception:
+                            # ack, nak or the dead letter failed (NATS unreachable?): the
+                            # message stays unacked and comes back after ack_wait.
+                            log.error("could not settle a message on %s", durable, exc_info=True)
                         waiting.remove(msg)
                 finally:
                     waiting.clear()
@@ -226,14 +313,15 @@ class Bus:
             try:
                 event = sub.event.model_validate_json(msg.data)
             except ValidationError as exc:
-                await self._dead_letter(msg, subject, durable, f"invalid payload: {exc}")
+                await self.dead_letter(msg, subject, durable, f"invalid payload: {exc}")
                 return
             if delivered > self.max_deliver:
-                await self._dead_letter(msg, subject, durable, "delivered too many times")
+                await self.dead_letter(msg, subject, durable, "delivered too many times")
                 return
             started = time.perf_counter()
             try:
-                await sub.handler(event)
+                async with asyncio.timeout(sub.deadline):
+                    await sub.handler(event)
             except Exception as exc:
                 log.warning(
                     "handler %s failed on delivery %d of %s",
@@ -243,7 +331,7 @@ class Bus:
                     exc_info=True,
                 )
                 if delivered >= self.max_deliver:
-                    await self._dead_letter(msg, subject, durable, repr(exc))
+                    await self.dead_letter(msg, subject, durable, repr(exc))
                 else:
                     self._consumed(subject, durable, "retry").inc()
                     await msg.nak(delay=self.backoff[min(delivered, len(self.backoff)) - 1])
@@ -254,7 +342,7 @@ class Bus:
         finally:
             logs.request_id.reset(token)
 
-    async def _dead_letter(self, msg: Msg, subject: str, durable: str, reason: str) -> None:
+    async def dead_letter(self, msg: Msg, subject: str, durable: str, reason: str) -> None:
         body = {
             "subject": subject,
             "durable": durable,
@@ -275,13 +363,12 @@ class Bus:
     async def close(self, *, grace: float) -> None:
         """Stop fetching, let in-flight batches finish (up to `grace`), then drain."""
         self._stopping.set()
+        self.tasks.halt()  # consumers now return when their batch is done
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout=grace)
         # Idle now: whatever a task is doing is a fetch, safe to cancel (a batch that lands
         # in between stays unacked and is redelivered).
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.stop()
         # Our own draining is done: flush the acks and close (nats' drain() would wait on the
         # pull subscriptions' inboxes for its full timeout).
         with contextlib.suppress(Exception):

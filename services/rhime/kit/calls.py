@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,11 +50,15 @@ async def call(
             body = await response.read()
     except TimeoutError:
         raise errors.ApiError(504, errors.message(504)) from None
-    except (aiohttp.ClientError, asyncio.CancelledError, OSError):
+    except (aiohttp.ClientError, OSError):
+        # not CancelledError: a cancelled caller (a deadline, shutdown) must stay cancelled
         raise errors.ApiError(502, errors.message(502)) from None
-    decoded = orjson.loads(body) if body else None
-    if response.status >= 500:
+    if response.status >= 500:  # before decoding: a 5xx body may be plain text
         raise errors.ApiError(502, errors.message(502))
+    try:
+        decoded = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        raise errors.ApiError(502, errors.message(502)) from None
     if response.status >= 400:
         exc = errors.ApiError(response.status, errors.message(response.status))
         if isinstance(decoded, dict) and isinstance(decoded.get("errors"), list):

@@ -20,6 +20,8 @@ class Metrics:
     consumer_pending: Gauge
     published: Counter
     handling: Histogram
+    stream_usage: Gauge
+    outbox_dead: Counter
 
 
 def create() -> Metrics:
@@ -74,6 +76,18 @@ def create() -> Metrics:
             "Event handler latency",
             ["subject"],
             buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        stream_usage=Gauge(
+            "rhime_stream_usage_ratio",
+            "How full a JetStream stream is, 0..1 of its max_bytes",
+            ["stream"],
+            registry=registry,
+        ),
+        outbox_dead=Counter(
+            "rhime_outbox_dead_lettered",
+            "Staged events the outbox relay could not publish and set aside",
+            ["collection"],
             registry=registry,
         ),
     )

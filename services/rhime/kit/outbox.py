@@ -5,6 +5,11 @@ the write stores them in its `_outbox` field in the same single-document operati
 are published and pulled. A relay republishes whatever a crash left behind (JetStream drops
 duplicates by message id; consumers are idempotent anyway). A document marked `_purge` is
 removed once its outbox is empty: that is how deletions publish reliably.
+
+Each staged event is handled on its own: one that cannot be turned back into an event (an
+unknown subject, a payload an event schema no longer accepts) is moved to the document's
+`_outbox_dead` field with the reason, counted in `rhime_outbox_dead_lettered` and logged, and
+the relay goes on with the rest; one that fails to publish stays staged for the next pass.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rhime.outbox")
 FIELD = "_outbox"
 PURGE = "_purge"
+DEAD = "_outbox_dead"
+_LONG_AGO = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 # A range over the indexed `_outbox.id` (a multikey index) finds pending documents without
 # scanning the collection.
 PENDING = {f"{FIELD}.id": {"$gt": ""}}
@@ -47,13 +54,47 @@ async def flush(kit: Kit, *, collection: str, doc_id: Any) -> None:
     await _publish(kit, coll, doc)
 
 
+async def try_flush(kit: Kit, *, collection: str, doc_id: Any) -> None:
+    """`flush` for a request whose write has committed: a publish failure (NATS restarting)
+    must not turn that success into an error the client retries into a duplicate. The event
+    stays staged and the relay publishes it."""
+    try:
+        await flush(kit, collection=collection, doc_id=doc_id)
+    except Exception:
+        log.warning("event of %s/%s left to the outbox relay", collection, doc_id, exc_info=True)
+
+
 async def _publish(kit: Kit, coll: Any, doc: dict[str, Any]) -> None:
     for entry in doc.get(FIELD) or []:
-        model = events.BY_SUBJECT[entry["subject"]]
-        await kit.require_bus().publish(model.model_validate(entry["data"]))
+        try:
+            event = events.BY_SUBJECT[entry["subject"]].model_validate(entry["data"])
+        except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError too
+            await _set_aside(kit, coll, doc_id=doc["_id"], entry=entry, reason=repr(exc))
+            continue
+        await kit.require_bus().publish(event)
         await coll.update_one({"_id": doc["_id"]}, {"$pull": {FIELD: entry}})
     if doc.get(PURGE):
-        await coll.delete_one({"_id": doc["_id"], PURGE: True, FIELD: {"$size": 0}})
+        # a document holding a dead entry stays, so the record of it is not purged with it
+        await coll.delete_one(
+            {"_id": doc["_id"], PURGE: True, FIELD: {"$size": 0}, DEAD: {"$exists": False}}
+        )
+
+
+async def _set_aside(kit: Kit, coll: Any, *, doc_id: Any, entry: Any, reason: str) -> None:
+    """Move a staged entry that can never be published out of the outbox, keeping it."""
+    dead = {"entry": entry, "reason": reason[:2000], "at": datetime.datetime.now(datetime.UTC)}
+    await coll.update_one({"_id": doc_id}, {"$pull": {FIELD: entry}, "$push": {DEAD: dead}})
+    kit.metrics.outbox_dead.labels(coll.name).inc()
+    log.error("staged event in %s/%s set aside: %s", coll.name, doc_id, reason[:200])
+
+
+def _staged_at(entry: Any) -> datetime.datetime:
+    """When the entry was staged; an entry without a readable time counts as long ago, so
+    the relay looks at it (and sets it aside if it is broken)."""
+    try:
+        return datetime.datetime.fromisoformat(entry["data"]["occurred_at"])
+    except (KeyError, TypeError, ValueError):
+        return _LONG_AGO
 
 
 async def relay(kit: Kit, *, collections: Sequence[str], grace_seconds: float = 5.0) -> None:
@@ -73,11 +114,15 @@ async def relay_once(kit: Kit, *, collection: str, grace_seconds: float) -> int:
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=grace_seconds)
     published = 0
     async for doc in coll.find(PENDING, {FIELD: 1, PURGE: 1}).limit(500):
-        staged_at = min(
-            datetime.datetime.fromisoformat(e["data"]["occurred_at"]) for e in doc[FIELD]
-        )
-        if staged_at > cutoff:
+        if min(_staged_at(e) for e in doc[FIELD]) > cutoff:
             continue
-        await _publish(kit, coll, doc)
+        # one document's failure must not hold back the documents after it
+        try:
+            await _publish(kit, coll, doc)
+        except Exception:
+            log.warning(
+                "relaying %s/%s failed; retrying later", collection, doc["_id"], exc_info=True
+            )
+            continue
         published += len(doc[FIELD])
     return published

@@ -56,6 +56,33 @@ class Settings(BaseSettings):
         default=(0.5, 2.0, 10.0, 30.0),
         description="seconds before each redelivery of a failed event (JSON list)",
     )
+    redis_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="socket timeout of each Redis command: a stalled Redis fails the call "
+        "quickly instead of hanging it",
+    )
+    redis_retries: int = Field(
+        default=1, ge=0, le=3, description="retries of a Redis command that timed out"
+    )
+    mongo_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="socket timeout of each MongoDB operation"
+    )
+    stream_storage_bytes: int = Field(
+        default=512 << 20,
+        ge=1 << 20,
+        description="bytes the event streams may hold together (each stream a fixed share); "
+        "JetStream reserves them on its volume, so keep this at most about half of it",
+    )
+    stream_watch_seconds: float = Field(
+        default=15.0, gt=0, description="how often the JetStream streams' usage is read"
+    )
+    stream_warn_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="share of a stream's size limit above which /readyz warns",
+    )
     outbox_relay_seconds: float = Field(
         default=2.0, gt=0, description="how often staged events left by a crash are relayed"
     )

@@ -21,6 +21,9 @@ So every Mongo write carries the net change of many events on one item: a storm 
 k items costs about k writes per flush interval. Redis holds the transition state and pending
 deltas (persisted with the rest of Redis); if Redis itself loses data, the daily
 like-reconcile job recounts from the like-updater's persisted state and repairs the counts.
+The state hash of an item nobody touched for `state_ttl_days` expires (Redis must not grow
+with every like ever made): longer than the like stream keeps events, so a redelivery always
+finds its seq; a later unlike of such an item is counted by the reconcile job.
 Keys carry the item id in a hash tag, so all keys a script touches live in one cluster slot.
 """
 
@@ -57,6 +60,7 @@ if cur then
   was = string.sub(cur, sep + 1)
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 if was == ARGV[3] then return 0 end
 local delta = (ARGV[3] == '1') and 1 or -1
 redis.call('INCRBY', KEYS[2], delta)
@@ -93,6 +97,12 @@ class Settings(KitSettings):
         "be coalesced",
     )
     flush_items: int = Field(default=500, description="items per flush bulk write")
+    state_ttl_days: float = Field(
+        default=30.0,
+        gt=7,
+        description="days an item's like state stays in Redis after its last change (above "
+        "the like stream's 7-day max_age)",
+    )
 
 
 def _keys(kit: Kit, item_id: str) -> tuple[str, str, str]:
@@ -108,14 +118,13 @@ def dirty_key(kit: Kit) -> str:
     return kit.key("likes", "dirty")
 
 
-async def record(kit: Kit, batch: Sequence[events.LikeToggled]) -> None:
+async def record(kit: Kit, batch: Sequence[events.LikeToggled], *, state_ttl: int) -> None:
     """Step 1 for a batch of events, in one pipeline round trip."""
     pipe = kit.redis.pipeline(transaction=False)
     for e in batch:
         state_key, pending_key, _ = _keys(kit, e.item_id)
-        pipe.eval(
-            _TRANSITION, 2, state_key, pending_key, e.user_id, str(e.seq), "1" if e.liked else "0"
-        )
+        liked = "1" if e.liked else "0"
+        pipe.eval(_TRANSITION, 2, state_key, pending_key, e.user_id, str(e.seq), liked, state_ttl)
     items = sorted({e.item_id for e in batch})
     if items:
         pipe.sadd(dirty_key(kit), *items)
@@ -183,7 +192,7 @@ async def apply(kit: Kit, taken: dict[str, tuple[str, int]]) -> int:
 def create(settings: Settings) -> FastAPI:
     async def consume(kit: kit_app.Kit) -> None:
         async def handle(batch: Sequence[events.LikeToggled]) -> None:
-            await record(kit, batch)
+            await record(kit, batch, state_ttl=int(settings.state_ttl_days * 86_400))
 
         await consumer.run(
             kit,

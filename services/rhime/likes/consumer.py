@@ -15,9 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import nats.errors
-import orjson
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from rhime import events
@@ -37,6 +35,13 @@ class BatchConsumer(Generic[E]):
     batch: int = 500  # most messages handed over at once
     window: float = 0.2  # seconds a fetch waits to fill the batch
     ack_wait: float = 60.0
+    # the handler's deadline per call; below ack_wait, so a hung handler fails (and its
+    # events are retried) before JetStream would hand them to another replica anyway
+    timeout: float | None = None
+
+    @property
+    def deadline(self) -> float:
+        return self.timeout if self.timeout is not None else self.ack_wait * 2 / 3
 
 
 def durable_name(component: str, event: type[events.Event]) -> str:
@@ -44,32 +49,25 @@ def durable_name(component: str, event: type[events.Event]) -> str:
 
 
 async def run(kit: Kit, consumer: BatchConsumer[Any]) -> None:
-    """Consume forever (a kit task): fetch, hand over the valid events, ack them."""
+    """Consume (a kit task, restarted by the kit if it fails): fetch, hand over the valid
+    events, ack them. A fetch error other than a timeout ends the run: the kit reports the
+    task down and subscribes again with backoff."""
     bus = kit.require_bus()
-    subject = bus.subject(consumer.event.SUBJECT)
     durable = durable_name(kit.settings.component or "rhime", consumer.event)
-    config = ConsumerConfig(
-        durable_name=durable,
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_wait=consumer.ack_wait,
-        max_ack_pending=max(1000, consumer.batch * 4),
-        filter_subject=subject,
+    psub = await bus.subscribe(
+        consumer.event, durable=durable, ack_wait=consumer.ack_wait, batch=consumer.batch
     )
-    stream = events.stream_name(kit.settings.namespace, events.noun(consumer.event.SUBJECT))
-    psub = await bus.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     while True:
         try:
             msgs = await psub.fetch(consumer.batch, timeout=consumer.window)
         except (TimeoutError, nats.errors.TimeoutError):
             continue
-        except (nats.errors.ConnectionClosedError, nats.errors.DrainTimeoutError):
-            return
-        except Exception:  # reconnecting, stream being recreated...
-            log.warning("fetch failed on %s; retrying", durable, exc_info=True)
-            await asyncio.sleep(0.5)
-            continue
-        await _handle(kit, consumer, durable, msgs)
+        try:
+            await _handle(kit, consumer, durable, msgs)
+        except Exception:
+            # an ack, nak or dead letter failed (NATS unreachable?): what was not settled
+            # comes back after ack_wait
+            log.error("could not settle a batch on %s", durable, exc_info=True)
 
 
 async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: list[Msg]) -> None:
@@ -78,16 +76,17 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
         try:
             event = consumer.event.model_validate_json(msg.data)
         except ValidationError as exc:
-            await _dead_letter(kit, msg, durable, f"invalid payload: {exc}")
+            await _dead_letter(kit, consumer, msg, durable, f"invalid payload: {exc}")
             continue
         if (msg.metadata.num_delivered or 1) > kit.settings.max_deliver:
-            await _dead_letter(kit, msg, durable, "delivered too many times")
+            await _dead_letter(kit, consumer, msg, durable, "delivered too many times")
             continue
         good.append((msg, event))
     if not good:
         return
     try:
-        await consumer.handler([event for _, event in good])
+        async with asyncio.timeout(consumer.deadline):
+            await consumer.handler([event for _, event in good])
     except Exception:
         log.warning(
             "batch of %d failed on %s; retrying one by one", len(good), durable, exc_info=True
@@ -105,11 +104,12 @@ async def _one(
 ) -> None:
     """A failed batch is retried event by event, so one poison message cannot hold the rest."""
     try:
-        await consumer.handler([event])
+        async with asyncio.timeout(consumer.deadline):
+            await consumer.handler([event])
     except Exception as exc:
         delivered = msg.metadata.num_delivered or 1
         if delivered >= kit.settings.max_deliver:
-            await _dead_letter(kit, msg, durable, repr(exc))
+            await _dead_letter(kit, consumer, msg, durable, repr(exc))
         else:
             backoff = kit.settings.redelivery_backoff or (1.0,)
             await msg.nak(delay=backoff[min(delivered, len(backoff)) - 1])
@@ -117,20 +117,7 @@ async def _one(
     await msg.ack()
 
 
-async def _dead_letter(kit: Kit, msg: Msg, durable: str, reason: str) -> None:
-    """Same subject and body as the kit's dead letters."""
-    bus = kit.require_bus()
-    body = {
-        "subject": msg.subject.removeprefix(f"{kit.settings.namespace}."),
-        "durable": durable,
-        "reason": reason[:2000],
-        "data": msg.data.decode(errors="replace"),
-        "deliveries": msg.metadata.num_delivered,
-    }
-    await bus.js.publish(
-        bus.subject(f"{events.DEAD_LETTER}.{durable}"),
-        orjson.dumps(body),
-        headers={"Nats-Msg-Id": f"dlq:{durable}:{msg.metadata.sequence.stream}"},
-    )
-    await msg.term()
-    log.error("dead-lettered a message for %s: %s", durable, reason[:200])
+async def _dead_letter(
+    kit: Kit, consumer: BatchConsumer[Any], msg: Msg, durable: str, reason: str
+) -> None:
+    await kit.require_bus().dead_letter(msg, consumer.event.SUBJECT, durable, reason)

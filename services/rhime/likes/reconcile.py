@@ -16,9 +16,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorClient
 from pydantic import Field
 
+from rhime.kit import stores
 from rhime.kit.settings import Settings as KitSettings
 from rhime.likes import counts, state
 
@@ -36,7 +36,7 @@ class Settings(KitSettings):
 
 
 async def run(settings: Settings) -> int:
-    client: Any = AsyncIOMotorClient(settings.mongo_url, tz_aware=True, appname="like-reconcile")
+    client: Any = stores.mongo(settings, appname="like-reconcile")
     try:
         database = client[settings.database_name("likes")]
         fixed = await reconcile(

@@ -55,7 +55,7 @@ async def create(
         outbox.FIELD: outbox.staged(event),
     }
     await kit.database[COLLECTION].insert_one(doc)
-    await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)
+    await outbox.try_flush(kit, collection=COLLECTION, doc_id=post_id)
     return render(doc)
 
 
@@ -103,4 +103,4 @@ async def delete(kit: Kit, *, user_id: str, post_id: str) -> None:
         if existing is None:
             raise errors.not_found("No such post exists.")
         raise errors.forbidden("You can only delete your own posts.")
-    await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)
+    await outbox.try_flush(kit, collection=COLLECTION, doc_id=post_id)

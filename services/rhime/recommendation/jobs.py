@@ -21,13 +21,13 @@ import grpc
 import httpx
 import redis
 import redis.asyncio as aioredis
-from motor.motor_asyncio import AsyncIOMotorClient
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from rhime.graphview import client as graphview
+from rhime.kit import stores
 from rhime.kit.settings import Settings as KitSettings
 from rhime.recommendation import compute, fetch, follows, store, tastes
 from rhime.recommendation.settings import WorkerSettings
@@ -66,8 +66,8 @@ class Resources:
 
 @contextlib.asynccontextmanager
 async def resources(settings: WorkerSettings) -> AsyncIterator[Resources]:
-    mongo: Any = AsyncIOMotorClient(settings.mongo_url, tz_aware=True, appname="music-jobs")
-    rds = aioredis.from_url(settings.redis_url, decode_responses=True)
+    mongo: Any = stores.mongo(settings, appname="music-jobs")
+    rds = stores.redis(settings)
     http = api.client(settings)
     channel = graphview.channel(settings) if settings.use_graph_view else None
     try:

@@ -14,8 +14,7 @@ import datetime
 import logging
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorClient
-
+from rhime.kit import stores
 from rhime.recommendation import jobs, store
 from rhime.recommendation.settings import RefreshSettings
 
@@ -96,7 +95,7 @@ async def enqueue_week(
 
 async def run(settings: RefreshSettings) -> int:
     """The CronJob's entrypoint: enqueue this week's refresh (or finish it after a restart)."""
-    mongo: Any = AsyncIOMotorClient(settings.mongo_url, tz_aware=True, appname="music-refresh")
+    mongo: Any = stores.mongo(settings, appname="music-refresh")
     try:
         db = mongo[settings.database_name(store.DATABASE)]
         week = week_of(datetime.datetime.now(datetime.UTC))

@@ -174,6 +174,11 @@ def redis(data: Path, logs: Path, port: int) -> Server:
         "no",
         "--protected-mode",
         "no",
+        # Bounded; full means writes are refused, never that state is evicted (docs/kit.md).
+        "--maxmemory",
+        "256mb",
+        "--maxmemory-policy",
+        "noeviction",
     ]
     return Server(
         "redis", f"redis://127.0.0.1:{port}/0", command, _redis_ready(port), logs / "redis.log"

@@ -135,7 +135,7 @@ def create(settings: Settings) -> FastAPI:
         except api.SpotifyError:
             log.warning("Spotify unavailable during the callback", exc_info=True)
             return _failed(request, "spotify_unavailable", "Spotify is unavailable; try again.")
-        await outbox.flush(kit, collection=store.TOKENS, doc_id=user.user_id)
+        await outbox.try_flush(kit, collection=store.TOKENS, doc_id=user.user_id)
         try:
             await asyncio.to_thread(
                 jobs.enqueue_initial, kit.extras["rq"], settings=settings, user_id=user.user_id
@@ -264,7 +264,7 @@ def create(settings: Settings) -> FastAPI:
         """Delete the tokens (publishing `user.disconnected`, which closes the gate), then
         the taste, index entries and recommendations."""
         await tokens.disconnect(kit.database, user_id=user.user_id)
-        await outbox.flush(kit, collection=store.TOKENS, doc_id=user.user_id)
+        await outbox.try_flush(kit, collection=store.TOKENS, doc_id=user.user_id)
         await tastes.forget(kit.database, user_id=user.user_id)
         return Response(status_code=204, headers={CONNECTED_HEADER: "0"})
 
@@ -282,7 +282,7 @@ def create(settings: Settings) -> FastAPI:
         except tokens.NotConnected:
             raise errors.not_found("Spotify is not connected.") from None
         except tokens.Revoked:
-            await outbox.flush(kit, collection=store.TOKENS, doc_id=user_id)
+            await outbox.try_flush(kit, collection=store.TOKENS, doc_id=user_id)
             await tastes.forget(kit.database, user_id=user_id)
             raise errors.conflict("Spotify access was revoked; connect again.") from None
         except api.SpotifyError as exc:
