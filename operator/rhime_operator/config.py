@@ -66,6 +66,13 @@ def public_url(spec: spec_mod.Spec, *, instance: str, namespace: str) -> str:
     return f"http://{service_host(instance=instance, namespace=namespace, part=GATEWAY)}:{port}"
 
 
+def stream_budget(storage: str) -> int:
+    """Bytes the event streams may hold together on a NATS volume of `storage`."""
+    from kubernetes.utils import quantity
+
+    return int(quantity.parse_quantity(storage)) // 2  # type: ignore[no-untyped-call]
+
+
 def upload_origin(spec: spec_mod.Spec) -> str:
     """Where browsers upload pictures: the S3 stand-in as forwarded, else the bucket's own
     (virtual-hosted) S3 endpoint, which presigned POSTs name."""
@@ -127,6 +134,10 @@ def env_data(
             data[spec_mod.INFRA_ENV[kind]] = managed_infra_url(
                 kind=kind, instance=instance, namespace=namespace
             )
+    nats = spec.infra(spec_mod.Infra.NATS)
+    if spec_mod.Infra.NATS in infra_used(component) and nats.managed:
+        # JetStream reserves every stream's size on its volume: the streams get half of it
+        data["RHIME_STREAM_STORAGE_BYTES"] = str(stream_budget(nats.storage))
     if catalogue.Backing.S3 in component.backing:
         data["RHIME_S3_BUCKET"] = spec.s3_bucket
         data["RHIME_S3_REGION"] = spec.s3_region

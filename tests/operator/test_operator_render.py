@@ -664,3 +664,13 @@ def test_managed_redis_is_bounded_below_its_memory_limit_and_never_evicts() -> N
     )
     args = _container(_by_key(bigger)["StatefulSet", "rd-redis"])["args"]
     assert 256 * 2**20 < int(_flag(args, "--maxmemory")) < 2**30
+
+
+def test_the_streams_get_half_of_the_managed_nats_volume() -> None:
+    big = {"infrastructure": {"nats": {"managed": {"storage": "10Gi"}}}}
+    data = _by_key(_platform(big))["ConfigMap", "rd-feed-env"]["data"]
+    assert data["RHIME_STREAM_STORAGE_BYTES"] == str(5 << 30)
+    default = _by_key(_platform())["ConfigMap", "rd-feed-env"]["data"]
+    assert default["RHIME_STREAM_STORAGE_BYTES"] == str(512 << 20)  # the kit's own default
+    web = _by_key(_platform())["ConfigMap", "rd-web-env"]["data"]
+    assert "RHIME_STREAM_STORAGE_BYTES" not in web  # no NATS
