@@ -33,6 +33,7 @@ _INSTANCE = "rhime_instance"
 ERROR_RATIO = 0.05
 P99_SECONDS = 1.0
 CONSUMER_LAG = 1000
+STREAM_FULL = 0.8
 
 
 def _meta(spec: spec_mod.Spec, *, name: str, instance: str, namespace: str) -> dict[str, Any]:
@@ -152,6 +153,23 @@ def alert_rules(*, instance: str, namespace: str) -> list[dict[str, Any]]:
             for_="0m",
             severity="warning",
             summary="events of {{ $labels.subject }} were given up on and dead-lettered",
+        ),
+        rule(
+            "RhimeStreamNearLimit",
+            f"max by (stream) (rhime_stream_usage_ratio{{{sel}}}) > {STREAM_FULL}",
+            for_="10m",
+            severity="warning",
+            summary=f"the {{{{ $labels.stream }}}} stream is over {STREAM_FULL:.0%} of its "
+            "max_bytes: its oldest events go, or new ones wait in the outbox",
+        ),
+        rule(
+            "RhimeOutboxDeadLetters",
+            f"sum by ({_COMPONENT}, collection) "
+            f"(increase(rhime_outbox_dead_lettered_total{{{sel}}}[15m])) > 0",
+            for_="0m",
+            severity="warning",
+            summary="staged events of {{ $labels.collection }} could not be published and "
+            "were set aside",
         ),
         *(
             rule(
