@@ -47,6 +47,10 @@ def build(settings: Any, **kwargs: Any) -> Any:
     async def boom() -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
+    @router.get("/count")
+    async def count(kit: kit_app.KitDep) -> dict[str, int]:
+        return {"n": int(await kit.redis.incr("kit:count"))}
+
     return kit_app.create_app(settings, title="test", database="kit", routers=[router], **kwargs)
 
 
@@ -153,6 +157,27 @@ async def test_readyz_follows_redis(
                     break
                 await asyncio.sleep(0.1)
             assert (await client.get("/readyz")).status_code == 200
+    finally:
+        own.stop()
+
+
+async def test_a_store_that_is_down_answers_503_to_retry(
+    make_settings: Callable[..., Any], serve: Any, tmp_path: Path
+) -> None:
+    """Not a 500: nothing was done, and the client may simply try again."""
+    own = servers.Runtime(directory=tmp_path, names=("redis",))
+    own.start()
+    try:
+        served = await serve(build(make_settings(redis_url=own.urls["redis"])))
+        async with httpx.AsyncClient(base_url=served.url) as client:
+            assert (await client.get("/count")).status_code == 200
+            own.servers["redis"].stop()
+            r = await client.get("/count")
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "1"
+            assert r.json() == {"errors": [{"msg": "The service is not ready."}]}
+            await asyncio.to_thread(own.restart, "redis")
+            assert (await client.get("/count")).status_code == 200
     finally:
         own.stop()
 

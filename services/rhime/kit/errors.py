@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pymongo.errors
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +26,16 @@ _STATUS_MESSAGES = {
     503: "The service is not ready.",
     504: "An upstream service timed out.",
 }
+
+
+# Errors that mean a store (Redis, MongoDB) could not be reached or answered in time.
+_STORE_DOWN: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    pymongo.errors.AutoReconnect,
+    pymongo.errors.ServerSelectionTimeoutError,
+    pymongo.errors.NetworkTimeout,
+)
 
 
 class ApiError(Exception):
@@ -113,6 +125,10 @@ def install(app: FastAPI) -> None:
         return envelope(400, _validation_items(exc.errors()))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, _STORE_DOWN):
+            # A store restarting or unreachable: nothing was done, and trying again is right.
+            log.warning("store unavailable on %s %s: %r", request.method, request.url.path, exc)
+            return envelope(503, [_item(message(503), None)], {"Retry-After": "1"})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(500, [_item("Internal server error.", None)])
 
