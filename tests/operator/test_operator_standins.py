@@ -22,7 +22,7 @@ from kube import RD, Kube, rd, until
 from rhime import catalogue, cli
 from rhime.fakespotify.app import FakeSpotifySettings
 from rhime.runtime import servers
-from rhime_operator import config, names, network, render, spec
+from rhime_operator import config, names, network, render, spec, stores
 
 NS = "prod"
 SECRETS = {
@@ -44,7 +44,11 @@ URL_KEYS = (
 
 def _platform(raw: dict[str, Any], *, secrets: Any = None) -> list[dict[str, Any]]:
     parsed = spec.parse(raw, name="rd")
-    return render.render_platform(parsed, instance="rd", namespace=NS, secrets=secrets or SECRETS)
+    held = {
+        **(secrets or SECRETS),
+        **{stores.secret_name(instance="rd"): {stores.SEED_KEY: "c2VlZA=="}},
+    }
+    return render.render_platform(parsed, instance="rd", namespace=NS, secrets=held)
 
 
 def _by_key(objs: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
