@@ -39,7 +39,7 @@ import helm_python
 import yaml
 
 from rhime.runtime import controlplane, servers
-from rhime_operator import names, render, spec
+from rhime_operator import names, render, spec, stores
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "rhime-operator"
@@ -194,7 +194,8 @@ def rhime_deployment(namespace: str, name: str) -> dict[str, Any]:
 def rendered_children(namespace: str, name: str) -> list[dict[str, Any]]:
     """What the operator should apply for a default RhimeDeployment (to count and pick from)."""
     parsed = spec.parse({}, name=name)
-    return render.render_platform(parsed, instance=name, namespace=namespace, secrets={})
+    seed = {stores.secret_name(instance=name): {stores.SEED_KEY: stores.new_seed()}}
+    return render.render_platform(parsed, instance=name, namespace=namespace, secrets=seed)
 
 
 def children(plane: Plane, *, namespace: str | None, live: bool) -> collections.Counter[Any]:

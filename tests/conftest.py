@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from rhime import grants
 from rhime.kit.settings import Settings
 from rhime.runtime import local, servers
 from tests.support import SECRET, SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET
@@ -23,7 +25,14 @@ from tests.support import SECRET, SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Runtime]:
     directory = tmp_path_factory.mktemp("runtime")
-    with servers.running(directory=directory, names=("redis", "nats", "mongo")) as rt:
+    # Redis and NATS admit only the admin, whose credentials `urls` carry; tests of the
+    # components' own users add them (tests/kit/test_kit_grants.py)
+    access = grants.Access(
+        seed=secrets.token_urlsafe(32), namespace="rhime", admin=True, components=()
+    )
+    with servers.running(
+        directory=directory, names=("redis", "nats", "mongo"), access=access
+    ) as rt:
         yield rt
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhime import catalogue
-from rhime_operator import names
+from rhime_operator import names, stores
 from rhime_operator import spec as spec_mod
 
 GATEWAY = "gateway"
@@ -30,6 +30,8 @@ _INFRA_SCHEME: Mapping[spec_mod.Infra, str] = {
 }
 
 SecretData = Mapping[str, Mapping[str, str]]
+# The managed stores whose URLs carry each component's credentials (see stores.py).
+_WITH_USERS = (spec_mod.Infra.REDIS, spec_mod.Infra.NATS)
 
 
 class StandIn(enum.StrEnum):
@@ -130,7 +132,8 @@ def env_data(
         "RHIME_LOG_LEVEL": spec.log_level,
     }
     for kind in infra_used(component):
-        if spec.infra(kind).managed:
+        # managed Redis and NATS URLs carry credentials: they come from the stores Secret
+        if spec.infra(kind).managed and kind not in _WITH_USERS:
             data[spec_mod.INFRA_ENV[kind]] = managed_infra_url(
                 kind=kind, instance=instance, namespace=namespace
             )
@@ -174,9 +177,12 @@ def env_from(*, component: catalogue.Component, instance: str) -> list[dict[str,
     return [{"configMapRef": {"name": configmap_name(instance=instance, component=component.name)}}]
 
 
-def env(spec: spec_mod.Spec, *, component: catalogue.Component) -> list[dict[str, Any]]:
+def env(
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str
+) -> list[dict[str, Any]]:
     """Explicit env: the Secret keys the component reads (one by one: never a whole Secret),
-    external infrastructure URLs from Secrets, then the spec's overrides."""
+    external infrastructure URLs from Secrets, its own managed store URLs, then the spec's
+    overrides."""
     items: list[dict[str, Any]] = [
         {"name": key, "valueFrom": {"secretKeyRef": {"name": spec.secret_name(s), "key": key}}}
         for s, keys in component.secret_keys().items()
@@ -191,15 +197,18 @@ def env(spec: spec_mod.Spec, *, component: catalogue.Component) -> list[dict[str
                     "valueFrom": {"secretKeyRef": {"name": external.name, "key": external.key}},
                 }
             )
+    items += stores.env(spec, component=component, instance=instance)
     items += [{"name": k, "value": v} for k, v in spec.override(component.name).env]
     return items
 
 
 def used_secrets(
-    spec: spec_mod.Spec, *, component: catalogue.Component
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str
 ) -> dict[str, tuple[str, ...]]:
     """Secret name -> the keys of it that the component's pods read."""
     used: dict[str, set[str]] = {}
+    if keys := stores.used_keys(spec, component=component):
+        used[stores.secret_name(instance=instance)] = set(keys)
     for secret, keys in component.secret_keys().items():
         used.setdefault(spec.secret_name(secret), set()).update(keys)
     for kind in infra_used(component):
@@ -219,7 +228,7 @@ def checksum(
 ) -> str:
     """A digest of everything the pods read from ConfigMaps and Secrets, and nothing else."""
     read: dict[str, Any] = {}
-    for name, keys in sorted(used_secrets(spec, component=component).items()):
+    for name, keys in sorted(used_secrets(spec, component=component, instance=instance).items()):
         data = secrets.get(name, {})
         read[name] = {key: data.get(key) for key in keys}
     payload = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rhime_operator import config, names, workloads
+from rhime_operator import config, names, stores, workloads
 from rhime_operator import spec as spec_mod
 
 Infra = spec_mod.Infra
@@ -95,8 +95,10 @@ def render_headless_service(*, kind: Infra, instance: str, namespace: str) -> di
 
 
 def render_statefulset(
-    infra: spec_mod.InfraSpec, *, instance: str, namespace: str
+    infra: spec_mod.InfraSpec, *, instance: str, namespace: str, users_digest: str = ""
 ) -> dict[str, Any]:
+    """With `users_digest` (Redis and NATS), the server admits only the users of the stores
+    Secret, and restarts when they change."""
     kind = infra.kind
     name = names.child_name(instance, kind.value)
     port = config.INFRA_PORTS[kind]
@@ -130,6 +132,17 @@ def render_statefulset(
         ],
         **_probes(kind),
     }
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    template_meta: dict[str, Any] = {
+        "labels": names.labels(instance=instance, component=kind.value)
+    }
+    if users_digest:
+        container["args"] = [*container["args"], *stores.server_args(kind)]
+        container["volumeMounts"].append(
+            {"name": "users", "mountPath": stores.MOUNT, "readOnly": True}
+        )
+        volumes.append(stores.server_volume(kind, instance=instance))
+        template_meta["annotations"] = {names.CHECKSUM_ANNOTATION: users_digest}
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -144,13 +157,13 @@ def render_statefulset(
                 "matchLabels": names.selector_labels(instance=instance, component=kind.value)
             },
             "template": {
-                "metadata": {"labels": names.labels(instance=instance, component=kind.value)},
+                "metadata": template_meta,
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": workloads.pod_security_context(uid=UIDS[kind]),
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": volumes,
                 },
             },
             "volumeClaimTemplates": [claim],

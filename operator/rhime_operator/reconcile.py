@@ -14,7 +14,7 @@ import kopf
 from rhime import catalogue
 from rhime_operator import apply as apply_mod
 from rhime_operator import monitoring as monitoring_mod
-from rhime_operator import names, render
+from rhime_operator import names, render, stores
 from rhime_operator import runtime as runtime_mod
 from rhime_operator import spec as spec_mod
 from rhime_operator import status as status_mod
@@ -61,6 +61,18 @@ async def _read_secrets(
             f"Secret key(s) missing: {', '.join(absent)}", reason="SecretKeyMissing"
         )
     return secrets
+
+
+async def _stores_seed(
+    *, name: str, namespace: str, runtime: runtime_mod.Runtime
+) -> dict[str, str]:
+    """The managed stores' seed: what the operator's Secret holds, else a new one (applied
+    with the Secret, so it is kept from then on)."""
+    held = await runtime.client.read_secret(
+        namespace=namespace, name=stores.secret_name(instance=name)
+    )
+    seed = (held or {}).get(stores.SEED_KEY) or stores.new_seed()
+    return {stores.SEED_KEY: seed}
 
 
 def fingerprint(secrets: Mapping[str, Mapping[str, str]]) -> str:
@@ -117,6 +129,9 @@ async def reconcile(
             apply = reapply and not spec.paused
             if apply:
                 secrets = await _read_secrets(spec, namespace=namespace, runtime=runtime)
+                secrets[stores.secret_name(instance=name)] = await _stores_seed(
+                    name=name, namespace=namespace, runtime=runtime
+                )
         except spec_mod.SpecError as exc:
             level = logging.DEBUG if exc.message in str(previous) else logging.WARNING
             logger.log(level, "Not applying %s/%s: %s", namespace, name, exc.message)

@@ -7,7 +7,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rhime import catalogue
-from rhime_operator import config, infrastructure, monitoring, names, network, standins, workloads
+from rhime_operator import (
+    config,
+    infrastructure,
+    monitoring,
+    names,
+    network,
+    standins,
+    stores,
+    workloads,
+)
 from rhime_operator import spec as spec_mod
 
 
@@ -28,6 +37,16 @@ def render_platform(
     objs: list[dict[str, Any]] = [
         workloads.render_serviceaccount(instance=instance, namespace=namespace)
     ]
+    users: dict[spec_mod.Infra, str] = {}
+    if stores.managed(spec):
+        grant = stores.access(secrets, instance=instance)
+        users = {k: stores.server_digest(grant, kind=k) for k in stores.managed(spec)}
+        stores_data = stores.data(
+            spec, secret_data=secrets, instance=instance, namespace=namespace, components=components
+        )
+        objs.append(stores.render_secret(data=stores_data, instance=instance, namespace=namespace))
+        # the pods' checksums cover their own URLs in it
+        secrets = {**secrets, stores.secret_name(instance=instance): stores_data}
     objs += [
         config.render_configmap(spec, component=c, instance=instance, namespace=namespace)
         for c in components
@@ -45,7 +64,9 @@ def render_platform(
                 network.render_infra_policy(kind=kind, instance=instance, namespace=namespace)
             )
             objs.append(
-                infrastructure.render_statefulset(infra, instance=instance, namespace=namespace)
+                infrastructure.render_statefulset(
+                    infra, instance=instance, namespace=namespace, users_digest=users.get(kind, "")
+                )
             )
     if spec.stand_ins:
         for standin in config.StandIn:

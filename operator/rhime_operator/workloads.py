@@ -106,7 +106,7 @@ def render_container(
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         **probes(component),
     }
-    env = config.env(spec, component=component)
+    env = config.env(spec, component=component, instance=instance)
     if env:
         container["env"] = env
     if component.kind is not catalogue.Kind.CRON:

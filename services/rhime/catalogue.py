@@ -81,6 +81,12 @@ class Component:
     secrets: tuple[Secret, ...] = (Secret.AUTH,)
     # Of the auth Secret, the keys this component reads (the others' keys it never sees).
     auth_keys: tuple[str, ...] = (INTERNAL_KEY,)
+    # Redis key patterns under the namespace it may write ("feed:*" is "{ns}:feed:*"), the
+    # ones it may only read, and whether it touches rq's queue (rq's keys are not namespaced;
+    # writing them is running code in the recommendation-worker).
+    redis_keys: tuple[str, ...] = ()
+    redis_reads: tuple[str, ...] = ()
+    rq: bool = False
     # components this one calls over HTTP/gRPC (drives NetworkPolicies and local start order)
     calls: tuple[str, ...] = ()
     schedule: str | None = None  # cron schedule, for kind CRON
@@ -121,6 +127,8 @@ COMPONENTS: tuple[Component, ...] = (
             "recommendation",
             "web",
         ),
+        redis_keys=("rate:*", "connected:*"),
+        redis_reads=("signed-out:*",),
         description="The only public entry: verifies tokens, gates, rate-limits, routes.",
     ),
     Component(
@@ -134,6 +142,7 @@ COMPONENTS: tuple[Component, ...] = (
         prefixes=("/api/auth",),
         gate=Gate.OPEN,
         auth_keys=(ACCESS_TOKEN_KEY, INTERNAL_KEY),
+        redis_keys=("signin-attempts:*", "signin-attempts-client:*", "signed-out:*"),
         description="Sign up, sign in, sign out, current user.",
     ),
     Component(
@@ -179,6 +188,7 @@ COMPONENTS: tuple[Component, ...] = (
         consumes=("post.created", "post.deleted", "comment.created", "comment.deleted"),
         publishes=("like.toggled",),
         prefixes=("/api/likes",),
+        redis_keys=("likes:mine:*", "likes:seq:*"),
         description="Like and unlike posts and comments; is it liked by me.",
     ),
     Component(
@@ -197,6 +207,7 @@ COMPONENTS: tuple[Component, ...] = (
         entrypoint="rhime.likes.batch:create",
         database="likes",
         consumes=("like.toggled",),
+        redis_keys=("likes:{*", "likes:dirty"),
         description="Coalesces like count changes and writes them in bulk.",
     ),
     Component(
@@ -238,6 +249,7 @@ COMPONENTS: tuple[Component, ...] = (
         consumes=("post.created", "post.deleted", "user.followed", "user.unfollowed"),
         prefixes=("/api/feed",),
         calls=("user-graph-view", "post", "user", "like", "like-count", "comment"),
+        redis_keys=("feed:*",),
         description="Home and profile timelines, fan-out on write with a hybrid for big accounts.",
     ),
     Component(
@@ -252,6 +264,8 @@ COMPONENTS: tuple[Component, ...] = (
         backing=(Backing.MONGO, Backing.REDIS, Backing.NATS, Backing.SPOTIFY),
         secrets=(Secret.AUTH, Secret.SPOTIFY),
         auth_keys=(INTERNAL_KEY, ENCRYPTION_KEY),
+        redis_keys=("oauth:*", "spotify-refresh:*"),
+        rq=True,
         description="Spotify OAuth, tokens, top artists, tracks and genres.",
     ),
     Component(
@@ -275,6 +289,8 @@ COMPONENTS: tuple[Component, ...] = (
         backing=(Backing.MONGO, Backing.REDIS, Backing.SPOTIFY),
         secrets=(Secret.AUTH, Secret.SPOTIFY),
         auth_keys=(INTERNAL_KEY, ENCRYPTION_KEY),
+        redis_keys=("spotify-refresh:*",),
+        rq=True,
         description="rq worker with scheduler: fetches tastes and computes recommendations.",
     ),
     Component(
@@ -306,6 +322,7 @@ COMPONENTS: tuple[Component, ...] = (
         database="music",
         backing=(Backing.MONGO, Backing.REDIS),
         schedule="30 2 * * 1",
+        rq=True,
         description="Weekly: enqueues the taste refresh and recomputation in batches.",
     ),
 )

@@ -20,7 +20,10 @@ async def view(make_settings: Callable[..., Any]) -> AsyncIterator[tuple[Any, gr
     settings = make_settings(server.Settings, host="127.0.0.1", port=0, max_batch=50)
     running = await server.start(settings)
     mongo: Any = AsyncIOMotorClient(settings.mongo_url)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    caller = make_settings(
+        service_urls={"user-graph-view": f"http://127.0.0.1:{running.port}"}, component="feed"
+    )
+    channel = client.channel(caller)
     try:
         yield mongo[settings.database_name("graph")], channel
     finally:

@@ -85,7 +85,10 @@ def test_rbac_is_least_privilege() -> None:
         assert "*" not in rule["verbs"]
         assert "*" not in rule["resources"]
     secrets = [r for r in rules if "secrets" in r["resources"]]
-    assert secrets == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    # read the Secrets it is given, write its own stores Secret; never list or watch them
+    assert secrets == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "patch"]}
+    ]
     granted = {res for r in rules for res in r["resources"]}
     for _, plural in names.CHILD_KINDS.values():
         assert plural in granted

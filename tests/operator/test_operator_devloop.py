@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from rhime_operator import render, spec
+from rhime_operator import render, spec, stores
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TILTFILE = (ROOT / "Tiltfile").read_text()
@@ -69,7 +69,10 @@ def _dev_platform() -> dict[tuple[str, str], dict[str, Any]]:
     instance = dev["metadata"]["name"]
     parsed = spec.parse(dev["spec"], name=instance)
     objs = render.render_platform(
-        parsed, instance=instance, namespace=namespace.group(1), secrets={}
+        parsed,
+        instance=instance,
+        namespace=namespace.group(1),
+        secrets={stores.secret_name(instance=instance): {stores.SEED_KEY: "c2VlZA=="}},
     )
     return {render.key(o): o for o in objs}
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rhime import catalogue, cli
-from rhime_operator import names, render, spec
+from rhime_operator import names, render, spec, stores
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
@@ -66,7 +66,13 @@ def pod_env(
     objs = {
         render.key(o): o
         for o in render.render_platform(
-            _parsed(doc), instance=instance, namespace="default", secrets=encoded
+            _parsed(doc),
+            instance=instance,
+            namespace="default",
+            secrets={
+                **encoded,
+                **{stores.secret_name(instance=instance): {stores.SEED_KEY: "c2VlZA=="}},
+            },
         )
     }
     if component.kind is catalogue.Kind.CRON:
@@ -85,7 +91,13 @@ def pod_env(
             env |= secrets[source["secretRef"]["name"]]
     for item in container.get("env", []):
         ref = item.get("valueFrom", {}).get("secretKeyRef")
-        env[item["name"]] = item["value"] if ref is None else secrets[ref["name"]][ref["key"]]
+        if ref is None:
+            env[item["name"]] = item["value"]
+        elif ref["name"] in secrets:
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+        else:  # a Secret the operator renders itself (the stores' URLs)
+            rendered = objs["Secret", ref["name"]]["data"][ref["key"]]
+            env[item["name"]] = base64.b64decode(rendered).decode()
     return env
 
 

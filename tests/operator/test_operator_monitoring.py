@@ -17,10 +17,12 @@ from test_operator_kube import created
 
 from rhime import catalogue
 from rhime.kit import metrics
-from rhime_operator import monitoring, names, render, spec
+from rhime_operator import monitoring, names, render, spec, stores
 
 TOOLS = ROOT / ".rhime" / "monitoring"
 CRDS = sorted((TOOLS / "crds").glob("*.yaml"))
+# What the reconciler adds to the Secrets it read: the seed of the stores' passwords.
+SEED = {stores.secret_name(instance="rd"): {stores.SEED_KEY: "c2VlZA=="}}
 # Metrics the rules read from outside the components: Prometheus's own and kube-state-metrics'.
 EXTERNAL = {"up", "kube_cronjob_status_last_successful_time"}
 
@@ -30,7 +32,7 @@ def _objs(raw: dict[str, Any], *, crds: bool) -> dict[str, dict[str, Any]]:
     return {
         o["kind"] + "/" + o["metadata"]["name"]: o
         for o in render.render_platform(
-            parsed, instance="rd", namespace="shop", secrets={}, monitoring_crds=crds
+            parsed, instance="rd", namespace="shop", secrets=SEED, monitoring_crds=crds
         )
         if o["metadata"]["labels"][names.LABEL_COMPONENT] == monitoring.COMPONENT
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import pathlib
 from collections.abc import Iterable
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from rhime import catalogue
-from rhime_operator import config, names, network, render, spec, status
+from rhime_operator import config, names, network, render, spec, status, stores
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 NS = "prod"
@@ -28,7 +29,12 @@ def _platform(
     raw: dict[str, Any] | None = None, *, name: str = "rd", secrets: Any = None
 ) -> list[dict[str, Any]]:
     parsed = spec.parse(raw or {}, name=name)
-    return render.render_platform(parsed, instance=name, namespace=NS, secrets=secrets or SECRETS)
+    # the reconciler adds the stores seed to what it read
+    held = {
+        **(secrets or SECRETS),
+        **{stores.secret_name(instance=name): {stores.SEED_KEY: "c2VlZA=="}},
+    }
+    return render.render_platform(parsed, instance=name, namespace=NS, secrets=held)
 
 
 def _by_key(objs: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -92,8 +98,9 @@ def test_command_env_and_config_follow_the_catalogue() -> None:
         assert data["RHIME_COMPONENT"] == c.name
         assert data["RHIME_NAMESPACE"] == "rd"
         assert ("RHIME_MONGO_URL" in data) == (catalogue.Backing.MONGO in c.backing)
-        assert ("RHIME_REDIS_URL" in data) == (catalogue.Backing.REDIS in c.backing)
-        assert ("RHIME_NATS_URL" in data) == (catalogue.Backing.NATS in c.backing)
+        # managed Redis and NATS URLs carry credentials: from the stores Secret, not here
+        assert "RHIME_REDIS_URL" not in data
+        assert "RHIME_NATS_URL" not in data
         assert ("RHIME_S3_BUCKET" in data) == (catalogue.Backing.S3 in c.backing)
         assert [s for s in container["envFrom"] if "secretRef" in s] == []  # never a whole one
         refs = {
@@ -101,7 +108,12 @@ def test_command_env_and_config_follow_the_catalogue() -> None:
             for e in container.get("env", [])
             if "secretKeyRef" in e.get("valueFrom", {})
         }
-        assert refs == {
+        stores_refs = {
+            ("rd-stores", f"{c.name}.{store.value}-url")
+            for store in (catalogue.Backing.REDIS, catalogue.Backing.NATS)
+            if store in c.backing
+        }
+        assert refs == stores_refs | {
             (f"rhime-{secret}", key) for secret, keys in c.secret_keys().items() for key in keys
         }
 
@@ -142,8 +154,11 @@ def test_managed_infrastructure_urls_name_the_statefulsets_services() -> None:
     objs = _by_key(_platform())
     data = objs["ConfigMap", "rd-feed-env"]["data"]
     assert data["RHIME_MONGO_URL"] == "mongodb://rd-mongo.prod.svc:27017"
-    assert data["RHIME_REDIS_URL"] == "redis://rd-redis.prod.svc:6379/0"
-    assert data["RHIME_NATS_URL"] == "nats://rd-nats.prod.svc:4222"
+    stored = {
+        k: base64.b64decode(v).decode() for k, v in objs["Secret", "rd-stores"]["data"].items()
+    }
+    assert stored["feed.redis-url"].endswith("@rd-redis.prod.svc:6379/0")
+    assert stored["feed.nats-url"].endswith("@rd-nats.prod.svc:4222")
     for infra in ("mongo", "redis", "nats"):
         sts = objs["StatefulSet", f"rd-{infra}"]
         assert sts["spec"]["serviceName"] == f"rd-{infra}"

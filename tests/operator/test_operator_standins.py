@@ -22,7 +22,7 @@ from kube import RD, Kube, rd, until
 from rhime import catalogue, cli
 from rhime.fakespotify.app import FakeSpotifySettings
 from rhime.runtime import servers
-from rhime_operator import config, names, network, render, spec
+from rhime_operator import config, names, network, render, spec, stores
 
 NS = "prod"
 SECRETS = {
@@ -44,7 +44,11 @@ URL_KEYS = (
 
 def _platform(raw: dict[str, Any], *, secrets: Any = None) -> list[dict[str, Any]]:
     parsed = spec.parse(raw, name="rd")
-    return render.render_platform(parsed, instance="rd", namespace=NS, secrets=secrets or SECRETS)
+    held = {
+        **(secrets or SECRETS),
+        **{stores.secret_name(instance="rd"): {stores.SEED_KEY: "c2VlZA=="}},
+    }
+    return render.render_platform(parsed, instance="rd", namespace=NS, secrets=held)
 
 
 def _by_key(objs: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -209,7 +213,8 @@ def _checksums(raw: dict[str, Any], secrets: Any = None) -> dict[str, str]:
 def test_turning_stand_ins_on_rolls_only_the_components_pointed_at_them() -> None:
     before, after = _checksums({}), _checksums(STAND_INS)
     changed = {n for n in before if before[n] != after[n]}
-    assert changed == {"rd-spotify", "rd-recommendation-worker", "rd-user"}
+    # web: its pages now allow uploads to the S3 stand-in rather than the bucket's endpoint
+    assert changed == {"rd-spotify", "rd-recommendation-worker", "rd-user", "rd-web"}
 
 
 def test_a_new_spotify_secret_restarts_the_fake_spotify_and_not_moto() -> None:

@@ -86,7 +86,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     verbs: [list, patch]
   - apiGroups: [""]
     resources: [secrets]
-    verbs: [get]
+    # get: the Secrets a RhimeDeployment names; create, patch: its stores Secret (the
+    # managed Redis' and NATS' users)
+    verbs: [get, create, patch]
   - apiGroups: ["", events.k8s.io]
     resources: [events]
     verbs: [create, patch]

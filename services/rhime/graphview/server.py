@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import jwt
 from pydantic import Field
 
 from rhime.graph import edges
 from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc, health_pb2, health_pb2_grpc
-from rhime.kit import ids, stores
+from rhime.kit import identity, ids, stores
 from rhime.kit.settings import Settings as KitSettings
 
 log = logging.getLogger("rhime.graphview")
@@ -39,6 +40,7 @@ class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):
     def __init__(self, *, database: Any, settings: Settings) -> None:
         self.database = database
         self.settings = settings
+        self._secret = settings.internal_secret.get_secret_value()
 
     async def _stream(
         self,
@@ -46,6 +48,7 @@ class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         direction: edges.Direction,
     ) -> AsyncIterator[graphview_pb2.UserBatch]:
+        await self._require_component(context)
         if not ids.is_object_id(request.user_id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid userId")
         size = request.batch_size or self.settings.default_batch
@@ -56,6 +59,18 @@ class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):
             self.database, user_id=request.user_id, direction=direction, batch_size=size
         ):
             yield graphview_pb2.UserBatch(user_ids=batch)
+
+    async def _require_component(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Only components may ask, signed as HTTP calls between them are: the port is
+        reachable by whatever the network lets through, the secret only by components."""
+        metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        token = metadata.get(identity.HEADER)
+        try:
+            caller = identity.decode(str(token or ""), secret=self._secret)
+        except jwt.InvalidTokenError:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "Not authenticated")
+        if not caller.service:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "For components only")
 
     async def Followers(
         self,

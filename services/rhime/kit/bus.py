@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
-from rhime import events
+from rhime import events, grants
 from rhime.kit import logs, streams, supervisor
 from rhime.kit.metrics import Metrics
 
@@ -114,6 +114,8 @@ class Bus:
             reconnect_time_wait=0.5,
             connect_timeout=2,
             allow_reconnect=True,
+            # replies come to the component's own inboxes, the only ones its user may read
+            inbox_prefix=grants.inbox_prefix(name),
         )
         return cls(
             nc=nc,

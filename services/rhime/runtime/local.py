@@ -24,10 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from rhime import catalogue
+from rhime import catalogue, grants
 from rhime.runtime import servers
 
-_SECRET_NAMES = catalogue.SECRET_KEYS[catalogue.Secret.AUTH]
+# What the store users' passwords derive from; no component is given it.
+STORE_SEED = "RHIME_STORE_SEED"
+_SECRET_NAMES = (*catalogue.SECRET_KEYS[catalogue.Secret.AUTH], STORE_SEED)
 
 
 def local_secrets(directory: Path) -> dict[str, str]:
@@ -60,6 +62,19 @@ def secret_env(component: catalogue.Component, *, secret_values: dict[str, str])
     return {k: v for k, v in secret_values.items() if k in wanted}
 
 
+def store_env(
+    component: catalogue.Component, *, access: grants.Access, urls: dict[str, str]
+) -> dict[str, str]:
+    """The Redis and NATS URLs of `component`, with its own credentials (none when it does
+    not use the store: it cannot connect at all)."""
+    env: dict[str, str] = {}
+    if "redis" in urls and grants.uses(component, catalogue.Backing.REDIS):
+        env["RHIME_REDIS_URL"] = access.url(urls["redis"], user=component.name)
+    if "nats" in urls and grants.uses(component, catalogue.Backing.NATS):
+        env["RHIME_NATS_URL"] = access.url(urls["nats"], user=component.name)
+    return env
+
+
 def component_env(
     *,
     urls: dict[str, str],
@@ -67,7 +82,8 @@ def component_env(
     gateway_url: str,
     namespace: str = "rhime",
 ) -> dict[str, str]:
-    """The environment every local component gets (Kubernetes sets the same names)."""
+    """The environment every local component gets (Kubernetes sets the same names); Redis
+    and NATS come per component, from `store_env`."""
     env = {
         "RHIME_NAMESPACE": namespace,
         "RHIME_SERVICE_URL_TEMPLATE": "http://127.0.0.1:{port}",
@@ -86,10 +102,6 @@ def component_env(
     }
     if "mongo" in urls:
         env["RHIME_MONGO_URL"] = urls["mongo"]
-    if "redis" in urls:
-        env["RHIME_REDIS_URL"] = urls["redis"]
-    if "nats" in urls:
-        env["RHIME_NATS_URL"] = urls["nats"]
     if "s3" in urls:
         s3 = urlsplit(urls["s3"])
         env |= {
@@ -270,7 +282,9 @@ def platform(
             print(text, flush=True)
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    runtime = servers.Runtime(directory=data / "servers")
+    secret_values = local_secrets(data) | stand_in_secrets()
+    access = grants.Access(seed=secret_values[STORE_SEED], namespace="rhime", admin=True)
+    runtime = servers.Runtime(directory=data / "servers", access=access)
     say("starting backing servers: " + ", ".join(runtime.servers))
     runtime.start(on_ready=lambda name: say(f"  {name} ready"))
     components = [c for c in catalogue.COMPONENTS if c.kind != catalogue.Kind.CRON and available(c)]
@@ -281,7 +295,6 @@ def platform(
         for c in components
     }
     public_url = f"http://{public_host}:{gateway_port}"
-    secret_values = local_secrets(data) | stand_in_secrets()
     env = component_env(
         urls=runtime.urls,
         public_url=public_url,
@@ -297,6 +310,7 @@ def platform(
             env={
                 **env,
                 **secret_env(c, secret_values=secret_values),
+                **store_env(c, access=access, urls=runtime.urls),
                 "RHIME_PORT": str(ports[c.name]),
             },
         )

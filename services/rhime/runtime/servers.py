@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import json
 import os
 import shutil
 import signal
@@ -19,6 +21,8 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from rhime import grants
 
 REPO = Path(__file__).resolve().parents[3]
 ALL = ("redis", "nats", "mongo", "s3", "spotify")
@@ -133,7 +137,8 @@ def _redis_ready(port: int) -> Callable[[], bool]:
         try:
             with socket.create_connection(("127.0.0.1", port), 0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                # it answers: with PONG, or by asking who is there when it has users
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -158,8 +163,19 @@ def _mongo_ready(url: str) -> Callable[[], bool]:
     return check
 
 
-def redis(data: Path, logs: Path, port: int) -> Server:
+def _private(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def redis(data: Path, logs: Path, port: int, *, access: grants.Access | None = None) -> Server:
     data.mkdir(parents=True, exist_ok=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    users: list[str] = []
+    if access is not None:
+        users = ["--aclfile", str(_private(data / "users.acl", access.redis_acl()))]
+        url = access.url(url, user=grants.ADMIN)
     command = [
         "redis-server",
         "--port",
@@ -174,19 +190,25 @@ def redis(data: Path, logs: Path, port: int) -> Server:
         "no",
         "--protected-mode",
         "no",
+        *users,
         # Bounded; full means writes are refused, never that state is evicted (docs/kit.md).
         "--maxmemory",
         "256mb",
         "--maxmemory-policy",
         "noeviction",
     ]
-    return Server(
-        "redis", f"redis://127.0.0.1:{port}/0", command, _redis_ready(port), logs / "redis.log"
-    )
+    return Server("redis", url, command, _redis_ready(port), logs / "redis.log")
 
 
-def nats(data: Path, logs: Path, port: int) -> Server:
+def nats(data: Path, logs: Path, port: int, *, access: grants.Access | None = None) -> Server:
     monitor = free_port()
+    url = f"nats://127.0.0.1:{port}"
+    users: list[str] = []
+    if access is not None:
+        data.mkdir(parents=True, exist_ok=True)
+        conf = json.dumps(access.nats_authorization(), indent=1)
+        users = ["-c", str(_private(data / "nats.conf", conf))]
+        url = access.url(url, user=grants.ADMIN)
     command = [
         _venv_bin("nats-server"),
         "-a",
@@ -198,9 +220,10 @@ def nats(data: Path, logs: Path, port: int) -> Server:
         "-js",
         "-sd",
         str(data / "jetstream"),
+        *users,
     ]
     ready = _http_ready(f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true")
-    return Server("nats", f"nats://127.0.0.1:{port}", command, ready, logs / "nats.log")
+    return Server("nats", url, command, ready, logs / "nats.log")
 
 
 def mongo(data: Path, logs: Path, port: int) -> Server:
@@ -268,16 +291,28 @@ _FACTORIES = {"redis": redis, "nats": nats, "mongo": mongo, "s3": s3, "spotify":
 
 
 class Runtime:
-    """The backing servers of one local platform or one test session."""
+    """The backing servers of one local platform or one test session. With `access`, Redis
+    and NATS admit only its users, and `urls` carry the admin's credentials."""
 
     def __init__(
-        self, *, directory: Path, names: Sequence[str] = ALL, ports: dict[str, int] | None = None
+        self,
+        *,
+        directory: Path,
+        names: Sequence[str] = ALL,
+        ports: dict[str, int] | None = None,
+        access: grants.Access | None = None,
     ) -> None:
         self.directory = directory
         self.logs = directory / "logs"
+        self.access = access
         wanted = ports or {}
+        factories: dict[str, Callable[[Path, Path, int], Server]] = {
+            **_FACTORIES,
+            "redis": functools.partial(redis, access=access),
+            "nats": functools.partial(nats, access=access),
+        }
         self.servers: dict[str, Server] = {
-            name: _FACTORIES[name](directory / name, self.logs, wanted.get(name) or free_port())
+            name: factories[name](directory / name, self.logs, wanted.get(name) or free_port())
             for name in names
         }
 
@@ -322,8 +357,10 @@ class Runtime:
 
 
 @contextlib.contextmanager
-def running(*, directory: Path, names: Sequence[str] = ALL) -> Iterator[Runtime]:
-    runtime = Runtime(directory=directory, names=names)
+def running(
+    *, directory: Path, names: Sequence[str] = ALL, access: grants.Access | None = None
+) -> Iterator[Runtime]:
+    runtime = Runtime(directory=directory, names=names, access=access)
     runtime.start()
     try:
         yield runtime

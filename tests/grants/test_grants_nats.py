@@ -1,0 +1,224 @@
+"""Each component's NATS user publishes its own events and runs its own consumers only (a real
+NATS with JetStream, configured as the platform configures it); nobody gets in anonymously."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import secrets
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+
+from rhime import catalogue, events, grants
+from rhime.kit import bus, metrics
+from rhime.runtime import servers
+
+NS = "grants"
+NATS_USERS = [c for c in catalogue.COMPONENTS if grants.uses(c, catalogue.Backing.NATS)]
+PUBLISHED = {s for c in NATS_USERS for s in c.publishes}
+
+
+@pytest.fixture(scope="module")
+def access() -> grants.Access:
+    return grants.Access(seed=secrets.token_urlsafe(16), namespace=NS, admin=True)
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory, access: grants.Access) -> Iterator[str]:
+    directory: Path = tmp_path_factory.mktemp("nats-grants")
+    with servers.running(directory=directory, names=("nats",), access=access) as runtime:
+        yield runtime.urls["nats"]
+
+
+@pytest.fixture
+async def as_component(nats_url: str, access: grants.Access) -> AsyncIterator[Any]:
+    opened: list[Any] = []
+
+    async def connect(component: str) -> Any:
+        nc = await nats.connect(
+            access.url(nats_url, user=component),
+            inbox_prefix=grants.inbox_prefix(component),
+            allow_reconnect=False,
+        )
+        opened.append(nc)
+        return nc
+
+    yield connect
+    for nc in opened:
+        await nc.close()
+
+
+class Seen:
+    """Subjects a subscription received, in order."""
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+        self._more = asyncio.Event()
+
+    async def note(self, msg: Any) -> None:
+        self.subjects.append(msg.subject)
+        self._more.set()
+
+    async def until(self, marker: str) -> None:
+        """Wait for `marker`: a connection's messages arrive in order, so whatever it sent
+        before the marker and is not here by then was refused."""
+        while marker not in self.subjects:
+            self._more.clear()
+            await self._more.wait()
+
+
+@pytest.fixture
+async def watch(nats_url: str) -> AsyncIterator[Any]:
+    """`await watch(*subjects)`: what the admin sees published to `subjects`, in order."""
+    admin = await nats.connect(nats_url)
+
+    async def start(*subjects: str) -> Seen:
+        seen = Seen()
+        for subject in subjects:
+            await admin.subscribe(subject, cb=seen.note)
+        await admin.flush()
+        return seen
+
+    yield start
+    await admin.close()
+
+
+async def _hello(url: str, credentials: dict[str, str]) -> bytes:
+    """The server's answer to a CONNECT with `credentials` and a PING."""
+    parts = urllib.parse.urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        await reader.readline()  # INFO
+        connect = json.dumps({"verbose": False, "pedantic": False, **credentials})
+        writer.write(f"CONNECT {connect}\r\nPING\r\n".encode())
+        await writer.drain()
+        return await reader.readline()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_an_anonymous_or_unknown_connection_is_refused(
+    nats_url: str, access: grants.Access
+) -> None:
+    assert await _hello(nats_url, {"user": "post", "pass": access.password("post")}) == b"PONG\r\n"
+    for credentials in ({}, {"user": "gateway", "pass": access.password("post")}):
+        answer = await _hello(nats_url, credentials)
+        assert answer.startswith(b"-ERR 'Authorization Violation'"), answer
+
+
+@pytest.mark.parametrize("component", [c.name for c in NATS_USERS])
+async def test_a_component_publishes_its_own_events_and_no_one_elses(
+    component: str, as_component: Any, watch: Any
+) -> None:
+    # last, a subject every component may publish to (it declares the streams at start)
+    marker = f"$JS.API.STREAM.UPDATE.{events.stream_name(NS, events.DEAD_LETTER)}"
+    seen = await watch(f"{NS}.>", marker)
+    nc = await as_component(component)
+    own = catalogue.get(component).publishes
+    for subject in sorted(PUBLISHED):
+        await nc.publish(f"{NS}.{subject}", b"{}")
+    await nc.publish(f"{NS}.{events.DEAD_LETTER}.someone-else", b"{}")
+    await nc.publish(marker, b"{}")
+    await nc.flush()
+    await asyncio.wait_for(seen.until(marker), 10)
+    assert set(seen.subjects) == {f"{NS}.{s}" for s in own} | {marker}
+
+
+@pytest.mark.parametrize("component", [c.name for c in NATS_USERS])
+async def test_a_component_reads_only_its_own_inbox(
+    component: str, as_component: Any, nats_url: str
+) -> None:
+    got = Seen()
+    nc = await as_component(component)
+
+    others = sorted({c.name for c in NATS_USERS} - {component})
+    for other in others:
+        await nc.subscribe(f"{grants.inbox_prefix(other)}.>", cb=got.note)
+    await nc.subscribe(f"{NS}.post.created", cb=got.note)  # events reach it through consumers only
+    own = f"{grants.inbox_prefix(component)}.marker"
+    await nc.subscribe(own, cb=got.note)
+    await nc.flush()
+    admin = await nats.connect(nats_url)
+    try:
+        for other in others:
+            await admin.publish(f"{grants.inbox_prefix(other)}.x", b"")
+        await admin.publish(f"{NS}.post.created", b"{}")
+        await admin.publish(own, b"")
+        await admin.flush()
+        await asyncio.wait_for(got.until(own), 10)
+    finally:
+        await admin.close()
+    assert got.subjects == [own]
+
+
+async def test_a_consumer_runs_and_dead_letters_with_its_own_user_only(
+    as_component: Any, access: grants.Access, nats_url: str, watch: Any
+) -> None:
+    """feed consumes post.created published by post; a handler that fails dead-letters."""
+    post = await bus.Bus.connect(
+        url=access.url(nats_url, user="post"), name="post", namespace=NS, metrics=metrics.create()
+    )
+    feed = await bus.Bus.connect(
+        url=access.url(nats_url, user="feed"),
+        name="feed",
+        namespace=NS,
+        metrics=metrics.create(),
+        max_deliver=2,
+        backoff=(0.05,),
+    )
+    seen: list[str] = []
+    received = asyncio.Event()
+
+    async def handle(event: events.PostCreated) -> None:
+        seen.append(event.post_id)
+        if event.post_id == "bad":
+            raise RuntimeError("poison")
+        received.set()
+
+    dead_letters = f"{NS}.{events.DEAD_LETTER}.{grants.durable('feed', 'post.created')}"
+    dead = await watch(dead_letters)
+    try:
+        await post.ensure_streams()
+        await feed.ensure_streams()
+        feed.start(bus.Subscription(event=events.PostCreated, handler=handle), component="feed")
+        now = datetime.datetime.now(tz=datetime.UTC)
+        for post_id in ("bad", "good"):
+            event = events.PostCreated(
+                id=f"post.created:{post_id}", post_id=post_id, user_id="u1", created_at=now
+            )
+            assert await post.publish(event)
+        await asyncio.wait_for(received.wait(), 20)
+        await asyncio.wait_for(dead.until(dead_letters), 20)
+        assert seen.count("bad") == 2
+    finally:
+        await feed.close(grace=1)
+        await post.close(grace=1)
+
+    # the like component may not read feed's consumer, nor delete or purge a stream
+    nc = await as_component("like")
+    stream = events.stream_name(NS, "post")
+    for api in (
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{grants.durable('feed', 'post.created')}",
+        f"$JS.API.CONSUMER.DELETE.{stream}.{grants.durable('feed', 'post.created')}",
+        f"$JS.API.STREAM.PURGE.{stream}",
+        f"$JS.API.STREAM.DELETE.{stream}",
+    ):
+        with pytest.raises(nats.errors.TimeoutError):  # refused: no one answers
+            await nc.request(api, b"", timeout=0.5)
+    admin = await nats.connect(nats_url)
+    try:
+        js = admin.jetstream()
+        assert (await js.stream_info(stream)).state.messages == 2
+        info = await js.consumer_info(stream, grants.durable("feed", "post.created"))
+        assert info.num_pending == 0
+        assert info.num_ack_pending == 0
+    finally:
+        await admin.close()
