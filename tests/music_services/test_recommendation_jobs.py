@@ -272,3 +272,43 @@ async def test_dismissing_someone_unknown_is_refused_and_writes_nothing(
         r = await rec.post(f"/api/recommendations/{other}/dismiss", headers=auth_headers(me))
         assert r.status_code == 204
         assert await recommendations.count_documents({"userId": me, "dismissed": True}) == 1
+
+
+async def test_someone_followed_by_people_i_follow_outranks_an_equal_taste_stranger(
+    spotify: tuple[httpx.AsyncClient, Any],
+    res: jobs.Resources,
+    graph_view: tuple[str, Any],
+) -> None:
+    client, _ = spotify
+    me, friend, other = await connected_users(client, listeners(3, 3))
+    # two people with the very same taste: one followed by someone I follow, one a stranger
+    known, stranger = await connected_users(client, [listeners(5, 1)[0]] * 2)
+    # the first round grows the population, which changes IDF weights once
+    for _ in range(2):
+        for user in (me, friend, other, known, stranger):
+            await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    before = await recs_of(res.db, me)
+    assert before[known]["similarity"] == pytest.approx(before[stranger]["similarity"])
+
+    await edges.transition(graph_view[1], follower=me, followee=friend, active=True)
+    await edges.transition(graph_view[1], follower=friend, followee=known, active=True)
+    await jobs.sync_user(res, user_id=me, time_range="medium_term")
+    mine = await recs_of(res.db, me)
+    assert friend not in mine
+    assert mine[known]["similarity"] > mine[stranger]["similarity"]
+    assert mine[known]["taste"] == pytest.approx(mine[stranger]["taste"])
+    assert mine[known]["explanation"]["mutualFollows"] == 1
+    assert mine[known]["explanation"]["followedBy"] == [friend]
+    assert mine[stranger]["explanation"]["mutualFollows"] == 0
+
+    # the other side keeps taste alone, and its own graph part survives my recomputation
+    back = await res.db[store.RECOMMENDATIONS].find_one({"_id": f"{known}:{me}"})
+    assert back["similarity"] == pytest.approx(mine[known]["taste"])
+    assert back["explanation"].get("mutualFollows", 0) == 0
+    await edges.transition(graph_view[1], follower=known, followee=friend, active=True)
+    await edges.transition(graph_view[1], follower=friend, followee=me, active=True)
+    await jobs.sync_user(res, user_id=known, time_range="medium_term")
+    await jobs.sync_user(res, user_id=me, time_range="medium_term")
+    back = await res.db[store.RECOMMENDATIONS].find_one({"_id": f"{known}:{me}"})
+    assert back["explanation"]["mutualFollows"] == 1
+    assert back["similarity"] > back["taste"]

@@ -400,6 +400,17 @@ def test_connect_card_with_nothing_in_common(env: jinja2.Environment) -> None:
     assert "Tracks 0%" in text
 
 
+def test_connect_card_says_how_many_people_you_follow_follow_them(
+    env: jinja2.Environment,
+) -> None:
+    def text(mutual: int) -> str:
+        return render(env, "_rec_card.html", card=wp.card(mutualFollows=mutual), followed=None)
+
+    assert "3 people you follow follow them" in text(3)
+    assert "1 person you follow follows them" in text(1)
+    assert "you follow" not in text(0)
+
+
 def test_connect_empty_state(env: jinja2.Environment) -> None:
     text = render(env, "connect.html", card=None)
     assert "No more recommendations" in text

@@ -13,7 +13,7 @@ as HTTP calls between components do. Errors arrive as `grpc.aio.AioRpcError` (e.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -84,3 +84,18 @@ async def followees(
     request = graphview_pb2.UserRequest(user_id=user_id, batch_size=batch_size)
     async for batch in stub.Followees(request, timeout=timeout):
         yield list(batch.user_ids)
+
+
+async def followees_of(
+    *,
+    channel: grpc.aio.Channel,
+    user_ids: Sequence[str],
+    limit: int = 1000,
+    timeout: float | None = None,
+) -> AsyncIterator[tuple[str, list[str], bool]]:
+    """Whom each of `user_ids` follows: (user, ids ascending and cut at `limit`, whether cut),
+    in request order."""
+    stub = graphview_pb2_grpc.UserGraphViewStub(channel)
+    request = graphview_pb2.UsersRequest(user_ids=list(user_ids), limit=limit)
+    async for reply in stub.FolloweesOf(request, timeout=timeout):
+        yield reply.user_id, list(reply.user_ids), reply.truncated

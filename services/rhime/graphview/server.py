@@ -34,6 +34,12 @@ class Settings(KitSettings):
     max_batch: int = Field(
         default=5000, ge=1, description="most user ids per streamed message, whatever is asked"
     )
+    max_users: int = Field(
+        default=500, ge=1, description="most users one FolloweesOf call may ask about"
+    )
+    default_followees_limit: int = Field(
+        default=1000, ge=1, description="ids per user from FolloweesOf when the caller sets none"
+    )
 
 
 class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):
@@ -89,6 +95,34 @@ class UserGraphView(graphview_pb2_grpc.UserGraphViewServicer):
         # grpc.aio streams only from handlers that are themselves async generators
         async for batch in self._stream(request, context, "following"):
             yield batch
+
+    async def FolloweesOf(
+        self,
+        request: graphview_pb2.UsersRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[graphview_pb2.UserFollowees]:
+        users = list(request.user_ids)
+        if len(users) > self.settings.max_users:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Too many user_ids")
+        if not all(ids.is_object_id(u) for u in users):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid userId")
+        if request.limit < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid limit")
+        limit = min(request.limit or self.settings.default_followees_limit, self.settings.max_batch)
+        for user_id in users:
+            found: list[str] = []
+            truncated = False
+            # one extra id tells a list cut at the limit from one that fits exactly
+            async for batch in edges.stream(
+                self.database, user_id=user_id, direction="following", batch_size=limit + 1
+            ):
+                found += batch
+                if len(found) > limit:
+                    truncated = True
+                    break
+            yield graphview_pb2.UserFollowees(
+                user_id=user_id, user_ids=found[:limit], truncated=truncated
+            )
 
 
 class Health(health_pb2_grpc.HealthServicer):

@@ -12,7 +12,7 @@ import dataclasses
 import heapq
 import random
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 Scorer = Callable[[int, int], float]  # (query index, candidate index) -> score
 
@@ -71,14 +71,18 @@ def per_query(
     score: Scorer,
     k: int = 10,
     tie_seed: int = 0,
+    exclude: Sequence[Collection[int]] | None = None,
 ) -> PerQuery:
-    """Score every other listener for each query; friendless queries are skipped."""
+    """Score every other listener for each query; friendless queries are skipped.
+    ``exclude[q]``, when given, are never candidates for ``q`` (friends it already has, when
+    ``friends`` are the held-out ones)."""
     aucs, precisions, hits = [], [], []
     for q in queries:
         mine = friends[q]
         if not mine:
             continue
-        others = [v for v in range(users) if v != q]
+        skip = exclude[q] if exclude is not None else ()
+        others = [v for v in range(users) if v != q and v not in skip]
         scores = [score(q, v) for v in others]
         positives = [v in mine for v in others]
         aucs.append(auc_of(scores, positives))

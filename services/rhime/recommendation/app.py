@@ -41,12 +41,16 @@ class Explanation(BaseModel):
     commonTracks: list[Item]
     commonGenres: list[Item]
     breakdown: dict[str, float]
+    # people I follow who follow them: how many, and the ids of the most telling few
+    mutualFollows: int = 0
+    followedBy: list[str] = []
 
 
 class Recommendation(BaseModel):
     userId: str
-    similarity: float
+    similarity: float  # taste alone, as `percent`
     percent: int
+    score: float  # the ranking: taste raised by closeness in the follow graph
     explanation: Explanation
 
 
@@ -164,8 +168,9 @@ def create(settings: Settings) -> FastAPI:
             recommendations=[
                 Recommendation(
                     userId=doc["otherId"],
-                    similarity=round(doc["similarity"], 4),
-                    percent=round(doc["similarity"] * 100),
+                    similarity=round(doc.get("taste", doc["similarity"]), 4),
+                    percent=round(doc.get("taste", doc["similarity"]) * 100),
+                    score=round(doc["similarity"], 4),
                     explanation=Explanation(**doc.get("explanation") or _EMPTY),
                 )
                 for doc in docs

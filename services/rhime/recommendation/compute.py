@@ -1,5 +1,6 @@
-"""Recommendations for one user: candidates from the inverted index, exact ranking, storage
-both ways.
+"""Recommendations for one user: candidates from the inverted index and from the follow
+graph (people the people I follow follow), exact ranking by taste raised by graph closeness
+(`music/proximity.py`), storage both ways.
 
 The work per user is bounded by the user's own index keys (at most `postings_per_key`
 postings read from each) and `max_candidates` ranked profiles, not by the population.
@@ -14,6 +15,7 @@ from typing import Any
 from pymongo import DeleteOne, UpdateOne
 
 from rhime.music import candidates as cand
+from rhime.music import proximity as px
 from rhime.music import similarity as sim
 from rhime.music import taste
 from rhime.recommendation import store, tastes
@@ -21,6 +23,9 @@ from rhime.recommendation import store, tastes
 KEEP = 50  # recommendations written per computation (pages of 10)
 MAX_STORED = 100  # a user's undismissed list is trimmed to this many
 SHOWN_COMMON = 10  # common items kept per category in an explanation
+SHOWN_VIA = 3  # people I follow named in an explanation ("followed by A, B and 3 others")
+MAX_NEAR = 100  # closest friends of friends added to the candidates taste found
+_TASTE_PARTS = ("commonArtists", "commonTracks", "commonGenres", "breakdown")
 
 
 class _Head(list[cand.Posting]):
@@ -105,25 +110,66 @@ def explanation(a: taste.Profile, b: taste.Profile, *, names: Mapping[str, str])
     }
 
 
-def _both_ways(a: str, b: str, fields: Mapping[str, Any]) -> list[UpdateOne]:
-    return [
-        UpdateOne(
-            {"_id": store.recommendation_id(x, y)},
-            {"$set": {"userId": x, "otherId": y, **fields}, "$setOnInsert": {"dismissed": False}},
-            upsert=True,
-        )
-        for x, y in ((a, b), (b, a))
-    ]
+def graph_explanation(near: px.Proximity[str] | None) -> dict[str, Any]:
+    """How many people I follow follow them, and the most telling few."""
+    via = near.via if near is not None else ()
+    return {"mutualFollows": len(via), "followedBy": list(via[:SHOWN_VIA])}
+
+
+def _upsert(x: str, y: str, fields: Mapping[str, Any]) -> UpdateOne:
+    return UpdateOne(
+        {"_id": store.recommendation_id(x, y)},
+        {"$set": {"userId": x, "otherId": y, **fields}, "$setOnInsert": {"dismissed": False}},
+        upsert=True,
+    )
+
+
+def _both_ways(
+    a: str,
+    b: str,
+    *,
+    taste: float,
+    closeness: float,
+    theirs: float,
+    why: Mapping[str, Any],
+    graph: Mapping[str, Any],
+    stamp: datetime.datetime,
+    weight: float,
+) -> list[UpdateOne]:
+    """`a`'s entry in full; `b`'s keeps the graph part `b`'s own computation found (their
+    closeness `theirs`), since taste is symmetric and the follow graph is not."""
+    mine = {
+        "similarity": px.blend(taste=taste, closeness=closeness, weight=weight),
+        "taste": taste,
+        "closeness": closeness,
+        "explanation": {**why, **graph},
+        "computedAt": stamp,
+    }
+    back = {
+        "similarity": px.blend(taste=taste, closeness=theirs, weight=weight),
+        "taste": taste,
+        **{f"explanation.{part}": why[part] for part in _TASTE_PARTS},
+        "computedAt": stamp,
+    }
+    return [_upsert(a, b, mine), _upsert(b, a, back)]
 
 
 async def recommend(
-    db: Any, *, user_id: str, exclude: Collection[str] = ()
+    db: Any,
+    *,
+    user_id: str,
+    exclude: Collection[str] = (),
+    near: Mapping[str, px.Proximity[str]] | None = None,
+    weight: float = px.WEIGHT,
 ) -> list[tuple[str, float]]:
     """Compute and store `user_id`'s recommendations; returns the top ones, best first.
 
     Pairs are upserted in both directions with `$setOnInsert dismissed=false`, so a dismissal
     survives recomputation. `exclude` (people the user follows) is never recommended to them.
+    `near` (graph proximity through the people they follow) adds the closest as candidates
+    and raises scores by `weight * closeness`; without it the score is taste alone.
     """
+    near = near or {}
     doc = await db[store.TASTES].find_one({"_id": user_id}, {"raw": 1, "scored": 1, "names": 1})
     if doc is None:
         return []
@@ -138,27 +184,52 @@ async def recommend(
         .sort([("similarity", -1), ("otherId", 1)])
         .limit(MAX_STORED)
     ]
-    pool = (set(existing) | {u for u, _ in search.candidates}) - set(exclude) - {user_id}
+    closest = sorted(near, key=lambda c: (-near[c].adamic_adar, c))[:MAX_NEAR]
+    pool = (set(existing) | {u for u, _ in search.candidates} | set(closest)) - set(exclude)
+    pool.discard(user_id)
     loaded = {
         other["_id"]: tastes.profile_from(other)
         async for other in db[store.TASTES].find({"_id": {"$in": sorted(pool)}}, {"scored": 1})
     }
-    ranked = cand.rank(
-        profile=mine, candidates=loaded, similarity=tastes.scoring_measure(), limit=len(loaded)
+    by_taste = dict(
+        cand.rank(
+            profile=mine, candidates=loaded, similarity=tastes.scoring_measure(), limit=len(loaded)
+        )
     )
+    closeness = {other: near[other].closeness if other in near else 0.0 for other in by_taste}
+    scores = {
+        other: px.blend(taste=t, closeness=closeness[other], weight=weight)
+        for other, t in by_taste.items()
+    }
+    ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
     top = [(other, s) for other, s in ranked[:KEEP] if s > 0]
-    keep = {other for other, _ in top}
+    keep = {other for other, _ in top} | {
+        other for other, s in ranked if other in existing and s > 0
+    }
+    # the graph part of each reverse entry, as its owner's computation left it
+    theirs = {
+        r["userId"]: float(r.get("closeness", 0.0))
+        async for r in recs.find(
+            {"_id": {"$in": [store.recommendation_id(o, user_id) for o in sorted(keep)]}},
+            {"userId": 1, "closeness": 1},
+        )
+    }
     names = tastes.names_of(doc)
     stamp = datetime.datetime.now(datetime.UTC)
     ops: list[UpdateOne | DeleteOne] = []
-    for other, similarity in ranked:
-        if other in keep or (other in existing and similarity > 0):
-            fields = {
-                "similarity": similarity,
-                "explanation": explanation(mine, loaded[other], names=names),
-                "computedAt": stamp,
-            }
-            ops += _both_ways(user_id, other, fields)
+    for other, _ in ranked:
+        if other in keep:
+            ops += _both_ways(
+                user_id,
+                other,
+                taste=by_taste[other],
+                closeness=closeness[other],
+                theirs=theirs.get(other, 0.0),
+                why=explanation(mine, loaded[other], names=names),
+                graph=graph_explanation(near.get(other)),
+                stamp=stamp,
+                weight=weight,
+            )
     gone = set(existing) - {other for other, s in ranked if s > 0}
     ops += [
         DeleteOne({"_id": store.recommendation_id(user_id, other), "dismissed": False})

@@ -29,6 +29,7 @@ from rq.serializers import JSONSerializer
 from rhime.graphview import client as graphview
 from rhime.kit import stores
 from rhime.kit.settings import Settings as KitSettings
+from rhime.music import proximity
 from rhime.recommendation import compute, fetch, follows, store, tastes
 from rhime.recommendation.settings import WorkerSettings
 from rhime.spotify import api, tokens
@@ -116,7 +117,10 @@ async def sync_user(
         return None  # disconnected while we fetched: keep nothing
     await tastes.save(res.db, user_id=user_id, items=items, time_range=time_range, week=week)
     exclude = await follows.followees(res.channel, user_id=user_id)
-    top = await compute.recommend(res.db, user_id=user_id, exclude=exclude)
+    # people you may know: whom the people I follow follow (none for a newcomer)
+    following, degree = await follows.following_of(res.channel, user_ids=exclude)
+    near = proximity.proximities(user=user_id, mine=exclude, following=following, degree=degree)
+    top = await compute.recommend(res.db, user_id=user_id, exclude=exclude, near=near)
     return len(top)
 
 

@@ -7,8 +7,10 @@
   per posting, read as `find({key}).sort(wt desc).limit(n)`.
 - `stats`: per item key, `df` (users whose profile has it, for IDF) and `postings` (length of
   the key's posting list).
-- `recommendations`: `{_id: "a:b", userId: a, otherId: b, similarity, dismissed, explanation}`,
-  one per direction.
+- `recommendations`: `{_id: "a:b", userId: a, otherId: b, similarity, taste, closeness,
+  dismissed, explanation}`, one per direction. `similarity` ranks: `taste` (symmetric) raised
+  by `closeness` (a's follow graph; set only by a's own computation, as are the explanation's
+  `mutualFollows` and `followedBy`).
 - `refreshes`: the weekly refresh's durable progress, one document per week.
 """
 

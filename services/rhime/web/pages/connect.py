@@ -95,6 +95,7 @@ async def next_card(api: gateway.Gateway) -> dict[str, Any] | None:
         "commonArtists": list(explanation.get("commonArtists") or []),
         "commonTracks": list(explanation.get("commonTracks") or []),
         "commonGenres": list(explanation.get("commonGenres") or []),
+        "mutualFollows": int(explanation.get("mutualFollows") or 0),
         "topGenres": [name for name, _ in top_genres if name][:TOP_GENRES],
         "topArtists": _names(artists, "artists"),
         "topTracks": _names(tracks, "tracks"),
