@@ -57,15 +57,30 @@ def spotify_seq(event: UserAuthorized | UserDisconnected) -> int:
 
 
 class UserFollowed(Event):
+    """`version` orders one pair's follows and unfollows (odd: follow, even: unfollow; 0 from
+    publishers that predate it, whose id ends in it)."""
+
     SUBJECT = "user.followed"
     follower_id: str
     followee_id: str
+    version: int = Field(default=0, ge=0)
 
 
 class UserUnfollowed(Event):
     SUBJECT = "user.unfollowed"
     follower_id: str
     followee_id: str
+    version: int = Field(default=0, ge=0)
+
+
+def follow_version(event: UserFollowed | UserUnfollowed) -> int:
+    """The edge version of a follow or unfollow, from the field or else the id."""
+    if event.version:
+        return event.version
+    try:
+        return int(event.id.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 class PostCreated(Event):

@@ -189,6 +189,26 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await expect(liked).to_have_attribute("aria-pressed", "false")
         await expect(comment.locator("[data-count]")).to_have_text("0")
 
+        # Notifications: the one I followed follows back; the bell shows it without a reload
+        # (the poll also runs whenever the tab becomes visible), and its page says who.
+        profile_href = await page.get_by_role("link", name="Profile").get_attribute("href")
+        assert profile_href
+        await seed.call("PUT", f"/api/graph/following/{profile_href.rsplit('/', 1)[1]}")
+        bell = page.locator("a.bell .bell-count")
+
+        async def bell_rang() -> bool:
+            await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+            return await bell.is_visible() and await bell.text_content() == "1"
+
+        await ws.eventually(bell_rang, timeout=30, every=0.5)
+        await shoot(page, shots, "home-bell")
+        await page.locator("a.bell").click()
+        await expect(page).to_have_url(re.compile(r"/notifications$"))
+        await expect(page.locator(".notice.unread")).to_contain_text("started following you")
+        await expect(bell).to_be_hidden()
+        await shoot(page, shots, "notifications")
+        await page.get_by_role("link", name="Home").click()
+
         # Delete a post of mine: it leaves the page at once, and the timeline for good.
         await page.get_by_label("Search tracks").fill("the")
         await expect(page.locator("#track-results input[type=radio]").first).to_be_checked()

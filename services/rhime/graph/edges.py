@@ -82,11 +82,13 @@ def _event(*, follower: str, followee: str, version: int) -> events.Event:
             id=f"user.followed:{follower}:{followee}:{version}",
             follower_id=follower,
             followee_id=followee,
+            version=version,
         )
     return events.UserUnfollowed(
         id=f"user.unfollowed:{follower}:{followee}:{version}",
         follower_id=follower,
         followee_id=followee,
+        version=version,
     )
 
 

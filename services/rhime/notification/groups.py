@@ -1,0 +1,187 @@
+"""Notification groups: one document per thing people act on ("likes on this post",
+"comments on this post", "follows of me on this day"), one entry per cause in it.
+
+A cause is keyed (the liker, the comment, the follower) and carries the sequence number of
+its latest fact, so a like/unlike/like storm, a redelivery or a late event moves one entry
+and never adds another. Every change is one conditional single-document update whose filter
+says which transition it is, so `count` (the active causes) moves exactly once per
+transition. A new cause gives the group a new `key`: it rises to the top and is unread
+again; the same person liking again after an unlike does not. A tombstoned group (its post
+or comment deleted) takes no more causes."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import bson
+from pymongo.errors import DuplicateKeyError
+
+if TYPE_CHECKING:
+    from rhime.kit.app import Kit
+
+COLLECTION = "groups"
+Kind = Literal["like", "comment", "follow"]
+LIVE = {"deleted": {"$ne": True}}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Group:
+    group_id: str
+    recipient: str
+    kind: Kind
+    subject: dict[str, str] | None = None  # {"type", "id", "postId"} of the item, if any
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class State:
+    """What the recipient's inbox needs to know of a group after a change."""
+
+    group_id: str
+    recipient: str
+    key: str
+    rev: int
+    active: bool
+
+
+def like_group(*, owner: str, item_type: str, item_id: str, post_id: str) -> Group:
+    return Group(
+        group_id=f"like:{item_id}",
+        recipient=owner,
+        kind="like",
+        subject={"type": item_type, "id": item_id, "postId": post_id},
+    )
+
+
+def comment_group(*, owner: str, post_id: str) -> Group:
+    return Group(
+        group_id=f"comment:{post_id}",
+        recipient=owner,
+        kind="comment",
+        subject={"type": "post", "id": post_id, "postId": post_id},
+    )
+
+
+def follow_group(*, followee: str, day: datetime.date) -> Group:
+    return Group(group_id=f"follow:{followee}:{day.isoformat()}", recipient=followee, kind="follow")
+
+
+async def _ensure(kit: Kit, group: Group) -> None:
+    # DuplicateKeyError: a concurrent first cause created it
+    with contextlib.suppress(DuplicateKeyError):
+        await kit.database[COLLECTION].update_one(
+            {"_id": group.group_id},
+            {
+                "$setOnInsert": {
+                    "recipient": group.recipient,
+                    "kind": group.kind,
+                    "subject": group.subject,
+                    "actors": {},
+                    "count": 0,
+                    "key": "",
+                    "rev": 0,
+                    "deleted": False,
+                }
+            },
+            upsert=True,
+        )
+
+
+async def record(
+    kit: Kit,
+    *,
+    group: Group,
+    cause: str,
+    actor: str,
+    seq: int,
+    active: bool,
+    at: datetime.datetime,
+) -> State | None:
+    """Apply one fact about a cause (`active`: it happened; else it was undone). Returns the
+    group's state, or None when the group is gone."""
+    await _ensure(kit, group)
+    coll = kit.database[COLLECTION]
+    path = f"actors.{cause}"
+    older = {f"{path}.s": {"$lt": seq}}
+    unknown = {path: {"$exists": False}}
+    attempts: list[tuple[dict[str, Any], dict[str, Any]]]
+    if active:
+        attempts = [
+            # a cause never seen active before: counts, and raises the group
+            (
+                {f"{path}.seen": {"$ne": True}, "$or": [older, unknown]},
+                {
+                    "$set": {
+                        path: {"a": actor, "s": seq, "on": True, "seen": True, "t": at},
+                        "key": str(bson.ObjectId()),
+                        "at": at,
+                    },
+                    "$inc": {"count": 1, "rev": 1},
+                },
+            ),
+            # back after an undo: counts again, stays where it was
+            (
+                {f"{path}.on": False, **older},
+                {"$set": {f"{path}.s": seq, f"{path}.on": True}, "$inc": {"count": 1, "rev": 1}},
+            ),
+            ({f"{path}.on": True, **older}, {"$set": {f"{path}.s": seq}}),
+        ]
+    else:
+        attempts = [
+            (
+                {f"{path}.on": True, **older},
+                {
+                    "$set": {f"{path}.s": seq, f"{path}.on": False},
+                    "$inc": {"count": -1, "rev": 1},
+                },
+            ),
+            # undone before (or without) being seen: remember it, so a late "done" of an
+            # older fact cannot count
+            (
+                {"$or": [older, unknown]},
+                {"$set": {f"{path}.s": seq, f"{path}.on": False, f"{path}.a": actor}},
+            ),
+        ]
+    for condition, update in attempts:
+        result = await coll.update_one({"_id": group.group_id, **LIVE, **condition}, update)
+        if result.matched_count:
+            break
+    return await state(kit, group_id=group.group_id)
+
+
+async def remove(kit: Kit, *, group: Group) -> State | None:
+    """Tombstone the group: its item was deleted, so it shows no more and takes no causes.
+    A group never created stays so: the item's own tombstone turns late causes away."""
+    await kit.database[COLLECTION].update_one(
+        {"_id": group.group_id, **LIVE}, {"$set": {"deleted": True}, "$inc": {"rev": 1}}
+    )
+    return await state(kit, group_id=group.group_id)
+
+
+async def state(kit: Kit, *, group_id: str) -> State | None:
+    doc = await kit.database[COLLECTION].find_one(
+        {"_id": group_id}, {"recipient": 1, "key": 1, "rev": 1, "count": 1, "deleted": 1}
+    )
+    if doc is None:
+        return None
+    return State(
+        group_id=group_id,
+        recipient=doc["recipient"],
+        key=doc["key"],
+        rev=int(doc["rev"]),
+        active=not doc.get("deleted") and int(doc["count"]) > 0,
+    )
+
+
+async def load(kit: Kit, *, group_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not group_ids:
+        return {}
+    cursor = kit.database[COLLECTION].find({"_id": {"$in": group_ids}, **LIVE})
+    return {doc["_id"]: doc async for doc in cursor}
+
+
+async def forget(kit: Kit, *, group_id: str, key: str) -> None:
+    """Drop a group that fell out of its recipient's newest N, unless it rose meanwhile."""
+    await kit.database[COLLECTION].delete_one({"_id": group_id, "key": key})
