@@ -129,7 +129,7 @@ COMPONENTS: tuple[Component, ...] = (
             "web",
         ),
         redis_keys=("rate:*", "connected:*"),
-        redis_reads=("signed-out:*",),
+        redis_reads=("signed-out:*", "spotify-changed:*"),
         description="The only public entry: verifies tokens, gates, rate-limits, routes.",
     ),
     Component(
@@ -143,7 +143,12 @@ COMPONENTS: tuple[Component, ...] = (
         prefixes=("/api/auth",),
         gate=Gate.OPEN,
         auth_keys=(ACCESS_TOKEN_KEY, INTERNAL_KEY),
-        redis_keys=("signin-attempts:*", "signin-attempts-client:*", "signed-out:*"),
+        redis_keys=(
+            "signin-attempts:*",
+            "signin-attempts-client:*",
+            "signed-out:*",
+            "spotify-changed:*",
+        ),
         description="Sign up, sign in, sign out, current user.",
     ),
     Component(
@@ -265,7 +270,7 @@ COMPONENTS: tuple[Component, ...] = (
         backing=(Backing.MONGO, Backing.REDIS, Backing.NATS, Backing.SPOTIFY),
         secrets=(Secret.AUTH, Secret.SPOTIFY),
         auth_keys=(INTERNAL_KEY, ENCRYPTION_KEY),
-        redis_keys=("oauth:*", "spotify-refresh:*"),
+        redis_keys=("oauth:*", "spotify-refresh:*", "spotify-artist:*"),
         rq=True,
         description="Spotify OAuth, tokens, top artists, tracks and genres.",
     ),
