@@ -15,6 +15,8 @@ from rhime.runtime import servers
 from rhime.web import app as web_app
 
 ACCESS_SECRET = "test-access-token-secret-0123456789-abcdefgh"
+# What a browser sends with a form posted from the site's own page (the web's CSRF guard).
+SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
 
 
 def auth_double(seen: list[str]) -> FastAPI:
@@ -56,7 +58,8 @@ async def test_the_gateway_counts_the_browser_not_the_web(
 
         async def sign_in(browser: str) -> httpx.Response:
             form = {"login": "ana", "password": "wrong!pw1"}
-            return await c.post("/signin", data=form, headers={"x-forwarded-for": browser})
+            headers = {"x-forwarded-for": browser, **SAME_ORIGIN}
+            return await c.post("/signin", data=form, headers=headers)
 
         for _ in range(3):
             await sign_in("203.0.113.7")
@@ -67,6 +70,6 @@ async def test_the_gateway_counts_the_browser_not_the_web(
         await c.post(
             "/signin",
             data={"login": "ana", "password": "x"},
-            headers={"x-forwarded-for": "192.0.2.1, 198.51.100.9"},
+            headers={"x-forwarded-for": "192.0.2.1, 198.51.100.9", **SAME_ORIGIN},
         )
         assert seen[-1] == "198.51.100.9"
