@@ -341,6 +341,28 @@ async def test_search_retries_429_and_5xx(
     assert r.headers["retry-after"] == "3600"
 
 
+async def test_retries_stop_at_the_calls_deadline(
+    music_settings: Callable[..., Any], serve: Any, fake: httpx.AsyncClient
+) -> None:
+    """A Retry-After the deadline cannot hold is passed on at once, not waited out after the
+    gateway has given up on the request."""
+    port = servers.free_port()
+    settings = music_settings(
+        Settings, public_url=f"http://127.0.0.1:{port}", spotify_request_seconds=1.0
+    )
+    served = await serve(spotify_app.create(settings), port=port)
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        user = oid()
+        await connect(client, user, listener=7)
+        before = (await fake.get("/_fake/stats")).json()["v1_requests"]
+        # 2 s is under spotify_max_retry_after (30 s) but over this call's 1 s
+        await fake.post("/_fake/faults", json={"status": 429, "count": 1, "retry_after": 2})
+        r = await client.get("/api/spotify/search", params={"q": "the"}, headers=auth_headers(user))
+        assert r.status_code == 429, r.text
+        assert r.headers["retry-after"] == "2"
+        assert (await fake.get("/_fake/stats")).json()["v1_requests"] == before + 1
+
+
 async def test_search_input_and_connection_errors(
     spotify: tuple[httpx.AsyncClient, Any],
 ) -> None:

@@ -86,12 +86,15 @@ async def _send(
     headers: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
 ) -> httpx.Response:
-    """One request with retries on 429, 5xx and transport errors; other answers are returned."""
+    """One request with retries on 429, 5xx and transport errors; other answers are returned.
+    Retries stop where the next wait would pass `spotify_request_seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.spotify_request_seconds
     attempt = 0
     while True:
         attempt += 1
-        last = attempt >= settings.spotify_attempts
         backoff = settings.spotify_backoff_seconds * 2 ** (attempt - 1)
+        last = attempt >= settings.spotify_attempts or loop.time() + backoff > deadline
         try:
             response = await http.request(
                 method, url, params=params, data=data, headers=headers, auth=auth
@@ -104,7 +107,8 @@ async def _send(
             continue
         if response.status_code == 429:
             wait = _retry_after(response)
-            if last or wait > settings.spotify_max_retry_after:
+            too_long = wait > settings.spotify_max_retry_after or loop.time() + wait > deadline
+            if attempt >= settings.spotify_attempts or too_long:
                 raise RateLimited(wait)
             log.info("Spotify rate limit; waiting %.1fs as asked", wait)
             await asyncio.sleep(wait)

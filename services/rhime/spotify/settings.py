@@ -48,6 +48,12 @@ class Settings(KitSettings):
         description="seconds before the first retry after a 5xx or network error; doubles "
         "each time",
     )
+    spotify_request_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="most seconds one Spotify call may take with its retries and waits "
+        "(below the gateway's upstream timeout, so nobody waits on an abandoned request)",
+    )
     spotify_max_retry_after: float = Field(
         default=30.0,
         ge=0,
