@@ -26,10 +26,12 @@ class Event(BaseModel):
 
 
 class UserCreated(Event):
+    """Ids and the public name only: the email stays with auth (events are kept for days,
+    and dead letters for weeks; older events' email is ignored)."""
+
     SUBJECT = "user.created"
     user_id: str
     user_name: str
-    email: str
 
 
 class UserAuthorized(Event):

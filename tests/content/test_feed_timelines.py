@@ -118,7 +118,6 @@ class Platform:
                 id=f"user.created:{user_id}",
                 user_id=user_id,
                 user_name=name,
-                email=f"{name}@example.com",
             )
         )
         return user_id

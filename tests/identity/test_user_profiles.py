@@ -52,9 +52,7 @@ async def created(client: httpx.AsyncClient, name: str = "ana") -> str:
     uid = str(ObjectId())
     kit = client.app.state.kit  # type: ignore[attr-defined]
     bus = kit.require_bus()
-    event = events.UserCreated(
-        id=f"user.created:{uid}", user_id=uid, user_name=name, email=f"{name}@example.com"
-    )
+    event = events.UserCreated(id=f"user.created:{uid}", user_id=uid, user_name=name)
     for _ in range(2):
         await bus.js.publish(bus.subject(event.SUBJECT), event.model_dump_json().encode())
     for _ in range(200):

@@ -20,9 +20,7 @@ from rhime.kit.settings import Settings
 
 
 def created(n: int) -> events.UserCreated:
-    return events.UserCreated(
-        id=f"user.created:u{n}", user_id=f"u{n}", user_name=f"n{n}", email=f"u{n}@example.com"
-    )
+    return events.UserCreated(id=f"user.created:u{n}", user_id=f"u{n}", user_name=f"n{n}")
 
 
 def consumer_app(settings: Any, handler: Any, **sub: Any) -> Any:

@@ -71,9 +71,7 @@ async def sign_up(
     """Create the account and publish `user.created` (staged in the same insert)."""
     await _taken(kit, user_name=user_name, email=email)
     user_id = str(ObjectId())
-    event = events.UserCreated(
-        id=f"user.created:{user_id}", user_id=user_id, user_name=user_name, email=email
-    )
+    event = events.UserCreated(id=f"user.created:{user_id}", user_id=user_id, user_name=user_name)
     doc = {
         "_id": user_id,
         "user_name": user_name,

@@ -215,9 +215,7 @@ def create(settings: Settings) -> FastAPI:
 
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
         async def on_user_created(event: events.UserCreated) -> None:
-            await profiles.create(
-                kit, user_id=event.user_id, user_name=event.user_name, email=event.email
-            )
+            await profiles.create(kit, user_id=event.user_id, user_name=event.user_name)
 
         return [bus.Subscription(event=events.UserCreated, handler=on_user_created)]
 

@@ -14,10 +14,11 @@ from rhime.user import images, names
 PROFILES = "profiles"
 DEFAULT_AVATAR = "https://cdn-icons-png.flaticon.com/512/149/149071.png"
 MAX_CARDS = 100
+# profiles made before user.created dropped the email may still hold one: never shown
 _PUBLIC = {"email": 0, "image_key": 0}
 
 
-async def create(kit: Kit, *, user_id: str, user_name: str, email: str) -> None:
+async def create(kit: Kit, *, user_id: str, user_name: str) -> None:
     """Idempotent: a second delivery finds the profile and changes nothing."""
     first, last = names.random_name()
     with contextlib.suppress(DuplicateKeyError):
@@ -25,7 +26,6 @@ async def create(kit: Kit, *, user_id: str, user_name: str, email: str) -> None:
             {
                 "_id": user_id,
                 "user_name": user_name,
-                "email": email,
                 "first_name": first,
                 "last_name": last,
             }
