@@ -28,6 +28,7 @@ from typing import Any
 import bson
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from bench import targets
 from rhime import events
 from rhime.kit import bus as bus_module
 from rhime.kit import metrics
@@ -120,6 +121,7 @@ async def run(args: argparse.Namespace, rt: servers.Runtime, logs: Path) -> None
 
         while not await exact():
             if time.perf_counter() - began > 300:
+                targets.report([targets.holds("counts and states exact within 300 s", False)])
                 raise SystemExit("counts did not converge")
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - began
@@ -135,6 +137,17 @@ async def run(args: argparse.Namespace, rt: servers.Runtime, logs: Path) -> None
     for name, n in writes.items():
         print(f"  Mongo writes by {name:20} {n:8.0f}  (1/{args.events / max(n, 1):.0f} of events)")
     print(f"  final counts exact: {truth}")
+    # the goal: at most one Mongo write per 20 events in each worker
+    targets.report(
+        [
+            targets.at_least("like events/s end to end", args.events / elapsed, 2000),
+            *(
+                targets.at_least(f"events per Mongo write, {n}", args.events / max(w, 1), 20)
+                for n, w in writes.items()
+            ),
+            targets.holds("counts and states exact", True),
+        ]
+    )
 
 
 def main() -> None:

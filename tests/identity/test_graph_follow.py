@@ -249,3 +249,50 @@ async def test_a_crash_before_counting_is_repaired(graph: Graph) -> None:
     assert await edges.settle_stale(graph.kit.database, older_than=0) == 0
     assert await graph.counts(b) == {"followers": 1, "following": 0}
     assert await graph.counts(a) == {"followers": 0, "following": 1}
+
+
+class Recording:
+    """A database whose collections record the filter of every command sent through them."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.filters: list[tuple[str, str, list[str]]] = []
+
+    def __getitem__(self, name: str) -> Any:
+        recording = self
+
+        class Collection:
+            def __getattr__(self, op: str) -> Any:
+                method = getattr(recording.db[name], op)
+
+                def call(*args: Any, **kwargs: Any) -> Any:
+                    if args and isinstance(args[0], dict) and op != "insert_one":
+                        recording.filters.append((name, op, sorted(args[0])))
+                    return method(*args, **kwargs)
+
+                return call
+
+        return Collection()
+
+
+async def test_a_first_follow_sends_the_edges_only_id_lookups(graph: Graph) -> None:
+    # the embedded store scans the collection for any edge filter but a lone `_id`, under
+    # the write lock: at a million edges that is seconds per follow
+    a, b = await graph.users(2)
+    db = Recording(graph.kit.database)
+    assert await edges.exists(db, user_id=b)
+    await edges.transition(db, follower=a, followee=b, active=True)
+    await edges.settle(db, key=edges.edge_id(a, b))
+    on_edges = [f for f in db.filters if f[0] == edges.EDGES]
+    assert on_edges
+    assert all(keys == ["_id"] for _, _, keys in on_edges), on_edges
+    reads = [keys for _, op, keys in db.filters if op == "find_one"]
+    assert reads
+    assert all(keys == ["_id"] for keys in reads), reads
+    assert await graph.counts(b) == {"followers": 1, "following": 0}
+    # an unfollow and a follow again are counted once each
+    for active in (False, True):
+        await edges.transition(graph.kit.database, follower=a, followee=b, active=active)
+        await edges.settle(graph.kit.database, key=edges.edge_id(a, b))
+    assert await graph.counts(b) == {"followers": 1, "following": 0}
+    assert await edges.settle_stale(graph.kit.database, older_than=0) == 0

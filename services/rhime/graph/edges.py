@@ -4,6 +4,11 @@ An edge document `{_id: "follower:followee"}` is the source of truth for one rel
 It is kept after an unfollow (`active: False`) so its `version` keeps counting: odd versions
 are follows, even versions unfollows, and each state change gets its own event id. Counts
 live on the user nodes and move with `$inc` exactly once per version (see `settle`).
+
+`uncounted` lists the versions whose count change is not applied yet. Settling pulls exactly
+the versions it applied, so a version staged meanwhile stays listed without a version-guarded
+update: FerretDB's embedded backend pushes down only a lone `_id` filter, and any other filter
+scans every edge while the write lock is held.
 """
 
 from __future__ import annotations
@@ -60,8 +65,9 @@ async def add_user(db: Any, *, user_id: str, user_name: str) -> None:
 
 
 async def exists(db: Any, *, user_id: str) -> bool:
-    doc = await db[USERS].find_one({"_id": user_id, "user_name": {"$exists": True}}, {"_id": 1})
-    return doc is not None
+    # a lone `_id` filter: the embedded store answers nothing else without a scan
+    doc = await db[USERS].find_one({"_id": user_id}, {"user_name": 1})
+    return doc is not None and "user_name" in doc
 
 
 async def _ensure_node(db: Any, *, user_id: str) -> None:
@@ -113,7 +119,7 @@ async def transition(db: Any, *, follower: str, followee: str, active: bool) -> 
                         "active": True,
                         "version": 1,
                         "counted": 0,
-                        "uncounted": True,
+                        "uncounted": [1],
                         "changed_at": _now(),
                         outbox.FIELD: outbox.staged(event),
                     }
@@ -128,13 +134,8 @@ async def transition(db: Any, *, follower: str, followee: str, active: bool) -> 
         result = await coll.update_one(
             {"_id": key, "version": doc["version"]},
             {
-                "$set": {
-                    "active": active,
-                    "version": version,
-                    "uncounted": True,
-                    "changed_at": _now(),
-                },
-                **outbox.push(event),
+                "$set": {"active": active, "version": version, "changed_at": _now()},
+                "$push": {"uncounted": version, **outbox.push(event)["$push"]},
             },
         )
         if result.modified_count:
@@ -146,7 +147,7 @@ async def settle(db: Any, *, key: str) -> None:
     """Apply the count change of every version not yet counted, each exactly once (the ids
     applied live in the user nodes), then mark the edge counted."""
     doc = await db[EDGES].find_one(
-        {"_id": key}, {"follower": 1, "followee": 1, "version": 1, "counted": 1}
+        {"_id": key}, {"follower": 1, "followee": 1, "version": 1, "counted": 1, "uncounted": 1}
     )
     if doc is None:
         return
@@ -159,17 +160,28 @@ async def settle(db: Any, *, key: str) -> None:
         await idempotency.apply_once(
             db[USERS], doc["followee"], {"$inc": {"followers": delta}}, event_id=applied
         )
-    await db[EDGES].update_one(
-        {"_id": key, "version": doc["version"]},
-        {"$set": {"counted": doc["version"]}, "$unset": {"uncounted": ""}},
-    )
+    uncounted = doc.get("uncounted")
+    if isinstance(uncounted, list):
+        if not uncounted:
+            return
+        await db[EDGES].update_one(
+            {"_id": key},
+            {"$max": {"counted": doc["version"]}, "$pullAll": {"uncounted": uncounted}},
+        )
+    elif uncounted is not None:  # staged before versions were listed: the guarded form
+        await db[EDGES].update_one(
+            {"_id": key, "version": doc["version"]},
+            {"$set": {"counted": doc["version"]}, "$unset": {"uncounted": ""}},
+        )
 
 
 async def settle_stale(db: Any, *, older_than: float = 5.0, limit: int = 500) -> int:
     """Settle edges a crash left uncounted; returns how many were settled."""
     cutoff = _now() - datetime.timedelta(seconds=older_than)
     settled = 0
-    cursor = db[EDGES].find({"uncounted": True, "changed_at": {"$lt": cutoff}}, {"_id": 1})
+    listed = {"$or": [{"uncounted": True}, {"uncounted.0": {"$exists": True}}]}
+    stale = {**listed, "changed_at": {"$lt": cutoff}}
+    cursor = db[EDGES].find(stale, {"_id": 1})
     async for doc in cursor.limit(limit):
         await settle(db, key=doc["_id"])
         settled += 1
@@ -184,9 +196,9 @@ class Counts:
 
 async def counts(db: Any, *, user_id: str) -> Counts | None:
     doc = await db[USERS].find_one(
-        {"_id": user_id, "user_name": {"$exists": True}}, {"followers": 1, "following": 1}
+        {"_id": user_id}, {"user_name": 1, "followers": 1, "following": 1}
     )
-    if doc is None:
+    if doc is None or "user_name" not in doc:
         return None
     return Counts(
         followers=max(0, int(doc.get("followers", 0))),

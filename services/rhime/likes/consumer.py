@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -34,6 +35,9 @@ class BatchConsumer(Generic[E]):
     handler: Callable[[Sequence[E]], Awaitable[None]]
     batch: int = 500  # most messages handed over at once
     window: float = 0.2  # seconds a fetch waits to fill the batch
+    # seconds the first message of a batch may wait for more fetches to join it: a longer
+    # batch coalesces more events per key into one write (acked after it, so nothing is lost)
+    linger: float = 0.0
     ack_wait: float = 60.0
     # the handler's deadline per call; below ack_wait, so a hung handler fails (and its
     # events are retried) before JetStream would hand them to another replica anyway
@@ -57,17 +61,27 @@ async def run(kit: Kit, consumer: BatchConsumer[Any]) -> None:
     psub = await bus.subscribe(
         consumer.event, durable=durable, ack_wait=consumer.ack_wait, batch=consumer.batch
     )
+    held: list[Msg] = []
+    since = 0.0
     while True:
         try:
-            msgs = await psub.fetch(consumer.batch, timeout=consumer.window)
+            msgs = await psub.fetch(consumer.batch - len(held), timeout=consumer.window)
         except (TimeoutError, nats.errors.TimeoutError):
+            msgs = []
+        if msgs and not held:
+            since = time.monotonic()
+        held.extend(msgs)
+        if not held:
+            continue
+        if len(held) < consumer.batch and time.monotonic() - since < consumer.linger:
             continue
         try:
-            await _handle(kit, consumer, durable, msgs)
+            await _handle(kit, consumer, durable, held)
         except Exception:
             # an ack, nak or dead letter failed (NATS unreachable?): what was not settled
             # comes back after ack_wait
             log.error("could not settle a batch on %s", durable, exc_info=True)
+        held = []
 
 
 async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: list[Msg]) -> None:

@@ -1,9 +1,9 @@
 """like-updater: persists like state from `like.toggled`.
 
-It takes up to `batch` events at a time, keeps the newest action per (item, person) and
-writes them with one unordered bulk of seq-guarded upserts (see `state.apply`), then acks the
-batch. A crash before the write commits redelivers the batch; re-applying it is harmless
-because every write is guarded by seq.
+It holds up to `batch` events (fetches joining for up to `linger_seconds`), keeps the newest
+action per (item, person) and writes them with one unordered bulk of seq-guarded upserts
+(see `state.apply`), then acks the batch. A crash before the write commits redelivers the
+batch; re-applying it is harmless because every write is guarded by seq.
 """
 
 from __future__ import annotations
@@ -20,9 +20,15 @@ from rhime.likes import consumer, state
 
 
 class Settings(KitSettings):
-    batch: int = Field(default=500, description="most like events fetched and written at once")
+    batch: int = Field(default=5000, description="most like events written at once")
     window_seconds: float = Field(
         default=0.2, description="seconds a fetch waits to fill the batch"
+    )
+    linger_seconds: float = Field(
+        default=1.0,
+        description="seconds a batch waits for more events to coalesce per (item, person) "
+        "into its one write; state lags likes by this much (isLiked does not: it has the "
+        "overlay)",
     )
 
 
@@ -38,6 +44,7 @@ def create(settings: Settings) -> FastAPI:
                 handler=handle,
                 batch=settings.batch,
                 window=settings.window_seconds,
+                linger=settings.linger_seconds,
             ),
         )
 
