@@ -537,8 +537,13 @@ def test_the_platform_runs_on_a_real_node(
             likers = [Person(gateway, spotify, f"fan{i}") for i in range(4)]
             for person in likers:
                 person.connect_spotify()
-            target = ben.ok(
-                "POST", "/api/posts", json={"trackId": tracks[0]["id"], "caption": "liked"}
+            # the post service looks the track up on Spotify through the spotify service,
+            # whose pods the previous steps may still be settling: retried, as a client would
+            target = eventually(
+                lambda: ben.ok(
+                    "POST", "/api/posts", json={"trackId": tracks[0]["id"], "caption": "liked"}
+                ),
+                timeout=120,
             )
             target_id = target["post"]["postId"]
             with Load(likers=likers, poster=ben, post_id=target_id, track=tracks[0]) as load:
