@@ -153,7 +153,8 @@ def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.P
         public_host="127.0.0.1",
         free_ports=True,
     ) as running:
-        running.wait_ready(timeout=120)
+        # seventeen components starting at once on two busy cores can take minutes
+        running.wait_ready(timeout=300)
         yield running
 
 
