@@ -94,16 +94,7 @@ async def comment_created(kit: Kit, event: events.CommentCreated, *, limits: Lim
     post = await items.find(kit, item_id=event.post_id)
     if post.deleted or post.owner == event.user_id:
         return
-    state = await groups.record(
-        kit,
-        group=groups.comment_group(owner=post.owner, post_id=post.item_id),
-        cause=event.comment_id,
-        actor=event.user_id,
-        seq=1,
-        active=True,
-        at=event.occurred_at,
-    )
-    await _apply(kit, state, limits)
+    await _comment_on(kit, post, event, added=True, limits=limits)
 
 
 async def comment_deleted(kit: Kit, event: events.CommentDeleted, *, limits: Limits) -> None:
@@ -121,16 +112,7 @@ async def comment_deleted(kit: Kit, event: events.CommentDeleted, *, limits: Lim
     post = await items.find(kit, item_id=event.post_id)
     if post.owner == event.user_id:
         return
-    state = await groups.record(
-        kit,
-        group=groups.comment_group(owner=post.owner, post_id=post.item_id),
-        cause=event.comment_id,
-        actor=event.user_id,
-        seq=2,
-        active=False,
-        at=event.occurred_at,
-    )
-    await _apply(kit, state, limits)
+    await _comment_on(kit, post, event, added=False, limits=limits)
 
 
 async def follow_changed(
@@ -157,6 +139,27 @@ async def follow_changed(
         actor=follower,
         seq=events.follow_version(event),
         active=isinstance(event, events.UserFollowed),
+        at=event.occurred_at,
+    )
+    await _apply(kit, state, limits)
+
+
+async def _comment_on(
+    kit: Kit,
+    post: items.Item,
+    event: events.CommentCreated | events.CommentDeleted,
+    *,
+    added: bool,
+    limits: Limits,
+) -> None:
+    """Record a comment on `post` as its cause: made (seq 1) or deleted (seq 2, wins)."""
+    state = await groups.record(
+        kit,
+        group=groups.comment_group(owner=post.owner, post_id=post.item_id),
+        cause=event.comment_id,
+        actor=event.user_id,
+        seq=1 if added else 2,
+        active=added,
         at=event.occurred_at,
     )
     await _apply(kit, state, limits)
