@@ -94,12 +94,17 @@ def durable(component: str, subject: str) -> str:
 
 
 def nats_permissions(component: catalogue.Component, *, namespace: str) -> dict[str, Any]:
-    """Publish its own events, declare the streams (every component does at start), run its
-    own durable consumers and dead-letter their messages; subscribe to its own inbox only."""
+    """Publish its own events, declare and watch the streams (every component does: at start,
+    and for the near-limit warning), run its own durable consumers and dead-letter their
+    messages; subscribe to its own inbox only."""
     streams = [events.stream_name(namespace, n) for n in (*events.STREAMS, events.DEAD_LETTER)]
     publish = [f"{namespace}.{subject}" for subject in component.publishes]
     for stream in streams:
-        publish += [f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.UPDATE.{stream}"]
+        publish += [
+            f"$JS.API.STREAM.CREATE.{stream}",
+            f"$JS.API.STREAM.UPDATE.{stream}",
+            f"$JS.API.STREAM.INFO.{stream}",
+        ]
     for subject in component.consumes:
         stream = events.stream_name(namespace, events.noun(subject))
         name = durable(component.name, subject)

@@ -222,3 +222,28 @@ async def test_a_consumer_runs_and_dead_letters_with_its_own_user_only(
         assert info.num_ack_pending == 0
     finally:
         await admin.close()
+
+
+@pytest.mark.parametrize("component", [c.name for c in NATS_USERS])
+async def test_a_component_watches_every_stream_with_its_own_user(
+    component: str, access: grants.Access, nats_url: str
+) -> None:
+    """Every component's readiness reports streams near their limit, so its user reads their
+    sizes (a refused read would keep it not ready)."""
+    watcher = await bus.Bus.connect(
+        url=access.url(nats_url, user=component),
+        name=component,
+        namespace=NS,
+        metrics=metrics.create(),
+        stream_watch_seconds=0.05,
+    )
+    try:
+        await watcher.ensure_streams()
+        watcher.watch_streams()
+        names = {events.stream_name(NS, n) for n in (*events.STREAMS, events.DEAD_LETTER)}
+        while set(watcher._stream_usage) != names:
+            assert not watcher.problems(), watcher.problems()
+            await asyncio.sleep(0.05)
+        assert not watcher.problems()
+    finally:
+        await watcher.close(grace=1)

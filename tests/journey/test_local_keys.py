@@ -17,4 +17,5 @@ def test_each_local_component_holds_only_the_keys_it_reads(platform: local.Platf
         wanted = {k for keys in process.component.secret_keys().values() for k in keys}
         assert held[process.component.name] == wanted, process.component.name
     # and with only those, every component started and serves
-    assert all(p.ready() for p in platform.supervisor.processes)
+    unready = {p.component.name: p.unready() for p in platform.supervisor.processes}
+    assert not {name: why for name, why in unready.items() if why}

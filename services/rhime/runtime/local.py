@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,22 +165,28 @@ class Process:
         return self.popen is not None and self.popen.poll() is None
 
     def ready(self) -> bool:
+        return self.unready() is None
+
+    def unready(self) -> str | None:
+        """Why the component is not ready (its readiness answer), or None when it is."""
         if not self.running():
-            return False
+            return "not running"
         port = self.env["RHIME_PORT"]
         if self.component.kind == catalogue.Kind.GRPC:
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", int(port)), 0.3),
             ):
-                return True
-            return False
+                return None
+            return "not listening"
+        url = f"http://127.0.0.1:{port}{self.component.probe.readiness}"
         try:
-            url = f"http://127.0.0.1:{port}{self.component.probe.readiness}"
             with urllib.request.urlopen(url, timeout=0.5) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+                return None if response.status == 200 else f"status {response.status}"
+        except urllib.error.HTTPError as error:
+            return error.read().decode(errors="replace")[:300]
+        except OSError as error:
+            return str(error)
 
     def stop(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
@@ -255,8 +262,11 @@ class Platform:
         deadline = time.monotonic() + timeout
         while not self.ready():
             if time.monotonic() > deadline:
-                down = [p.component.name for p in self.supervisor.processes if not p.ready()]
-                raise TimeoutError(f"components not ready: {', '.join(down)}")
+                down = {p.component.name: p.unready() for p in self.supervisor.processes}
+                raise TimeoutError(
+                    "components not ready: "
+                    + "; ".join(f"{name} ({why})" for name, why in down.items() if why)
+                )
             time.sleep(0.2)
 
     def process(self, name: str) -> Process:
