@@ -175,11 +175,42 @@ async def test_like_is_idempotent_and_read_your_writes(likes: Likes) -> None:
             headers=service_headers("feed"),
         )
         assert r.json() == {"items": {POSTS[0]: {"count": 0, "liked": False}}}
-    toggles = await published(likes.like.app.state.kit.settings, "like.toggled", expect=8)
+    toggles = await published(likes.like.app.state.kit.settings, "like.toggled", expect=11)
     mine = [e for e in toggles if e["user_id"] == "u1"]
-    assert [e["liked"] for e in mine] == [True, False]  # repeated actions published nothing
-    assert mine[0]["seq"] < mine[1]["seq"]
+    # repeats are published too (and change nothing downstream), each after the one before
+    assert [e["liked"] for e in mine] == [True, True, True, False, False]
+    assert [e["seq"] for e in mine] == sorted({e["seq"] for e in mine})
     assert len({e["id"] for e in toggles}) == len(toggles)
+
+
+async def test_an_action_whose_ack_was_lost_does_not_swallow_the_next(
+    likes: Likes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JetStream keeps an unlike but its ack never arrives (the person is told 503); the like
+    that follows is answered 200 and must be what is stored, not the unlike."""
+    h = auth_headers("u3")
+    bus = likes.kit.require_bus()
+    send = bus.publish
+
+    async def ack_lost(event: events.Event, **kwargs: Any) -> bool:
+        await send(event, **kwargs)
+        raise TimeoutError("nats: timeout")
+
+    async with httpx.AsyncClient(base_url=likes.like.url) as c:
+        assert (await c.put(f"/api/likes/{POSTS[1]}", headers=h)).json() == {"isLiked": True}
+        monkeypatch.setattr(bus, "publish", ack_lost)
+        assert (await c.delete(f"/api/likes/{POSTS[1]}", headers=h)).status_code == 503
+        monkeypatch.setattr(bus, "publish", send)
+        assert (await c.put(f"/api/likes/{POSTS[1]}", headers=h)).json() == {"isLiked": True}
+
+    async def stored() -> None:
+        assert (await likes.persisted()).get(f"{POSTS[1]}:u3") is True
+        assert await likes.counts(POSTS[1:2]) == {POSTS[1]: 1}
+
+    await eventually(stored)
+    # and it stays so once every event is in (the lost-ack unlike is older than the like)
+    await asyncio.sleep(1.5)
+    await stored()
 
 
 async def test_storm_with_duplicates_and_reordering_is_exact(likes: Likes) -> None:

@@ -7,7 +7,12 @@ expires or is lost a new action orders after every older one. The action is publ
 the caller gets 503), then written to the person's overlay (`{ns}:likes:mine:{user}` hash,
 field = item, value = `seq:liked`, short TTL) so the next read sees it before the like-updater
 has persisted it. Reads take whichever of overlay and persisted state has the higher seq.
-Liking what is already liked publishes nothing.
+
+Every action is published, even one that looks like a repeat: what this service reads may be
+behind (a publish whose ack was lost but that JetStream kept, an overlay expired while the
+like-updater lags), and skipping would let that older action win over the one the person was
+just told succeeded. Downstream a repeat is a no-op: state, counts and notifications change
+only on a real transition.
 """
 
 from __future__ import annotations
@@ -62,9 +67,6 @@ async def set_liked(
     item_type = await items.kind(kit, item_id=item_id)
     if item_type is None:
         raise errors.not_found("No such item exists.")
-    current = (await liked_many(kit, user_id=user_id, item_ids=[item_id]))[item_id]
-    if current == liked:
-        return liked
     seq = int(
         await kit.redis.eval(
             _NEXT_SEQ, 1, kit.key("likes", "seq", item_id, user_id), str(time.time_ns() // 1000)
