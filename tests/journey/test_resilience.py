@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 import nats
+import nats.errors
 import pytest
 import redis.asyncio as aioredis
 
@@ -148,6 +151,27 @@ async def drained(platform: local.Platform, consumers: Sequence[tuple[str, str]]
             return out
 
         await eventually(left, lambda n: not any(map(any, n.values())), timeout=150)
+    finally:
+        await nc.close()
+
+
+async def dead_letters(platform: local.Platform, durable: str) -> list[dict[str, Any]]:
+    """The dead letters of one consumer, read without taking them."""
+    namespace = platform.process("like").env["RHIME_NAMESPACE"]
+    nc = await nats.connect(platform.runtime.urls["nats"])
+    try:
+        js = nc.jetstream()
+        stream = events.stream_name(namespace, events.DEAD_LETTER)
+        sub = await js.subscribe(
+            f"{namespace}.{events.DEAD_LETTER}.{durable}", stream=stream, ordered_consumer=True
+        )
+        found = []
+        with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
+            while True:
+                msg = await sub.next_msg(timeout=1)
+                body = json.loads(msg.data)
+                found.append({**body, "data": json.loads(body["data"])})
+        return found
     finally:
         await nc.close()
 
@@ -390,3 +414,35 @@ async def test_a_component_started_before_its_dependency_waits_for_it(
         early.stop()
         await asyncio.to_thread(early.wait, 15)
         await asyncio.to_thread(later.stop)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.usefixtures("heal")
+async def test_events_fetched_while_redis_is_down_for_long_are_held_not_dead_lettered(
+    platform: local.Platform,
+) -> None:
+    """like-batch-updater fetches likes while Redis stays down for longer than its
+    redelivery schedule (five deliveries with backoff, 22.5 s, each failure logged, plus
+    the wait for a fetch): it holds them and counts them once Redis is back; nothing is
+    dead-lettered or left undelivered."""
+    t = tag()
+    async with people(platform, [f"outauthor_{t}", *(f"outfan{n}_{t}" for n in range(3))]) as all_:
+        author, fans = all_[0], all_[1:]
+        track = (await author.search_tracks("b", limit=1))[0]
+        post = await author.post(track=track, caption="liked through an outage")
+        await eventually(lambda: like_counts(author, [post]), lambda c: c == {post: 0})
+        worker = platform.process("like-batch-updater").popen
+        assert worker is not None
+        worker.send_signal(signal.SIGSTOP)  # the likes wait in its consumer
+        try:
+            await asyncio.gather(*(set_liked(f, post, True) for f in fans))
+            platform.runtime.servers["redis"].stop()
+        finally:
+            worker.send_signal(signal.SIGCONT)
+        await asyncio.sleep(60)
+        await asyncio.to_thread(platform.runtime.restart, "redis")
+        await asyncio.to_thread(platform.wait_ready, 60)
+        await eventually(lambda: like_counts(author, [post]), lambda c: c == {post: len(fans)})
+    dead = await dead_letters(platform, "like-batch-updater-like-toggled")
+    assert not [d for d in dead if d["data"]["item_id"] == post]

@@ -5,11 +5,14 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import nats.errors
 import orjson
 import pytest
+import redis.asyncio
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from prometheus_client import generate_latest
 
@@ -17,6 +20,7 @@ from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, metrics, outbox, streams
 from rhime.kit.settings import Settings
+from rhime.runtime import servers
 
 
 def created(n: int) -> events.UserCreated:
@@ -443,3 +447,51 @@ async def test_poison_in_the_outbox_is_set_aside_and_blocks_nothing(
     scraped = generate_latest(kit.metrics.registry).decode()
     assert 'rhime_outbox_dead_lettered_total{collection="things"} 2.0' in scraped
     client.close()
+
+
+async def test_a_store_outage_longer_than_the_redelivery_schedule_dead_letters_nothing(
+    make_settings: Callable[..., Any], serve: Any, tmp_path: Path
+) -> None:
+    """The handler writes to a Redis that is down for longer than two deliveries with their
+    backoff take: the event waits for Redis and is handled once it is back, not dead-lettered."""
+    own = servers.Runtime(directory=tmp_path, names=("redis",))
+    own.start()
+    store = redis.asyncio.Redis.from_url(own.urls["redis"], socket_timeout=0.3)
+    attempts: list[str] = []
+
+    async def handler(event: events.UserCreated) -> None:
+        attempts.append(event.user_id)
+        await store.incr(f"seen:{event.user_id}")
+
+    try:
+        settings = make_settings(component="c-outage", max_deliver=2, redelivery_backoff=(0.05,))
+        served = await serve(consumer_app(settings, handler))
+        b: bus.Bus = served.app.state.kit.require_bus()
+        dead = await b.js.pull_subscribe(
+            b.subject("dlq.c-outage-user-created"),
+            durable="dlq-outage-reader",
+            stream=events.stream_name(settings.namespace, "dlq"),
+        )
+        own.servers["redis"].stop()
+        await b.publish(created(41))
+        await wait_for(lambda: len(attempts) >= 4)  # well past two deliveries
+        await asyncio.to_thread(own.restart, "redis")
+        await wait_for(lambda: attempts[-1:] == ["u41"] and len(attempts) > 4, timeout=20)
+
+        async def handled() -> bool:
+            return await store.get("seen:u41") == b"1"
+
+        deadline = time.monotonic() + 20
+        while not await handled():
+            assert time.monotonic() < deadline, "not handled after the store came back"
+            await asyncio.sleep(0.05)
+        with pytest.raises(nats.errors.TimeoutError):
+            await dead.fetch(1, timeout=1)
+        info = await b.js.consumer_info(
+            events.stream_name(settings.namespace, "user"), "c-outage-user-created"
+        )
+        assert info.num_ack_pending == 0
+        assert info.num_redelivered == 0  # held through the outage, never handed out again
+    finally:
+        await store.aclose()
+        own.stop()

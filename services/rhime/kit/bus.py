@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from rhime import events, grants
-from rhime.kit import logs, streams, supervisor
+from rhime.kit import errors, logs, streams, supervisor
 from rhime.kit.metrics import Metrics
 
 log = logging.getLogger("rhime.bus")
@@ -58,6 +58,39 @@ class Subscription(Generic[E]):
     @property
     def deadline(self) -> float:
         return self.timeout if self.timeout is not None else self.ack_wait * 2 / 3
+
+
+async def through_outage(
+    attempt: Callable[[], Awaitable[None]],
+    *,
+    held: Sequence[Msg],
+    stopping: asyncio.Event,
+    label: str,
+) -> bool:
+    """Run `attempt` until it stops failing for a store being down; returns False when the
+    component began stopping first (the messages are then left to come back after ack_wait).
+
+    An outage is not the event's fault: counted as a failed delivery, one longer than the
+    redelivery schedule would dead-letter good events. So the messages are held (marked in
+    progress, which JetStream does not count as a delivery) and the attempt repeated with
+    backoff. Any other error is raised to the caller's retry and dead-letter rules."""
+    delay = 0.2
+    while True:
+        try:
+            await attempt()
+            return True
+        except Exception as exc:
+            if not errors.store_down(exc):
+                raise
+            log.warning("%s: a store is down (%r); holding %d events", label, exc, len(held))
+        for msg in held:
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=delay)
+        if stopping.is_set():
+            return False
+        delay = min(delay * 2, 5.0)
 
 
 class Bus:
@@ -173,6 +206,11 @@ class Bus:
 
     def problems(self) -> list[str]:
         return self.tasks.problems()
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set when the bus begins to close: long waits give up and leave events unsettled."""
+        return self._stopping
 
     async def publish(self, event: events.Event, *, request_id: str | None = None) -> bool:
         """Publish and wait for JetStream's ack. Returns False when JetStream recognised the
@@ -321,9 +359,16 @@ class Bus:
                 await self.dead_letter(msg, subject, durable, "delivered too many times")
                 return
             started = time.perf_counter()
-            try:
+
+            async def attempt() -> None:
                 async with asyncio.timeout(sub.deadline):
                     await sub.handler(event)
+
+            try:
+                if not await through_outage(
+                    attempt, held=[msg], stopping=self._stopping, label=durable
+                ):
+                    return
             except Exception as exc:
                 log.warning(
                     "handler %s failed on delivery %d of %s",

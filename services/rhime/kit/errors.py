@@ -38,6 +38,12 @@ _STORE_DOWN: tuple[type[BaseException], ...] = (
 )
 
 
+def store_down(exc: BaseException) -> bool:
+    """Whether `exc` says a store could not be reached or answer in time: nothing is wrong
+    with the request or event, and trying again later is right."""
+    return isinstance(exc, _STORE_DOWN)
+
+
 class ApiError(Exception):
     """Raised by handlers; rendered as the envelope with `status`."""
 
@@ -125,7 +131,7 @@ def install(app: FastAPI) -> None:
         return envelope(400, _validation_items(exc.errors()))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, _STORE_DOWN):
+        if store_down(exc):
             # A store restarting or unreachable: nothing was done, and trying again is right.
             log.warning("store unavailable on %s %s: %r", request.method, request.url.path, exc)
             return envelope(503, [_item(message(503), None)], {"Retry-After": "1"})

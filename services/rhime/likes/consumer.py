@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from rhime import events
+from rhime.kit.bus import through_outage
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -98,9 +99,16 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
         good.append((msg, event))
     if not good:
         return
-    try:
+
+    async def attempt() -> None:
         async with asyncio.timeout(consumer.deadline):
             await consumer.handler([event for _, event in good])
+
+    bus = kit.require_bus()
+    try:
+        held = [msg for msg, _ in good]
+        if not await through_outage(attempt, held=held, stopping=bus.stopping, label=durable):
+            return
     except Exception:
         log.warning(
             "batch of %d failed on %s; retrying one by one", len(good), durable, exc_info=True
@@ -117,9 +125,15 @@ async def _one(
     kit: Kit, consumer: BatchConsumer[Any], durable: str, msg: Msg, event: events.Event
 ) -> None:
     """A failed batch is retried event by event, so one poison message cannot hold the rest."""
-    try:
+
+    async def attempt() -> None:
         async with asyncio.timeout(consumer.deadline):
             await consumer.handler([event])
+
+    bus = kit.require_bus()
+    try:
+        if not await through_outage(attempt, held=[msg], stopping=bus.stopping, label=durable):
+            return
     except Exception as exc:
         delivered = msg.metadata.num_delivered or 1
         if delivered >= kit.settings.max_deliver:
