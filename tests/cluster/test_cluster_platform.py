@@ -584,10 +584,28 @@ def test_the_platform_runs_on_a_real_node(
                 )
                 eventually(final)
             liked = (len(likers) + 1) // 2
-            eventually(
-                lambda: ana.ok("GET", f"/api/like-counts/{target_id}")["count"] == liked,
-                timeout=90,
-            )
+
+            def count() -> int:
+                return int(ana.ok("GET", f"/api/like-counts/{target_id}")["count"])
+
+            try:
+                eventually(lambda: count() == liked, timeout=90)
+            except AssertionError:
+                states = [p.ok("GET", f"/api/likes/{target_id}")["isLiked"] for p in likers]
+                logs = {
+                    worker: [
+                        line
+                        for line in kubectl(
+                            "-n", NAMESPACE, "logs", f"deploy/rhime-{worker}", check=False
+                        ).splitlines()
+                        if '"INFO"' not in line
+                    ][-12:]
+                    for worker in ("like-batch-updater", "like-updater", "like")
+                }
+                raise AssertionError(
+                    f"like count {count()} for {liked} liked; each liker's state {states}; "
+                    f"logs: {json.dumps(logs, indent=1)[:6000]}"
+                ) from None
             timeline = eventually(
                 lambda: (ids := _feed_ids(ana)) and set(load.posted) <= set(ids) and ids
             )
