@@ -30,8 +30,6 @@ _INFRA_SCHEME: Mapping[spec_mod.Infra, str] = {
 }
 
 SecretData = Mapping[str, Mapping[str, str]]
-# The managed stores whose URLs carry each component's credentials (see stores.py).
-_WITH_USERS = (spec_mod.Infra.REDIS, spec_mod.Infra.NATS)
 
 
 class StandIn(enum.StrEnum):
@@ -132,8 +130,8 @@ def env_data(
         "RHIME_LOG_LEVEL": spec.log_level,
     }
     for kind in infra_used(component):
-        # managed Redis and NATS URLs carry credentials: they come from the stores Secret
-        if spec.infra(kind).managed and kind not in _WITH_USERS:
+        # URLs of managed stores with users carry credentials: they come from the stores Secret
+        if spec.infra(kind).managed and kind not in stores.managed(spec):
             data[spec_mod.INFRA_ENV[kind]] = managed_infra_url(
                 kind=kind, instance=instance, namespace=namespace
             )

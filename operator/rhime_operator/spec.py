@@ -103,6 +103,9 @@ class InfraSpec:
     # clusters, a mirror, a locally imported image).
     image: str | None = None
     pull_policy: str = "IfNotPresent"
+    # Managed MongoDB only: a user per component (Redis and NATS always have them). Off for
+    # an image that cannot hold users with roles (the FerretDB stand-in of tests/cluster).
+    authentication: bool = True
 
     @property
     def managed(self) -> bool:
@@ -301,6 +304,14 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
         raise SpecError(
             f"spec.{field}.managed.imagePullPolicy {pull_policy!r}: Always, IfNotPresent or Never"
         )
+    authentication = managed.get("authentication", True)
+    if not isinstance(authentication, bool):
+        raise SpecError(f"spec.{field}.managed.authentication must be true or false")
+    if not authentication and kind is not Infra.MONGO:
+        raise SpecError(
+            f"spec.{field}.managed.authentication: only MongoDB's can be turned off "
+            "(Redis and NATS always admit only the components' users)"
+        )
     return InfraSpec(
         kind=kind,
         version=_str(
@@ -314,6 +325,7 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
         external=external,
         image=image,
         pull_policy=pull_policy,
+        authentication=authentication,
     )
 
 

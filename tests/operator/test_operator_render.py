@@ -97,8 +97,8 @@ def test_command_env_and_config_follow_the_catalogue() -> None:
         data = objs["ConfigMap", f"rd-{c.name}-env"]["data"]
         assert data["RHIME_COMPONENT"] == c.name
         assert data["RHIME_NAMESPACE"] == "rd"
-        assert ("RHIME_MONGO_URL" in data) == (catalogue.Backing.MONGO in c.backing)
-        # managed Redis and NATS URLs carry credentials: from the stores Secret, not here
+        # managed store URLs carry credentials: from the stores Secret, not here
+        assert "RHIME_MONGO_URL" not in data
         assert "RHIME_REDIS_URL" not in data
         assert "RHIME_NATS_URL" not in data
         assert ("RHIME_S3_BUCKET" in data) == (catalogue.Backing.S3 in c.backing)
@@ -110,7 +110,7 @@ def test_command_env_and_config_follow_the_catalogue() -> None:
         }
         stores_refs = {
             ("rd-stores", f"{c.name}.{store.value}-url")
-            for store in (catalogue.Backing.REDIS, catalogue.Backing.NATS)
+            for store in (catalogue.Backing.REDIS, catalogue.Backing.NATS, catalogue.Backing.MONGO)
             if store in c.backing
         }
         assert refs == stores_refs | {
@@ -152,13 +152,12 @@ def test_the_service_url_template_reaches_the_rendered_services() -> None:
 
 def test_managed_infrastructure_urls_name_the_statefulsets_services() -> None:
     objs = _by_key(_platform())
-    data = objs["ConfigMap", "rd-feed-env"]["data"]
-    assert data["RHIME_MONGO_URL"] == "mongodb://rd-mongo.prod.svc:27017"
     stored = {
         k: base64.b64decode(v).decode() for k, v in objs["Secret", "rd-stores"]["data"].items()
     }
     assert stored["feed.redis-url"].endswith("@rd-redis.prod.svc:6379/0")
     assert stored["feed.nats-url"].endswith("@rd-nats.prod.svc:4222")
+    assert stored["feed.mongo-url"].endswith("@rd-mongo.prod.svc:27017/?authSource=admin")
     for infra in ("mongo", "redis", "nats"):
         sts = objs["StatefulSet", f"rd-{infra}"]
         assert sts["spec"]["serviceName"] == f"rd-{infra}"
@@ -209,10 +208,11 @@ def test_pods_run_as_non_root_with_a_read_only_root_filesystem() -> None:
         )
         assert template["spec"]["securityContext"]["runAsNonRoot"] is True
         assert template["spec"]["automountServiceAccountToken"] is False
-        context = _container(obj)["securityContext"]
-        assert context["readOnlyRootFilesystem"] is True
-        assert context["allowPrivilegeEscalation"] is False
-        assert context["capabilities"] == {"drop": ["ALL"]}
+        for container in template["spec"]["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
 
 
 def test_pod_disruption_budgets_only_where_replicas_exceed_one() -> None:
