@@ -689,3 +689,135 @@ def test_the_streams_get_half_of_the_managed_nats_volume() -> None:
     assert default["RHIME_STREAM_STORAGE_BYTES"] == str(512 << 20)  # the kit's own default
     web = _by_key(_platform())["ConfigMap", "rd-web-env"]["data"]
     assert "RHIME_STREAM_STORAGE_BYTES" not in web  # no NATS
+
+
+def _egress(policy: dict[str, Any]) -> set[tuple[str, str, int]]:
+    """(peer kind, peer, port) for every egress rule: pods by component, ipBlocks by CIDR."""
+    found: set[tuple[str, str, int]] = set()
+    for rule in policy["spec"]["egress"]:
+        for peer in rule["to"]:
+            for port in rule["ports"]:
+                if "namespaceSelector" in peer:
+                    ns = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    found.add((f"dns/{port['protocol']}", ns, port["port"]))
+                elif "podSelector" in peer:
+                    labels = peer["podSelector"]["matchLabels"]
+                    assert labels[names.LABEL_INSTANCE] == "rd"
+                    found.add(("pod", labels[names.LABEL_COMPONENT], port["port"]))
+                else:
+                    found.add(("ip", peer["ipBlock"]["cidr"], port["port"]))
+    return found
+
+
+DNS = {("dns/UDP", "kube-system", 53), ("dns/TCP", "kube-system", 53)}
+STORE_PORTS = {"mongo": 27017, "redis": 6379, "nats": 4222}
+
+
+def test_egress_is_denied_by_default_and_each_component_reaches_only_what_it_needs() -> None:
+    objs = _by_key(_platform())
+    deny = objs["NetworkPolicy", "rd-default-deny"]["spec"]
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert deny["egress"] == []
+    for c in catalogue.COMPONENTS:
+        policy = objs["NetworkPolicy", f"rd-{c.name}"]
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        stores_used = {b.value for b in c.backing if b.value in STORE_PORTS}
+        expected = DNS | {("pod", t, catalogue.get(t).port) for t in c.calls}
+        expected |= {("pod", s, STORE_PORTS[s]) for s in stores_used}
+        if c.name in ("spotify", "recommendation-worker", "user", "web"):
+            expected.add(("ip", "0.0.0.0/0", 443))  # Spotify or S3
+        assert _egress(policy) == expected, c.name
+        if not c.serves_traffic:
+            assert policy["spec"]["ingress"] == []
+    gateway = _egress(objs["NetworkPolicy", "rd-gateway"])
+    assert ("pod", "redis", 6379) in gateway
+    assert ("pod", "mongo", 27017) not in gateway
+    assert not any(kind == "ip" for kind, _, _ in gateway)
+    assert ("pod", "user-graph-view", 8110) in _egress(objs["NetworkPolicy", "rd-feed"])
+
+
+def test_the_internet_excludes_private_ranges_and_the_metadata_endpoint() -> None:
+    objs = _by_key(_platform())
+    (rule,) = [
+        r for r in objs["NetworkPolicy", "rd-spotify"]["spec"]["egress"] if "ipBlock" in r["to"][0]
+    ]
+    block = rule["to"][0]["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(
+        block["except"]
+    )
+    # a narrower internet keeps only the exceptions inside it (the API server insists)
+    narrow = _by_key(
+        _platform({"network": {"internet": {"cidr": "203.0.113.0/24", "except": ["10.0.0.0/8"]}}})
+    )
+    (rule,) = [
+        r
+        for r in narrow["NetworkPolicy", "rd-spotify"]["spec"]["egress"]
+        if "ipBlock" in r["to"][0]
+    ]
+    assert rule["to"][0]["ipBlock"] == {"cidr": "203.0.113.0/24"}
+
+
+def test_with_stand_ins_the_outside_services_are_their_pods_not_the_internet() -> None:
+    objs = _by_key(_platform({"development": {"standIns": True}}))
+    spotify = _egress(objs["NetworkPolicy", "rd-spotify"])
+    assert ("pod", "fake-spotify", 8090) in spotify
+    assert not any(kind == "ip" for kind, _, _ in spotify)
+    assert ("pod", "s3", 9000) in _egress(objs["NetworkPolicy", "rd-web"])
+    assert ("pod", "s3", 9000) in _egress(objs["NetworkPolicy", "rd-user"])
+    assert not any(peer[0] == "pod" and peer[1] == "s3" for peer in spotify)
+
+
+def test_external_stores_are_reached_on_the_networks_and_port_of_the_spec() -> None:
+    objs = _by_key(
+        _platform(
+            {
+                "infrastructure": {
+                    "mongo": {
+                        "external": {
+                            "secretRef": {"name": "mongo-url"},
+                            "cidrs": ["10.20.0.0/16", "10.30.0.0/16"],
+                            "port": 27018,
+                        }
+                    },
+                    "redis": {"external": {"secretRef": {"name": "mongo-url"}}},
+                }
+            }
+        )
+    )
+    feed = _egress(objs["NetworkPolicy", "rd-feed"])
+    assert {("ip", "10.20.0.0/16", 27018), ("ip", "10.30.0.0/16", 27018)} <= feed
+    assert ("ip", "0.0.0.0/0", 6379) in feed  # no networks given: that port anywhere
+    assert ("pod", "mongo", 27017) not in feed
+    assert ("pod", "nats", 4222) in feed
+
+
+def test_egress_policies_can_be_turned_off() -> None:
+    objs = _by_key(_platform({"network": {"egress": False}}))
+    assert objs["NetworkPolicy", "rd-default-deny"]["spec"]["policyTypes"] == ["Ingress"]
+    policies = [o for o in objs.values() if o["kind"] == "NetworkPolicy"]
+    assert all("egress" not in p["spec"] for p in policies)
+    assert ("NetworkPolicy", "rd-like-updater") not in objs  # a worker needs no ingress rule
+
+
+def test_the_dns_peer_follows_the_spec() -> None:
+    raw = {"network": {"dns": {"namespace": "dns", "podLabels": {"app": "coredns"}}}}
+    (rule, *_) = _by_key(_platform(raw))["NetworkPolicy", "rd-auth"]["spec"]["egress"]
+    (peer,) = rule["to"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "dns"}
+    assert peer["podSelector"]["matchLabels"] == {"app": "coredns"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"network": {"egress": "yes"}},
+        {"network": {"internet": {"cidr": "not-a-network"}}},
+        {"network": {"internet": {"except": ["10.0.0.1/8"]}}},
+        {"infrastructure": {"mongo": {"external": {"secretRef": {"name": "m"}, "port": 0}}}},
+        {"infrastructure": {"mongo": {"external": {"secretRef": {"name": "m"}, "cidrs": "x"}}}},
+    ],
+)
+def test_bad_network_settings_are_rejected(raw: dict[str, Any]) -> None:
+    with pytest.raises(spec.SpecError):
+        spec.parse(raw, name="rd")
