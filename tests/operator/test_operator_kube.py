@@ -63,6 +63,8 @@ async def test_create_applies_every_child_with_owner_references(
     )
     assert stored["egress"] == rendered
     assert any("ipBlock" in peer for rule in stored["egress"] for peer in rule["to"])
+    mongo = children["StatefulSet", "demo-mongo"]["spec"]["template"]["spec"]
+    assert [c["name"] for c in mongo["containers"]] == ["mongo", "users"]
     deny = children["NetworkPolicy", "demo-default-deny"]["spec"]
     assert deny["policyTypes"] == ["Ingress", "Egress"]
     assert deny.get("egress", []) == []
@@ -269,8 +271,3 @@ async def test_network_and_mongo_settings_survive_the_crd_into_the_children(
     assert {"ipBlock": {"cidr": "203.0.113.0/24"}} in peers
     mongo = children["StatefulSet", "net-mongo"]["spec"]["template"]["spec"]
     assert [c["name"] for c in mongo["containers"]] == ["mongo"]  # no users container
-    default = await created(kube, "auth", None)
-    assert default
-    children = await kube.children("auth")
-    mongo = children["StatefulSet", "auth-mongo"]["spec"]["template"]["spec"]
-    assert [c["name"] for c in mongo["containers"]] == ["mongo", "users"]
