@@ -189,10 +189,11 @@ def env(
     for kind in infra_used(component):
         external = spec.infra(kind).external
         if external is not None:
+            key = external.key_for(component.name)
             items.append(
                 {
                     "name": spec_mod.INFRA_ENV[kind],
-                    "valueFrom": {"secretKeyRef": {"name": external.name, "key": external.key}},
+                    "valueFrom": {"secretKeyRef": {"name": external.name, "key": key}},
                 }
             )
     items += stores.env(spec, component=component, instance=instance)
@@ -212,8 +213,20 @@ def used_secrets(
     for kind in infra_used(component):
         external = spec.infra(kind).external
         if external is not None:
-            used.setdefault(external.name, set()).add(external.key)
+            used.setdefault(external.name, set()).add(external.key_for(component.name))
     return {name: tuple(sorted(keys)) for name, keys in used.items()}
+
+
+def external_keys(
+    spec: spec_mod.Spec, *, components: tuple[catalogue.Component, ...] = catalogue.COMPONENTS
+) -> set[tuple[str, str]]:
+    """(Secret, key) of every external store URL some component reads."""
+    return {
+        (external.name, external.key_for(c.name))
+        for c in components
+        for kind in infra_used(c)
+        if (external := spec.infra(kind).external) is not None
+    }
 
 
 def checksum(

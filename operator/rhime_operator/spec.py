@@ -97,6 +97,11 @@ class External(SecretKeyRef):
 
     cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     port: int | None = None
+    # Each component reads its own key `<component>-<key>` (its own user), not the one `key`.
+    per_component: bool = False
+
+    def key_for(self, component: str) -> str:
+        return f"{component}-{self.key}" if self.per_component else self.key
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -321,6 +326,9 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
                 for c in _sequence(ext.get("cidrs", ["0.0.0.0/0"]), field=f"{field}.external.cidrs")
             ),
             port=_port(ext.get("port"), field=f"{field}.external.port"),
+            per_component=_bool(
+                ext.get("perComponent", False), field=f"{field}.external.perComponent"
+            ),
         )
     managed = _mapping(raw.get("managed"), field=f"{field}.managed")
     if external is not None and raw.get("managed") is not None:
@@ -395,6 +403,12 @@ def _cidr(value: Any, *, field: str) -> str:
         return str(ipaddress.ip_network(text, strict=True))
     except ValueError:
         raise SpecError(f"spec.{field} {text!r} is not a network (CIDR)") from None
+
+
+def _bool(value: Any, *, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"spec.{field} must be true or false")
+    return value
 
 
 def _port(value: Any, *, field: str) -> int | None:

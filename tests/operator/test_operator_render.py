@@ -821,3 +821,47 @@ def test_the_dns_peer_follows_the_spec() -> None:
 def test_bad_network_settings_are_rejected(raw: dict[str, Any]) -> None:
     with pytest.raises(spec.SpecError):
         spec.parse(raw, name="rd")
+
+
+def test_an_external_store_can_give_each_component_its_own_url() -> None:
+    raw = {
+        "infrastructure": {
+            "mongo": {"external": {"secretRef": {"name": "mongo-url"}, "perComponent": True}}
+        }
+    }
+    secrets = {
+        **SECRETS,
+        "mongo-url": {f"{c.name}-url": "eA==" for c in catalogue.COMPONENTS},
+    }
+    objs = _by_key(_platform(raw, secrets=secrets))
+    for c in catalogue.COMPONENTS:
+        workload = objs[
+            "CronJob" if c.kind is catalogue.Kind.CRON else "Deployment", f"rd-{c.name}"
+        ]
+        env = {e["name"]: e for e in _container(workload).get("env", [])}
+        if catalogue.Backing.MONGO in c.backing:
+            assert env["RHIME_MONGO_URL"]["valueFrom"]["secretKeyRef"] == {
+                "name": "mongo-url",
+                "key": f"{c.name}-url",
+            }
+        else:
+            assert "RHIME_MONGO_URL" not in env
+    parsed = spec.parse(raw, name="rd")
+    # the reconciler insists on exactly these keys
+    assert config.external_keys(parsed) == {
+        ("mongo-url", f"{c.name}-url")
+        for c in catalogue.COMPONENTS
+        if catalogue.Backing.MONGO in c.backing
+    }
+    assert config.external_keys(spec.parse(EXTERNAL_MONGO, name="rd")) == {("mongo-url", "url")}
+    # a component's pods roll when its own key changes, not another's
+    changed = {**secrets, "mongo-url": {**secrets["mongo-url"], "feed-url": "eQ=="}}
+    before = _by_key(_platform(raw, secrets=secrets))
+    after = _by_key(_platform(raw, secrets=changed))
+
+    def checksum(objs: dict[tuple[str, str], dict[str, Any]], name: str) -> str:
+        meta = objs["Deployment", f"rd-{name}"]["spec"]["template"]["metadata"]
+        return str(meta["annotations"][names.CHECKSUM_ANNOTATION])
+
+    assert checksum(before, "feed") != checksum(after, "feed")
+    assert checksum(before, "post") == checksum(after, "post")
