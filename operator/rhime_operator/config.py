@@ -30,8 +30,6 @@ _INFRA_SCHEME: Mapping[spec_mod.Infra, str] = {
 }
 
 SecretData = Mapping[str, Mapping[str, str]]
-# The managed stores whose URLs carry each component's credentials (see stores.py).
-_WITH_USERS = (spec_mod.Infra.REDIS, spec_mod.Infra.NATS)
 
 
 class StandIn(enum.StrEnum):
@@ -132,8 +130,8 @@ def env_data(
         "RHIME_LOG_LEVEL": spec.log_level,
     }
     for kind in infra_used(component):
-        # managed Redis and NATS URLs carry credentials: they come from the stores Secret
-        if spec.infra(kind).managed and kind not in _WITH_USERS:
+        # URLs of managed stores with users carry credentials: they come from the stores Secret
+        if spec.infra(kind).managed and kind not in stores.managed(spec):
             data[spec_mod.INFRA_ENV[kind]] = managed_infra_url(
                 kind=kind, instance=instance, namespace=namespace
             )
@@ -191,10 +189,11 @@ def env(
     for kind in infra_used(component):
         external = spec.infra(kind).external
         if external is not None:
+            key = external.key_for(component.name)
             items.append(
                 {
                     "name": spec_mod.INFRA_ENV[kind],
-                    "valueFrom": {"secretKeyRef": {"name": external.name, "key": external.key}},
+                    "valueFrom": {"secretKeyRef": {"name": external.name, "key": key}},
                 }
             )
     items += stores.env(spec, component=component, instance=instance)
@@ -214,8 +213,20 @@ def used_secrets(
     for kind in infra_used(component):
         external = spec.infra(kind).external
         if external is not None:
-            used.setdefault(external.name, set()).add(external.key)
+            used.setdefault(external.name, set()).add(external.key_for(component.name))
     return {name: tuple(sorted(keys)) for name, keys in used.items()}
+
+
+def external_keys(
+    spec: spec_mod.Spec, *, components: tuple[catalogue.Component, ...] = catalogue.COMPONENTS
+) -> set[tuple[str, str]]:
+    """(Secret, key) of every external store URL some component reads."""
+    return {
+        (external.name, external.key_for(c.name))
+        for c in components
+        for kind in infra_used(c)
+        if (external := spec.infra(kind).external) is not None
+    }
 
 
 def checksum(

@@ -97,8 +97,8 @@ def render_headless_service(*, kind: Infra, instance: str, namespace: str) -> di
 def render_statefulset(
     infra: spec_mod.InfraSpec, *, instance: str, namespace: str, users_digest: str = ""
 ) -> dict[str, Any]:
-    """With `users_digest` (Redis and NATS), the server admits only the users of the stores
-    Secret, and restarts when they change."""
+    """With `users_digest`, the server admits only the users of the stores Secret, and
+    restarts when they change (MongoDB: a `users` container beside it creates them)."""
     kind = infra.kind
     name = names.child_name(instance, kind.value)
     port = config.INFRA_PORTS[kind]
@@ -136,13 +136,26 @@ def render_statefulset(
     template_meta: dict[str, Any] = {
         "labels": names.labels(instance=instance, component=kind.value)
     }
+    containers = [container]
     if users_digest:
         container["args"] = [*container["args"], *stores.server_args(kind)]
-        container["volumeMounts"].append(
-            {"name": "users", "mountPath": stores.MOUNT, "readOnly": True}
-        )
         volumes.append(stores.server_volume(kind, instance=instance))
         template_meta["annotations"] = {names.CHECKSUM_ANNOTATION: users_digest}
+        if kind is Infra.MONGO:
+            container["env"] = stores.mongo_root_env(instance=instance)
+            containers.append(
+                stores.users_container(
+                    image=container["image"],
+                    pull_policy=infra.pull_policy,
+                    port=port,
+                    instance=instance,
+                    security=workloads.container_security_context(),
+                )
+            )
+        else:
+            container["volumeMounts"].append(
+                {"name": "users", "mountPath": stores.MOUNT, "readOnly": True}
+            )
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -162,7 +175,7 @@ def render_statefulset(
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": workloads.pod_security_context(uid=UIDS[kind]),
-                    "containers": [container],
+                    "containers": containers,
                     "volumes": volumes,
                 },
             },

@@ -3,10 +3,17 @@
 Only the gateway is reachable from outside; every other component accepts traffic only from
 the components whose `calls` name it, and managed infrastructure and the development
 stand-ins only from their users.
+
+Egress (unless `spec.network.egress` is false) is denied too, except what a component needs:
+the cluster's DNS, the components its `calls` name, the stores its `backing` names (managed:
+their pods; external: the networks and port of `external`), and, for the outside services its
+`backing` names (Spotify, S3), their stand-ins or else HTTPS to the internet. Stores and
+stand-ins open no connection out.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from rhime import catalogue
@@ -119,22 +126,28 @@ def _policy(
     namespace: str,
     component: str,
     ingress: list[dict[str, Any]],
+    egress: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """Ingress only, or (with `egress`, even empty) ingress and egress."""
+    spec: dict[str, Any] = {
+        "podSelector": {
+            "matchLabels": names.selector_labels(instance=instance, component=component)
+        }
+        if component != "platform"
+        else {"matchLabels": {names.LABEL_INSTANCE: instance}},
+        "policyTypes": ["Ingress"],
+        "ingress": ingress,
+    }
+    if egress is not None:
+        spec["policyTypes"] = ["Ingress", "Egress"]
+        spec["egress"] = egress
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": names.metadata(
             name=name, namespace=namespace, instance=instance, component=component
         ),
-        "spec": {
-            "podSelector": {
-                "matchLabels": names.selector_labels(instance=instance, component=component)
-            }
-            if component != "platform"
-            else {"matchLabels": {names.LABEL_INSTANCE: instance}},
-            "policyTypes": ["Ingress"],
-            "ingress": ingress,
-        },
+        "spec": spec,
     }
 
 
@@ -156,30 +169,121 @@ def _from_components(components: list[str], *, instance: str, port: int) -> list
     ]
 
 
-def render_default_deny(*, instance: str, namespace: str) -> dict[str, Any]:
-    """Deny all ingress to every pod of the platform unless a narrower policy allows it."""
+def _to_pods(*, instance: str, component: str, port: int) -> dict[str, Any]:
+    return {
+        "to": [
+            {
+                "podSelector": {
+                    "matchLabels": names.selector_labels(instance=instance, component=component)
+                }
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": port}],
+    }
+
+
+def dns_egress(network: spec_mod.Network) -> dict[str, Any]:
+    """The cluster's resolver: its pods (in their namespace), on 53 over UDP and TCP."""
+    return {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": network.dns_namespace}
+                },
+                "podSelector": {"matchLabels": dict(network.dns_pod_labels)},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+
+
+HTTPS = 443
+
+
+def internet_egress(network: spec_mod.Network) -> dict[str, Any]:
+    """HTTPS to the internet: `cidr` less the excepted (private) ranges inside it."""
+    whole = ipaddress.ip_network(network.internet_cidr)
+    excepted = [
+        c
+        for c in network.internet_except
+        if (net := ipaddress.ip_network(c)).version == whole.version
+        and net != whole
+        and net.subnet_of(whole)  # type: ignore[arg-type]
+    ]
+    block: dict[str, Any] = {"cidr": network.internet_cidr}
+    if excepted:
+        block["except"] = excepted
+    return {"to": [{"ipBlock": block}], "ports": [{"protocol": "TCP", "port": HTTPS}]}
+
+
+def outside_services(component: catalogue.Component) -> list[config.StandIn]:
+    """The outside services (Spotify, S3) the component reaches, as their stand-ins."""
+    return [s for s in config.StandIn if component.name in standin_clients(s)]
+
+
+def egress_rules(
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str
+) -> list[dict[str, Any]]:
+    """Where the component may connect to (see the module's docstring)."""
+    rules = [dns_egress(spec.network)]
+    for target in component.calls:
+        rules.append(_to_pods(instance=instance, component=target, port=catalogue.get(target).port))
+    for kind in config.infra_used(component):
+        external = spec.infra(kind).external
+        port = config.INFRA_PORTS[kind]
+        if external is None:
+            rules.append(_to_pods(instance=instance, component=kind.value, port=port))
+        else:
+            rules.append(
+                {
+                    "to": [{"ipBlock": {"cidr": cidr}} for cidr in external.cidrs],
+                    "ports": [{"protocol": "TCP", "port": external.port or port}],
+                }
+            )
+    outside = outside_services(component)
+    if spec.stand_ins:
+        rules += [
+            _to_pods(instance=instance, component=s.value, port=config.STANDIN_PORTS[s])
+            for s in outside
+        ]
+    elif outside:
+        rules.append(internet_egress(spec.network))
+    return rules
+
+
+def render_default_deny(spec: spec_mod.Spec, *, instance: str, namespace: str) -> dict[str, Any]:
+    """Deny all ingress (and egress) to every pod of the platform unless a narrower policy
+    allows it."""
     return _policy(
         name=names.child_name(instance, "default-deny"),
         instance=instance,
         namespace=namespace,
         component="platform",
         ingress=[],
+        egress=[] if spec.network.egress else None,
     )
 
 
 def render_component_policy(
-    *, component: catalogue.Component, instance: str, namespace: str
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str, namespace: str
 ) -> dict[str, Any]:
+    """Who may connect to the component (nobody, for one that serves no traffic) and where
+    it may connect to."""
     if component.public:
         ingress: list[dict[str, Any]] = [{"ports": [{"protocol": "TCP", "port": component.port}]}]
-    else:
+    elif component.serves_traffic:
         ingress = _from_components(callers(component.name), instance=instance, port=component.port)
+    else:
+        ingress = []
     return _policy(
         name=names.child_name(instance, component.name),
         instance=instance,
         namespace=namespace,
         component=component.name,
         ingress=ingress,
+        egress=egress_rules(spec, component=component, instance=instance)
+        if spec.network.egress
+        else None,
     )
 
 

@@ -13,8 +13,8 @@ import kopf
 
 from rhime import catalogue
 from rhime_operator import apply as apply_mod
+from rhime_operator import config, names, render, stores
 from rhime_operator import monitoring as monitoring_mod
-from rhime_operator import names, render, stores
 from rhime_operator import runtime as runtime_mod
 from rhime_operator import spec as spec_mod
 from rhime_operator import status as status_mod
@@ -54,7 +54,7 @@ async def _read_secrets(
         )
     wanted = [
         (name, key) for role, name in spec.secrets.items() for key in catalogue.SECRET_KEYS[role]
-    ] + [(i.external.name, i.external.key) for i in spec.infrastructure.values() if i.external]
+    ] + sorted(config.external_keys(spec))
     absent = sorted({f"{name}/{key}" for name, key in wanted if key not in secrets[name]})
     if absent:
         raise spec_mod.SpecError(

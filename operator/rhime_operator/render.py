@@ -51,7 +51,7 @@ def render_platform(
         config.render_configmap(spec, component=c, instance=instance, namespace=namespace)
         for c in components
     ]
-    objs.append(network.render_default_deny(instance=instance, namespace=namespace))
+    objs.append(network.render_default_deny(spec, instance=instance, namespace=namespace))
     for kind in spec_mod.Infra:
         infra = spec.infra(kind)
         if infra.managed:
@@ -82,9 +82,10 @@ def render_platform(
         kw: dict[str, Any] = {"component": c, "instance": instance, "namespace": namespace}
         if c.serves_traffic:
             objs.append(network.render_service(spec, **kw))
-            objs.append(network.render_component_policy(**kw))
             if c.public and spec.gateway.ingress.enabled:
                 objs.append(network.render_ingress(spec, **kw))
+        if c.serves_traffic or spec.network.egress:
+            objs.append(network.render_component_policy(spec, **kw))
         if c.kind is catalogue.Kind.CRON:
             objs.append(workloads.render_cronjob(spec, secrets=secrets, **kw))
         else:

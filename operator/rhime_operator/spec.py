@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -90,6 +91,20 @@ class SecretKeyRef:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class External(SecretKeyRef):
+    """An external server: its URL in a Secret key, and where its users may connect to
+    (egress NetworkPolicies): these networks on this port (None: the store's usual one)."""
+
+    cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    port: int | None = None
+    # Each component reads its own key `<component>-<key>` (its own user), not the one `key`.
+    per_component: bool = False
+
+    def key_for(self, component: str) -> str:
+        return f"{component}-{self.key}" if self.per_component else self.key
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class InfraSpec:
     """One piece of infrastructure: managed by the operator, or external via a Secret."""
 
@@ -98,11 +113,14 @@ class InfraSpec:
     storage: str = "1Gi"
     storage_class: str | None = None
     resources: Mapping[str, Any] | None = None
-    external: SecretKeyRef | None = None
+    external: External | None = None
     # A full image reference instead of the official image at `version` (air-gapped
     # clusters, a mirror, a locally imported image).
     image: str | None = None
     pull_policy: str = "IfNotPresent"
+    # Managed MongoDB only: a user per component (Redis and NATS always have them). Off for
+    # an image that cannot hold users with roles (the FerretDB stand-in of tests/cluster).
+    authentication: bool = True
 
     @property
     def managed(self) -> bool:
@@ -137,6 +155,24 @@ class Monitoring:
     dashboards: bool = True
 
 
+# Where "the internet" is for egress: everything but private, shared and link-local ranges
+# (pods, Services, nodes, the cloud's metadata endpoint at 169.254.169.254).
+PRIVATE_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Network:
+    """Egress NetworkPolicies (network.py): on by default; DNS is the cluster's resolver."""
+
+    egress: bool = True
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"k8s-app": "kube-dns"}
+    )
+    internet_cidr: str = "0.0.0.0/0"
+    internet_except: tuple[str, ...] = PRIVATE_CIDRS
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Spec:
     image: Image = Image()
@@ -155,6 +191,7 @@ class Spec:
     # Development only: a fake Spotify and an S3 stand-in run in the cluster (standins.py).
     stand_ins: bool = False
     monitoring: Monitoring = Monitoring()
+    network: Network = Network()
 
     def override(self, name: str) -> Override:
         return self.components.get(name, Override())
@@ -276,14 +313,22 @@ def _override(name: str, raw: Mapping[str, Any]) -> Override:
 
 def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
     field = f"infrastructure.{kind}"
-    external: SecretKeyRef | None = None
+    external: External | None = None
     if raw.get("external") is not None:
         ext = _mapping(raw["external"], field=f"{field}.external")
         ref = _mapping(ext.get("secretRef"), field=f"{field}.external.secretRef")
         secret = _str(ref.get("name"), field=f"{field}.external.secretRef.name")
-        external = SecretKeyRef(
+        external = External(
             name=_dns_label(secret, field=f"{field}.external.secretRef.name"),
             key=_str(ref.get("key"), field=f"{field}.external.secretRef.key", default="url"),
+            cidrs=tuple(
+                _cidr(c, field=f"{field}.external.cidrs[]")
+                for c in _sequence(ext.get("cidrs", ["0.0.0.0/0"]), field=f"{field}.external.cidrs")
+            ),
+            port=_port(ext.get("port"), field=f"{field}.external.port"),
+            per_component=_bool(
+                ext.get("perComponent", False), field=f"{field}.external.perComponent"
+            ),
         )
     managed = _mapping(raw.get("managed"), field=f"{field}.managed")
     if external is not None and raw.get("managed") is not None:
@@ -301,6 +346,14 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
         raise SpecError(
             f"spec.{field}.managed.imagePullPolicy {pull_policy!r}: Always, IfNotPresent or Never"
         )
+    authentication = managed.get("authentication", True)
+    if not isinstance(authentication, bool):
+        raise SpecError(f"spec.{field}.managed.authentication must be true or false")
+    if not authentication and kind is not Infra.MONGO:
+        raise SpecError(
+            f"spec.{field}.managed.authentication: only MongoDB's can be turned off "
+            "(Redis and NATS always admit only the components' users)"
+        )
     return InfraSpec(
         kind=kind,
         version=_str(
@@ -314,6 +367,7 @@ def _infra(kind: Infra, raw: Mapping[str, Any]) -> InfraSpec:
         external=external,
         image=image,
         pull_policy=pull_policy,
+        authentication=authentication,
     )
 
 
@@ -340,6 +394,55 @@ def _gateway(raw: Mapping[str, Any]) -> Gateway:
             class_name=str(ing["className"]) if ing.get("className") else None,
             tls_secret=str(tls["secretName"]) if tls.get("secretName") else None,
         ),
+    )
+
+
+def _cidr(value: Any, *, field: str) -> str:
+    text = _str(value, field=field)
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError:
+        raise SpecError(f"spec.{field} {text!r} is not a network (CIDR)") from None
+
+
+def _bool(value: Any, *, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"spec.{field} must be true or false")
+    return value
+
+
+def _port(value: Any, *, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise SpecError(f"spec.{field} must be a port number")
+    return value
+
+
+def _network(raw: Mapping[str, Any]) -> Network:
+    egress = raw.get("egress", True)
+    if not isinstance(egress, bool):
+        raise SpecError("spec.network.egress must be true or false")
+    dns = _mapping(raw.get("dns"), field="network.dns")
+    labels = {
+        str(k): _str(v, field=f"network.dns.podLabels.{k}")
+        for k, v in _mapping(dns.get("podLabels"), field="network.dns.podLabels").items()
+    }
+    internet = _mapping(raw.get("internet"), field="network.internet")
+    cidr = _cidr(internet.get("cidr", "0.0.0.0/0"), field="network.internet.cidr")
+    excepted = tuple(
+        _cidr(c, field="network.internet.except[]")
+        for c in _sequence(internet.get("except", PRIVATE_CIDRS), field="network.internet.except")
+    )
+    return Network(
+        egress=egress,
+        dns_namespace=_dns_label(
+            _str(dns.get("namespace"), field="network.dns.namespace", default="kube-system"),
+            field="network.dns.namespace",
+        ),
+        dns_pod_labels=labels or {"k8s-app": "kube-dns"},
+        internet_cidr=cidr,
+        internet_except=excepted,
     )
 
 
@@ -456,6 +559,7 @@ def parse(raw: Mapping[str, Any] | None, *, name: str) -> Spec:
         live_reload=live_reload,
         stand_ins=stand_ins,
         monitoring=_monitoring(_mapping(spec.get("monitoring"), field="monitoring")),
+        network=_network(_mapping(spec.get("network"), field="network")),
     )
 
 

@@ -1,6 +1,6 @@
-"""Credentials of the managed Redis and NATS: a Secret the operator owns, holding the seed the
-passwords derive from, the Redis ACL file and NATS config the servers read, and one URL per
-component and store, each given only to its component.
+"""Credentials of the managed Redis, NATS and MongoDB: a Secret the operator owns, holding the
+seed the passwords derive from, the Redis ACL file, NATS config and MongoDB users script the
+servers read, and one URL per component and store, each given only to its component.
 
 The seed is generated once (the reconciler keeps what the Secret already holds); everything
 else is rendered from it, purely.
@@ -22,14 +22,23 @@ from rhime_operator import spec as spec_mod
 SEED_KEY = "seed"
 REDIS_ACL_KEY = "users.acl"
 NATS_CONFIG_KEY = "nats.conf"
+MONGO_USERS_KEY = "mongo-users.js"
+MONGO_ROOT_USER_KEY = "mongo-root-username"
+MONGO_ROOT_PASSWORD_KEY = "mongo-root-password"
 MOUNT = "/etc/rhime"
 _SERVER_KEYS: Mapping[spec_mod.Infra, str] = {
     spec_mod.Infra.REDIS: REDIS_ACL_KEY,
     spec_mod.Infra.NATS: NATS_CONFIG_KEY,
+    spec_mod.Infra.MONGO: MONGO_USERS_KEY,
 }
-# The managed stores with users; MongoDB's official image would need users created at its
-# first start, so it stays reachable only through its NetworkPolicy.
 WITH_USERS = tuple(_SERVER_KEYS)
+# The official mongo image's entrypoint creates this user on an empty volume and then runs
+# mongod with --auth; the components' users are made by the `users` container (below).
+MONGO_ROOT_ENV = {
+    "MONGO_INITDB_ROOT_USERNAME": MONGO_ROOT_USER_KEY,
+    "MONGO_INITDB_ROOT_PASSWORD": MONGO_ROOT_PASSWORD_KEY,
+}
+USERS_READY = "/tmp/rhime-users-ready"
 
 
 def secret_name(*, instance: str) -> str:
@@ -57,14 +66,50 @@ def access(secret_data: config.SecretData, *, instance: str) -> grants.Access:
 
 
 def managed(spec: spec_mod.Spec) -> list[spec_mod.Infra]:
-    return [kind for kind in WITH_USERS if spec.infra(kind).managed]
+    """The managed stores that admit only the components' users."""
+    return [
+        kind for kind in WITH_USERS if spec.infra(kind).managed and spec.infra(kind).authentication
+    ]
+
+
+# mongosh runs it against the local mongod as the root user (creating that user first on a
+# volume from before authentication, which the localhost exception allows while it has no
+# user), then creates or updates every component's user: idempotent, run at each start.
+_MONGO_USERS_SCRIPT = """\
+const admin = db.getSiblingDB("admin");
+const root = process.env.MONGO_INITDB_ROOT_USERNAME;
+const rootPassword = process.env.MONGO_INITDB_ROOT_PASSWORD;
+try {
+  admin.auth(root, rootPassword);
+} catch (e) {
+  admin.createUser({user: root, pwd: rootPassword, roles: ["root"]});
+  admin.auth(root, rootPassword);
+}
+const users = %s;
+for (const u of users) {
+  if (admin.getUser(u.user)) {
+    admin.updateUser(u.user, {pwd: u.pwd, roles: u.roles});
+  } else {
+    admin.createUser(u);
+  }
+}
+print(`rhime: ${users.length} component users ready`);
+"""
 
 
 def server_config(grant: grants.Access, *, kind: spec_mod.Infra) -> str:
-    """What the server reads: Redis' ACL file or NATS' config (JSON is NATS config)."""
+    """What the server reads: Redis' ACL file, NATS' config (JSON is NATS config) or the
+    script that makes MongoDB's users."""
     if kind is spec_mod.Infra.REDIS:
         return grant.redis_acl()
+    if kind is spec_mod.Infra.MONGO:
+        return _MONGO_USERS_SCRIPT % json.dumps(grant.mongo_users(), indent=1, sort_keys=True)
     return json.dumps(grant.nats_authorization(), indent=1, sort_keys=True)
+
+
+def user_url(base: str, *, kind: spec_mod.Infra) -> str:
+    """The managed store's URL as its users log in: MongoDB's users are in `admin`."""
+    return f"{base}/?authSource=admin" if kind is spec_mod.Infra.MONGO else base
 
 
 def server_digest(grant: grants.Access, *, kind: spec_mod.Infra) -> str:
@@ -85,7 +130,12 @@ def data(
     plain: dict[str, str] = {}
     for kind in managed(spec):
         plain[_SERVER_KEYS[kind]] = server_config(grant, kind=kind)
-        base = config.managed_infra_url(kind=kind, instance=instance, namespace=namespace)
+        if kind is spec_mod.Infra.MONGO:
+            plain[MONGO_ROOT_USER_KEY] = grants.MONGO_ROOT
+            plain[MONGO_ROOT_PASSWORD_KEY] = grant.password(grants.MONGO_ROOT)
+        base = user_url(
+            config.managed_infra_url(kind=kind, instance=instance, namespace=namespace), kind=kind
+        )
         for c in components:
             if kind in config.infra_used(c):
                 plain[url_key(component=c.name, kind=kind)] = grant.url(base, user=c.name)
@@ -138,7 +188,46 @@ def used_keys(spec: spec_mod.Spec, *, component: catalogue.Component) -> tuple[s
 def server_args(kind: spec_mod.Infra) -> list[str]:
     if kind is spec_mod.Infra.REDIS:
         return ["--aclfile", f"{MOUNT}/{REDIS_ACL_KEY}"]
+    if kind is spec_mod.Infra.MONGO:
+        return ["--auth"]  # the entrypoint adds it too, but only with the root env set
     return ["--config", f"{MOUNT}/{NATS_CONFIG_KEY}"]
+
+
+def mongo_root_env(*, instance: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": env,
+            "valueFrom": {"secretKeyRef": {"name": secret_name(instance=instance), "key": key}},
+        }
+        for env, key in MONGO_ROOT_ENV.items()
+    ]
+
+
+def users_container(
+    *, image: str, pull_policy: str, port: int, instance: str, security: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Beside mongod: runs the users script until it succeeds, then stays (ready) so the pod
+    is Ready only once every component can log in; a new script restarts the pod."""
+    script = (
+        f"rm -f {USERS_READY}; trap 'exit 0' TERM; "
+        f"until mongosh --quiet --norc mongodb://127.0.0.1:{port}/admin "
+        f"--file {MOUNT}/{MONGO_USERS_KEY}; do sleep 2; done; "
+        f"touch {USERS_READY}; while :; do sleep 3600 & wait $!; done"
+    )
+    return {
+        "name": "users",
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "command": ["sh", "-c", script],
+        "env": [*mongo_root_env(instance=instance), {"name": "HOME", "value": "/tmp"}],
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": dict(security),
+        "readinessProbe": {"exec": {"command": ["test", "-f", USERS_READY]}, "periodSeconds": 5},
+        "volumeMounts": [
+            {"name": "users", "mountPath": MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
 
 
 def server_volume(kind: spec_mod.Infra, *, instance: str) -> dict[str, Any]:

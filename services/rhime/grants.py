@@ -1,8 +1,10 @@
-"""Who may do what in Redis and NATS: one user per component, its password derived from the
-deployment's store seed, its rules drawn from the catalogue.
+"""Who may do what in Redis, NATS and MongoDB: one user per component, its password derived
+from the deployment's store seed, its rules drawn from the catalogue.
 
 The local runtime, the tests and the operator render the same rules (a Redis ACL file and a
 NATS authorization block) and hand each component URLs that carry only its own credentials.
+MongoDB users exist only where the server enforces them (the operator's managed MongoDB): the
+local FerretDB 1.x cannot give a user roles (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from rhime import catalogue, events
 
 # The local runtime's and the tests' own user, allowed everything; clusters have none.
 ADMIN = "rhime-admin"
+# The managed MongoDB's administrator: creates the components' users, used by nothing else.
+MONGO_ROOT = "rhime-root"
 # rq's keys and channels; not namespaced, so every deployment sharing a Redis shares them.
 RQ_PATTERN = "rq:*"
 
@@ -147,6 +151,41 @@ def nats_authorization(
     return {"authorization": {"users": users}}
 
 
+# --- MongoDB -------------------------------------------------------------------------------
+
+
+def mongo_database(*, namespace: str, database: str) -> str:
+    """The MongoDB database a catalogue `database` is in (the kit's `Settings.database_name`)."""
+    return f"{namespace}_{database}"
+
+
+def mongo_roles(component: catalogue.Component, *, namespace: str) -> list[dict[str, str]]:
+    """Read and write its own database (indexes included), and nothing else."""
+    if not uses(component, catalogue.Backing.MONGO) or component.database is None:
+        return []
+    return [
+        {
+            "role": "readWrite",
+            "db": mongo_database(namespace=namespace, database=component.database),
+        }
+    ]
+
+
+def mongo_users(
+    *, seed: str, namespace: str, components: Iterable[catalogue.Component] = catalogue.COMPONENTS
+) -> list[dict[str, Any]]:
+    """One user per component that uses MongoDB, as `createUser` takes them (in `admin`)."""
+    return [
+        {
+            "user": c.name,
+            "pwd": password(seed=seed, user=c.name),
+            "roles": mongo_roles(c, namespace=namespace),
+        }
+        for c in components
+        if mongo_roles(c, namespace=namespace)
+    ]
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Access:
     """One deployment's store users: the seed their passwords come from, and the namespace
@@ -172,3 +211,6 @@ class Access:
         return nats_authorization(
             seed=self.seed, namespace=self.namespace, components=self.components, admin=self.admin
         )
+
+    def mongo_users(self) -> list[dict[str, Any]]:
+        return mongo_users(seed=self.seed, namespace=self.namespace, components=self.components)

@@ -136,7 +136,15 @@ def _rhimedeployment(tags: dict[str, str]) -> dict[str, Any]:
             "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
             "development": {"standIns": True},
             "infrastructure": {
-                name: {"managed": {"image": tags[name], "imagePullPolicy": "Never"}}
+                name: {
+                    "managed": {
+                        "image": tags[name],
+                        "imagePullPolicy": "Never",
+                        # the MongoDB stand-in is FerretDB 1.x: it cannot give a user roles
+                        # (docs/security.md), and has no mongosh to create them
+                        **({"authentication": False} if name == "mongo" else {}),
+                    }
+                }
                 for name in INFRA_STORAGE
             },
         },

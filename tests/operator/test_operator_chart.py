@@ -48,6 +48,7 @@ def test_rendered_chart_validates(version: str) -> None:
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == [
         "Deployment",
+        "NetworkPolicy",
         names.KIND,
         "Role",  # the watched namespace
         "Role",  # the release's own, where its RhimeDeployment is
@@ -153,3 +154,28 @@ def test_values_schema_accepts_the_defaults() -> None:
     schema = (CHART / "values.schema.json").read_text()
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     jsonschema.validate(copy.deepcopy(defaults), yaml.safe_load(schema))
+
+
+def test_the_operator_may_connect_only_to_dns_and_the_kubernetes_api() -> None:
+    (policy,) = [d for d in _render() if d["kind"] == "NetworkPolicy"]
+    (deployment,) = [d for d in _render() if d["kind"] == "Deployment"]
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["ingress"] == []
+    dns, api = spec["egress"]
+    assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert api["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    assert [p["port"] for p in api["ports"]] == [443, 6443]
+    narrowed = _render(
+        {"networkPolicy": {"apiServer": {"cidrs": ["10.0.0.1/32"], "ports": [6443]}}}
+    )
+    (policy,) = [d for d in narrowed if d["kind"] == "NetworkPolicy"]
+    _, api = policy["spec"]["egress"]
+    assert api == {
+        "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}],
+        "ports": [{"protocol": "TCP", "port": 6443}],
+    }
+    off = _render({"networkPolicy": {"enabled": False}})
+    assert "NetworkPolicy" not in {d["kind"] for d in off}

@@ -35,6 +35,8 @@ async def _condition_is(kube: Kube, name: str, type_: str, **wanted: str) -> dic
 
 
 def _plural(kind: str) -> str:
+    if kind.endswith("y"):  # NetworkPolicy
+        return kind.lower()[:-1] + "ies"
     return kind.lower() + ("es" if kind.endswith("ss") else "s")
 
 

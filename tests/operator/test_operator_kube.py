@@ -8,7 +8,8 @@ from kube import DEPLOYMENTS, RD, Kube, condition, rd, until
 from operator_harness import Operator
 
 from rhime import catalogue
-from rhime_operator import names
+from rhime_operator import names, network
+from rhime_operator import spec as spec_mod
 
 
 def expected_children(instance: str) -> set[tuple[str, str]]:
@@ -18,9 +19,10 @@ def expected_children(instance: str) -> set[tuple[str, str]]:
         expected.add(
             ("CronJob" if c.kind is catalogue.Kind.CRON else "Deployment", f"{instance}-{c.name}")
         )
+        # every component has its own policy: ingress for servers, egress for all
+        expected.add(("NetworkPolicy", f"{instance}-{c.name}"))
         if c.serves_traffic:
             expected.add(("Service", f"{instance}-{c.name}"))
-            expected.add(("NetworkPolicy", f"{instance}-{c.name}"))
     for infra in ("nats", "mongo", "redis"):
         expected |= {
             ("StatefulSet", f"{instance}-{infra}"),
@@ -53,6 +55,19 @@ async def test_create_applies_every_child_with_owner_references(
         assert owner["uid"] == body["metadata"]["uid"]
         assert owner["kind"] == names.KIND
         assert owner["controller"] is True
+    # the API server keeps the egress rules as rendered (DNS, ipBlocks with excepts, ports)
+    stored = children["NetworkPolicy", "demo-spotify"]["spec"]
+    assert stored["policyTypes"] == ["Ingress", "Egress"]
+    rendered = network.egress_rules(
+        spec_mod.parse({}, name="demo"), component=catalogue.get("spotify"), instance="demo"
+    )
+    assert stored["egress"] == rendered
+    assert any("ipBlock" in peer for rule in stored["egress"] for peer in rule["to"])
+    mongo = children["StatefulSet", "demo-mongo"]["spec"]["template"]["spec"]
+    assert [c["name"] for c in mongo["containers"]] == ["mongo", "users"]
+    deny = children["NetworkPolicy", "demo-default-deny"]["spec"]
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert deny.get("egress", []) == []
 
 
 async def _rd(kube: Kube, name: str) -> dict[str, Any]:
@@ -236,3 +251,23 @@ async def test_events_report_major_transitions(kube: Kube, operator: Operator) -
 
 async def _includes(reasons: Any, wanted: set[str]) -> bool:
     return bool(wanted <= await reasons())
+
+
+async def test_network_and_mongo_settings_survive_the_crd_into_the_children(
+    kube: Kube, operator: Operator
+) -> None:
+    """The CRD declares the fields (an undeclared one would be pruned without a word)."""
+    raw = {
+        "network": {"internet": {"cidr": "203.0.113.0/24"}},
+        "infrastructure": {"mongo": {"managed": {"authentication": False}}},
+    }
+    await created(kube, "net", raw)
+    children = await kube.children("net")
+    peers = [
+        peer
+        for rule in children["NetworkPolicy", "net-spotify"]["spec"]["egress"]
+        for peer in rule["to"]
+    ]
+    assert {"ipBlock": {"cidr": "203.0.113.0/24"}} in peers
+    mongo = children["StatefulSet", "net-mongo"]["spec"]["template"]["spec"]
+    assert [c["name"] for c in mongo["containers"]] == ["mongo"]  # no users container

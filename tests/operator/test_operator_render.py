@@ -97,8 +97,8 @@ def test_command_env_and_config_follow_the_catalogue() -> None:
         data = objs["ConfigMap", f"rd-{c.name}-env"]["data"]
         assert data["RHIME_COMPONENT"] == c.name
         assert data["RHIME_NAMESPACE"] == "rd"
-        assert ("RHIME_MONGO_URL" in data) == (catalogue.Backing.MONGO in c.backing)
-        # managed Redis and NATS URLs carry credentials: from the stores Secret, not here
+        # managed store URLs carry credentials: from the stores Secret, not here
+        assert "RHIME_MONGO_URL" not in data
         assert "RHIME_REDIS_URL" not in data
         assert "RHIME_NATS_URL" not in data
         assert ("RHIME_S3_BUCKET" in data) == (catalogue.Backing.S3 in c.backing)
@@ -110,7 +110,7 @@ def test_command_env_and_config_follow_the_catalogue() -> None:
         }
         stores_refs = {
             ("rd-stores", f"{c.name}.{store.value}-url")
-            for store in (catalogue.Backing.REDIS, catalogue.Backing.NATS)
+            for store in (catalogue.Backing.REDIS, catalogue.Backing.NATS, catalogue.Backing.MONGO)
             if store in c.backing
         }
         assert refs == stores_refs | {
@@ -152,13 +152,12 @@ def test_the_service_url_template_reaches_the_rendered_services() -> None:
 
 def test_managed_infrastructure_urls_name_the_statefulsets_services() -> None:
     objs = _by_key(_platform())
-    data = objs["ConfigMap", "rd-feed-env"]["data"]
-    assert data["RHIME_MONGO_URL"] == "mongodb://rd-mongo.prod.svc:27017"
     stored = {
         k: base64.b64decode(v).decode() for k, v in objs["Secret", "rd-stores"]["data"].items()
     }
     assert stored["feed.redis-url"].endswith("@rd-redis.prod.svc:6379/0")
     assert stored["feed.nats-url"].endswith("@rd-nats.prod.svc:4222")
+    assert stored["feed.mongo-url"].endswith("@rd-mongo.prod.svc:27017/?authSource=admin")
     for infra in ("mongo", "redis", "nats"):
         sts = objs["StatefulSet", f"rd-{infra}"]
         assert sts["spec"]["serviceName"] == f"rd-{infra}"
@@ -209,10 +208,11 @@ def test_pods_run_as_non_root_with_a_read_only_root_filesystem() -> None:
         )
         assert template["spec"]["securityContext"]["runAsNonRoot"] is True
         assert template["spec"]["automountServiceAccountToken"] is False
-        context = _container(obj)["securityContext"]
-        assert context["readOnlyRootFilesystem"] is True
-        assert context["allowPrivilegeEscalation"] is False
-        assert context["capabilities"] == {"drop": ["ALL"]}
+        for container in template["spec"]["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
 
 
 def test_pod_disruption_budgets_only_where_replicas_exceed_one() -> None:
@@ -689,3 +689,179 @@ def test_the_streams_get_half_of_the_managed_nats_volume() -> None:
     assert default["RHIME_STREAM_STORAGE_BYTES"] == str(512 << 20)  # the kit's own default
     web = _by_key(_platform())["ConfigMap", "rd-web-env"]["data"]
     assert "RHIME_STREAM_STORAGE_BYTES" not in web  # no NATS
+
+
+def _egress(policy: dict[str, Any]) -> set[tuple[str, str, int]]:
+    """(peer kind, peer, port) for every egress rule: pods by component, ipBlocks by CIDR."""
+    found: set[tuple[str, str, int]] = set()
+    for rule in policy["spec"]["egress"]:
+        for peer in rule["to"]:
+            for port in rule["ports"]:
+                if "namespaceSelector" in peer:
+                    ns = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    found.add((f"dns/{port['protocol']}", ns, port["port"]))
+                elif "podSelector" in peer:
+                    labels = peer["podSelector"]["matchLabels"]
+                    assert labels[names.LABEL_INSTANCE] == "rd"
+                    found.add(("pod", labels[names.LABEL_COMPONENT], port["port"]))
+                else:
+                    found.add(("ip", peer["ipBlock"]["cidr"], port["port"]))
+    return found
+
+
+DNS = {("dns/UDP", "kube-system", 53), ("dns/TCP", "kube-system", 53)}
+STORE_PORTS = {"mongo": 27017, "redis": 6379, "nats": 4222}
+
+
+def test_egress_is_denied_by_default_and_each_component_reaches_only_what_it_needs() -> None:
+    objs = _by_key(_platform())
+    deny = objs["NetworkPolicy", "rd-default-deny"]["spec"]
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert deny["egress"] == []
+    for c in catalogue.COMPONENTS:
+        policy = objs["NetworkPolicy", f"rd-{c.name}"]
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        stores_used = {b.value for b in c.backing if b.value in STORE_PORTS}
+        expected = DNS | {("pod", t, catalogue.get(t).port) for t in c.calls}
+        expected |= {("pod", s, STORE_PORTS[s]) for s in stores_used}
+        if c.name in ("spotify", "recommendation-worker", "user", "web"):
+            expected.add(("ip", "0.0.0.0/0", 443))  # Spotify or S3
+        assert _egress(policy) == expected, c.name
+        if not c.serves_traffic:
+            assert policy["spec"]["ingress"] == []
+    gateway = _egress(objs["NetworkPolicy", "rd-gateway"])
+    assert ("pod", "redis", 6379) in gateway
+    assert ("pod", "mongo", 27017) not in gateway
+    assert not any(kind == "ip" for kind, _, _ in gateway)
+    assert ("pod", "user-graph-view", 8110) in _egress(objs["NetworkPolicy", "rd-feed"])
+
+
+def test_the_internet_excludes_private_ranges_and_the_metadata_endpoint() -> None:
+    objs = _by_key(_platform())
+    (rule,) = [
+        r for r in objs["NetworkPolicy", "rd-spotify"]["spec"]["egress"] if "ipBlock" in r["to"][0]
+    ]
+    block = rule["to"][0]["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(
+        block["except"]
+    )
+    # a narrower internet keeps only the exceptions inside it (the API server insists)
+    narrow = _by_key(
+        _platform({"network": {"internet": {"cidr": "203.0.113.0/24", "except": ["10.0.0.0/8"]}}})
+    )
+    (rule,) = [
+        r
+        for r in narrow["NetworkPolicy", "rd-spotify"]["spec"]["egress"]
+        if "ipBlock" in r["to"][0]
+    ]
+    assert rule["to"][0]["ipBlock"] == {"cidr": "203.0.113.0/24"}
+
+
+def test_with_stand_ins_the_outside_services_are_their_pods_not_the_internet() -> None:
+    objs = _by_key(_platform({"development": {"standIns": True}}))
+    spotify = _egress(objs["NetworkPolicy", "rd-spotify"])
+    assert ("pod", "fake-spotify", 8090) in spotify
+    assert not any(kind == "ip" for kind, _, _ in spotify)
+    assert ("pod", "s3", 9000) in _egress(objs["NetworkPolicy", "rd-web"])
+    assert ("pod", "s3", 9000) in _egress(objs["NetworkPolicy", "rd-user"])
+    assert not any(peer[0] == "pod" and peer[1] == "s3" for peer in spotify)
+
+
+def test_external_stores_are_reached_on_the_networks_and_port_of_the_spec() -> None:
+    objs = _by_key(
+        _platform(
+            {
+                "infrastructure": {
+                    "mongo": {
+                        "external": {
+                            "secretRef": {"name": "mongo-url"},
+                            "cidrs": ["10.20.0.0/16", "10.30.0.0/16"],
+                            "port": 27018,
+                        }
+                    },
+                    "redis": {"external": {"secretRef": {"name": "mongo-url"}}},
+                }
+            }
+        )
+    )
+    feed = _egress(objs["NetworkPolicy", "rd-feed"])
+    assert {("ip", "10.20.0.0/16", 27018), ("ip", "10.30.0.0/16", 27018)} <= feed
+    assert ("ip", "0.0.0.0/0", 6379) in feed  # no networks given: that port anywhere
+    assert ("pod", "mongo", 27017) not in feed
+    assert ("pod", "nats", 4222) in feed
+
+
+def test_egress_policies_can_be_turned_off() -> None:
+    objs = _by_key(_platform({"network": {"egress": False}}))
+    assert objs["NetworkPolicy", "rd-default-deny"]["spec"]["policyTypes"] == ["Ingress"]
+    policies = [o for o in objs.values() if o["kind"] == "NetworkPolicy"]
+    assert all("egress" not in p["spec"] for p in policies)
+    assert ("NetworkPolicy", "rd-like-updater") not in objs  # a worker needs no ingress rule
+
+
+def test_the_dns_peer_follows_the_spec() -> None:
+    raw = {"network": {"dns": {"namespace": "dns", "podLabels": {"app": "coredns"}}}}
+    (rule, *_) = _by_key(_platform(raw))["NetworkPolicy", "rd-auth"]["spec"]["egress"]
+    (peer,) = rule["to"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "dns"}
+    assert peer["podSelector"]["matchLabels"] == {"app": "coredns"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"network": {"egress": "yes"}},
+        {"network": {"internet": {"cidr": "not-a-network"}}},
+        {"network": {"internet": {"except": ["10.0.0.1/8"]}}},
+        {"infrastructure": {"mongo": {"external": {"secretRef": {"name": "m"}, "port": 0}}}},
+        {"infrastructure": {"mongo": {"external": {"secretRef": {"name": "m"}, "cidrs": "x"}}}},
+    ],
+)
+def test_bad_network_settings_are_rejected(raw: dict[str, Any]) -> None:
+    with pytest.raises(spec.SpecError):
+        spec.parse(raw, name="rd")
+
+
+def test_an_external_store_can_give_each_component_its_own_url() -> None:
+    raw = {
+        "infrastructure": {
+            "mongo": {"external": {"secretRef": {"name": "mongo-url"}, "perComponent": True}}
+        }
+    }
+    secrets = {
+        **SECRETS,
+        "mongo-url": {f"{c.name}-url": "eA==" for c in catalogue.COMPONENTS},
+    }
+    objs = _by_key(_platform(raw, secrets=secrets))
+    for c in catalogue.COMPONENTS:
+        workload = objs[
+            "CronJob" if c.kind is catalogue.Kind.CRON else "Deployment", f"rd-{c.name}"
+        ]
+        env = {e["name"]: e for e in _container(workload).get("env", [])}
+        if catalogue.Backing.MONGO in c.backing:
+            assert env["RHIME_MONGO_URL"]["valueFrom"]["secretKeyRef"] == {
+                "name": "mongo-url",
+                "key": f"{c.name}-url",
+            }
+        else:
+            assert "RHIME_MONGO_URL" not in env
+    parsed = spec.parse(raw, name="rd")
+    # the reconciler insists on exactly these keys
+    assert config.external_keys(parsed) == {
+        ("mongo-url", f"{c.name}-url")
+        for c in catalogue.COMPONENTS
+        if catalogue.Backing.MONGO in c.backing
+    }
+    assert config.external_keys(spec.parse(EXTERNAL_MONGO, name="rd")) == {("mongo-url", "url")}
+    # a component's pods roll when its own key changes, not another's
+    changed = {**secrets, "mongo-url": {**secrets["mongo-url"], "feed-url": "eQ=="}}
+    before = _by_key(_platform(raw, secrets=secrets))
+    after = _by_key(_platform(raw, secrets=changed))
+
+    def checksum(objs: dict[tuple[str, str], dict[str, Any]], name: str) -> str:
+        meta = objs["Deployment", f"rd-{name}"]["spec"]["template"]["metadata"]
+        return str(meta["annotations"][names.CHECKSUM_ANNOTATION])
+
+    assert checksum(before, "feed") != checksum(after, "feed")
+    assert checksum(before, "post") == checksum(after, "post")

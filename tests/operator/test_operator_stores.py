@@ -1,5 +1,5 @@
-"""The managed Redis and NATS admit only per-component users: the operator renders their users
-from the seed in its stores Secret and gives each component only its own URLs."""
+"""The managed Redis, NATS and MongoDB admit only per-component users: the operator renders
+their users from the seed in its stores Secret and gives each component only its own URLs."""
 
 from __future__ import annotations
 
@@ -62,8 +62,6 @@ def test_the_managed_server_reads_its_own_users_file_only(
     assert users["secret"]["secretName"] == "rd-stores"
     assert users["secret"]["items"] == [{"key": key, "path": key}]  # not the URLs
     assert pod["metadata"]["annotations"][names.CHECKSUM_ANNOTATION]
-    mongo = _pod(_platform()["StatefulSet", "rd-mongo"])
-    assert "annotations" not in mongo["metadata"]
 
 
 def test_the_users_are_the_components_with_their_catalogue_rules() -> None:
@@ -107,7 +105,12 @@ def test_each_component_gets_only_its_own_credentials() -> None:
             for e in container.get("env", [])
             if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "rd-stores"
         }
-        for store, env in (("redis", "RHIME_REDIS_URL"), ("nats", "RHIME_NATS_URL")):
+        stores_env = (
+            ("redis", "RHIME_REDIS_URL"),
+            ("nats", "RHIME_NATS_URL"),
+            ("mongo", "RHIME_MONGO_URL"),
+        )
+        for store, env in stores_env:
             if catalogue.Backing(store) not in c.backing:
                 assert env not in refs
                 continue
@@ -125,7 +128,7 @@ def test_a_new_seed_rolls_the_servers_and_the_components_that_use_them() -> None
     def checksum(objs: dict[Any, Any], kind: str, name: str) -> str:
         return str(_pod(objs[kind, name])["metadata"]["annotations"][names.CHECKSUM_ANNOTATION])
 
-    for kind, name in (("StatefulSet", "rd-redis"), ("StatefulSet", "rd-nats")):
+    for kind, name in (("StatefulSet", f"rd-{store}") for store in ("redis", "nats", "mongo")):
         assert checksum(before, kind, name) != checksum(after, kind, name)
     assert checksum(before, "Deployment", "rd-feed") != checksum(after, "Deployment", "rd-feed")
     # web uses neither store: it does not restart
@@ -157,3 +160,86 @@ def test_a_new_seed_is_text_the_renderer_reads() -> None:
     assert seed != stores.new_seed()
     held = {stores.secret_name(instance="rd"): {stores.SEED_KEY: seed}}
     assert stores.access(held, instance="rd").seed == base64.b64decode(seed).decode()
+
+
+def _mongo_pod(objs: dict[Any, Any]) -> dict[str, Any]:
+    return _pod(objs["StatefulSet", "rd-mongo"])
+
+
+def test_the_managed_mongo_runs_with_auth_and_a_root_user_from_the_stores_secret() -> None:
+    objs = _platform()
+    data = _stores(objs)
+    pod = _mongo_pod(objs)
+    mongod, users = pod["spec"]["containers"]
+    assert mongod["args"][-1] == "--auth"
+    root_env = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in mongod["env"] if "valueFrom" in e
+    }
+    assert root_env == {
+        "MONGO_INITDB_ROOT_USERNAME": {"name": "rd-stores", "key": "mongo-root-username"},
+        "MONGO_INITDB_ROOT_PASSWORD": {"name": "rd-stores", "key": "mongo-root-password"},
+    }
+    assert data["mongo-root-username"] == grants.MONGO_ROOT
+    assert data["mongo-root-password"] == grants.password(seed=SEED, user=grants.MONGO_ROOT)
+    # mongod reads no file of the Secret; the users container reads only the script
+    assert not any(m["name"] == "users" for m in mongod["volumeMounts"])
+    assert {"name": "users", "mountPath": "/etc/rhime", "readOnly": True} in users["volumeMounts"]
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "users"]
+    assert volume["secret"]["items"] == [{"key": "mongo-users.js", "path": "mongo-users.js"}]
+    assert users["image"] == mongod["image"]
+    assert "mongosh" in users["command"][-1]
+    assert "/etc/rhime/mongo-users.js" in users["command"][-1]
+    assert users["readinessProbe"]["exec"]["command"] == ["test", "-f", stores.USERS_READY]
+    assert users["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["metadata"]["annotations"][names.CHECKSUM_ANNOTATION]
+
+
+def _script_users(script: str) -> list[dict[str, Any]]:
+    line = next(x for x in script.splitlines() if x.startswith("const users = "))
+    start = script.index(line) + len("const users = ")
+    decoded, _ = json.JSONDecoder().raw_decode(script[start:])
+    return list(decoded)
+
+
+def test_each_mongo_user_may_read_and_write_its_own_database_only() -> None:
+    script = _stores(_platform())["mongo-users.js"]
+    users = {u["user"]: u for u in _script_users(script)}
+    mongo_users = {c.name for c in catalogue.COMPONENTS if catalogue.Backing.MONGO in c.backing}
+    assert set(users) == mongo_users
+    assert grants.MONGO_ROOT not in users
+    for name, user in users.items():
+        component = catalogue.get(name)
+        assert user["pwd"] == grants.password(seed=SEED, user=name)
+        # the database the kit opens for it (Settings.database_name, RHIME_NAMESPACE=rd)
+        assert user["roles"] == [{"role": "readWrite", "db": f"rd_{component.database}"}]
+    assert users["feed"]["roles"] == [{"role": "readWrite", "db": "rd_feed"}]
+    assert users["like-reconcile"]["roles"] == [{"role": "readWrite", "db": "rd_likes"}]
+    # idempotent: updates a user that exists, so it can run at every start
+    assert "admin.updateUser(u.user" in script
+    assert "admin.createUser(u)" in script
+
+
+def test_mongo_urls_log_in_against_admin() -> None:
+    data = _stores(_platform())
+    url = urllib.parse.urlsplit(data["feed.mongo-url"])
+    assert (url.hostname, url.port, url.username) == (f"rd-mongo.{NS}.svc", 27017, "feed")
+    assert urllib.parse.parse_qs(url.query) == {"authSource": ["admin"]}
+
+
+def test_mongo_authentication_off_keeps_the_plain_url_and_no_users() -> None:
+    objs = _platform({"infrastructure": {"mongo": {"managed": {"authentication": False}}}})
+    data = _stores(objs)
+    assert "mongo-users.js" not in data
+    assert not any(k.endswith(".mongo-url") or k.startswith("mongo-root") for k in data)
+    (mongod,) = _mongo_pod(objs)["spec"]["containers"]
+    assert "--auth" not in mongod["args"]
+    assert "env" not in mongod
+    configmap = objs["ConfigMap", "rd-feed-env"]["data"]
+    assert configmap["RHIME_MONGO_URL"] == f"mongodb://rd-mongo.{NS}.svc:27017"
+    assert "RHIME_MONGO_URL" not in _platform()["ConfigMap", "rd-feed-env"]["data"]
+
+
+@pytest.mark.parametrize("store", ["redis", "nats"])
+def test_only_mongo_authentication_can_be_turned_off(store: str) -> None:
+    with pytest.raises(spec.SpecError, match="only MongoDB"):
+        spec.parse({"infrastructure": {store: {"managed": {"authentication": False}}}}, name="rd")

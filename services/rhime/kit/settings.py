@@ -94,7 +94,9 @@ class Settings(BaseSettings):
         return self.service_urls.get(name) or catalogue.service_url(name, self.service_url_template)
 
     def database_name(self, database: str) -> str:
-        return f"{self.namespace}_{database}"
+        from rhime import grants
+
+        return grants.mongo_database(namespace=self.namespace, database=database)
 
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's namespace."""
