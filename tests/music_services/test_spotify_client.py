@@ -125,18 +125,18 @@ async def test_the_stored_refresh_token_changes_only_when_spotify_rotates_it(
 async def test_a_slow_spotify_is_given_up_at_the_calls_deadline(
     music_settings: Callable[..., Any], serve: Any, fake: httpx.AsyncClient
 ) -> None:
-    """The deadline holds within an attempt too: Spotify answering after 3 s is not waited
+    """The deadline holds within an attempt too: Spotify answering after 5 s is not waited
     for when the call has 1 s (the per-read timeout alone is 10 s)."""
     async with _served(music_settings, serve, spotify_request_seconds=1.0) as (client, _):
         user = oid()
         await connect(client, user, listener=7)
-        await fake.post("/_fake/faults", json={"status": 503, "count": 1, "delay": 3})
+        await fake.post("/_fake/faults", json={"status": 503, "count": 1, "delay": 5})
         started = time.monotonic()
         r = await _search(client, user)
         took = time.monotonic() - started
         assert r.status_code == 502, r.text
         assert r.json()["errors"][0]["msg"]
-        assert took < 2.5
+        assert took < 4
 
 
 async def test_a_slow_refresh_is_given_up_at_its_deadline_and_the_connection_stays(
@@ -146,12 +146,12 @@ async def test_a_slow_refresh_is_given_up_at_its_deadline_and_the_connection_sta
         user = oid()
         await connect(client, user, listener=5)
         await _expire_soon(kit, user)
-        fault = {"status": 503, "count": 1, "delay": 3, "path_prefix": "/api/token"}
+        fault = {"status": 503, "count": 1, "delay": 5, "path_prefix": "/api/token"}
         await fake.post("/_fake/faults", json=fault)
         started = time.monotonic()
         r = await client.get("/api/spotify/token", headers=auth_headers(user))
         assert r.status_code == 502, r.text
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 4
         r = await client.get(f"/internal/connected/{user}", headers=service_headers())
         assert r.json() == {"connected": True}
         # once Spotify is quick again the same refresh token works
@@ -165,13 +165,13 @@ async def test_a_slow_spotify_call_leaves_the_event_loop_free(
     async with _served(music_settings, serve) as (client, _):
         user = oid()
         await connect(client, user, listener=7)
-        await fake.post("/_fake/faults", json={"status": 503, "count": 1, "delay": 2})
+        await fake.post("/_fake/faults", json={"status": 503, "count": 1, "delay": 3})
         slow = asyncio.create_task(_search(client, user))
         await asyncio.sleep(0.3)
         started = time.monotonic()
         r = await client.get(f"/internal/connected/{user}", headers=service_headers())
         assert r.json() == {"connected": True}
-        assert time.monotonic() - started < 1.0  # not stuck behind the Spotify call
+        assert time.monotonic() - started < 2.0  # not stuck behind the Spotify call
         assert not slow.done()
         assert (await slow).status_code == 200  # the 503 was retried
 
