@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 from cryptography.fernet import Fernet
 from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -34,7 +35,6 @@ from rhime.spotify import api, tokens
 
 CLIENT = ("rhime-bench", "rhime-bench-secret")
 SPEC = pop.PopulationSpec(seed=1, users=1000, communities=10)  # the fake's defaults
-REDIRECT = "http://127.0.0.1:9/api/spotify/callback"
 
 
 def user_of(listener: int) -> str:
@@ -42,25 +42,22 @@ def user_of(listener: int) -> str:
 
 
 async def connect_all(settings: WorkerSettings, db: Any, listeners: Sequence[int]) -> None:
-    async with api.client(settings) as http:
+    async with httpx.AsyncClient() as browser, api.Client(settings) as spotify:
         for listener in listeners:
             query = urlencode(
                 {
                     "client_id": CLIENT[0],
                     "response_type": "code",
-                    "redirect_uri": REDIRECT,
+                    "redirect_uri": settings.redirect_uri,
                     "scope": api.SCOPE,
                     "login_hint": listener,
                 }
             )
-            consent = await http.get(f"{settings.spotify_accounts_url}/authorize?{query}")
+            consent = await browser.get(f"{settings.spotify_accounts_url}/authorize?{query}")
             code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
-            body = await api.grant(
-                http,
-                settings=settings,
-                form={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+            await tokens.exchange(
+                db, spotify, settings=settings, user_id=user_of(listener), code=code
             )
-            await tokens.save(db, settings=settings, user_id=user_of(listener), body=body)
 
 
 async def quality(db: Any, listeners: Sequence[int]) -> tuple[float, float]:

@@ -1,6 +1,7 @@
 """The fake Spotify over direct ASGI calls: OAuth rules, paging, limits, faults."""
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -349,6 +350,17 @@ async def test_faults_answer_the_next_requests_then_clear(client: httpx.AsyncCli
     stats = (await client.get("/_fake/stats")).json()
     assert stats["faults"] == []
     assert stats["v1_requests"] == 1
+
+
+async def test_a_delayed_fault_answers_late(client: httpx.AsyncClient) -> None:
+    token = await login(client)
+    await client.post("/_fake/faults", json={"status": 503, "delay": 0.5})
+    started = time.monotonic()
+    assert (await client.get("/v1/me", headers=bearer(token))).status_code == 503
+    assert time.monotonic() - started >= 0.5
+    started = time.monotonic()
+    assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200
+    assert time.monotonic() - started < 0.5
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ SpotifyOAuth subclass whose ``OAUTH_AUTHORIZE_URL``/``OAUTH_TOKEN_URL`` are on `
 # No ``from __future__ import annotations``: FastAPI must evaluate the route signatures,
 # whose Annotated dependencies are closures over one app's state.
 
+import asyncio
 import base64
 import binascii
 import dataclasses
@@ -58,6 +59,8 @@ class FaultRequest(BaseModel):
     count: int = Field(default=1, ge=1)
     retry_after: int | None = Field(default=None, ge=0)
     path_prefix: str = "/v1/"
+    # seconds the fault takes to answer: a slow Spotify
+    delay: float = Field(default=0.0, ge=0, le=60)
 
 
 class SpotifyError(Exception):
@@ -108,6 +111,7 @@ class _Fault:
     remaining: int
     retry_after: int | None
     path_prefix: str
+    delay: float = 0.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -194,6 +198,8 @@ def _fault_injector(state: FakeState) -> Callable[[Request], Any]:
                     502: "Bad gateway",
                     503: "Service unavailable",
                 }.get(fault.status, "Injected fault")
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
                 raise SpotifyError(fault.status, message, headers)
 
     return faults
@@ -329,7 +335,9 @@ def _admin_router(state: FakeState) -> APIRouter:
 
     @router.post("/faults")
     async def add_fault(fault: FaultRequest) -> dict[str, Any]:
-        state.faults.append(_Fault(fault.status, fault.count, fault.retry_after, fault.path_prefix))
+        state.faults.append(
+            _Fault(fault.status, fault.count, fault.retry_after, fault.path_prefix, fault.delay)
+        )
         return {"faults": [dataclasses.asdict(f) for f in state.faults]}
 
     @router.post("/reset")

@@ -56,3 +56,7 @@ def configure(*, component: str, level: str, json: bool) -> None:
     root.setLevel(level)
     for noisy in ("uvicorn.access", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # spotipy logs each error answer at ERROR, retried or not, with the request's query, and
+    # at DEBUG the request's headers, tokens and client credentials among them; the spotify
+    # service logs its Spotify calls itself
+    logging.getLogger("spotipy").setLevel(logging.CRITICAL)

@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rhime.music import taste
+from rhime.spotify.api import Call
 
 PAGE = 50
 MAX_PAGES = 4  # Spotify serves at most a few pages of top items
 ARTIST_BATCH = 50  # /v1/artists accepts up to 50 ids
 
-Get = Callable[[str, dict[str, str | int] | None], Awaitable[Any]]
+Get = Callable[[Call], Awaitable[Any]]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -23,22 +24,33 @@ class TopItems:
     names: dict[str, str]  # track and artist ids → names
 
 
+def _first(kind: str, time_range: str) -> Call:
+    if kind == "tracks":
+        return lambda sp: sp.current_user_top_tracks(limit=PAGE, offset=0, time_range=time_range)
+    return lambda sp: sp.current_user_top_artists(limit=PAGE, offset=0, time_range=time_range)
+
+
+def _following(page: Any) -> Call:
+    return lambda sp: sp.next(page)
+
+
+def _artists(ids: list[str]) -> Call:
+    return lambda sp: sp.artists(ids)
+
+
 async def _paged(get: Get, kind: str, time_range: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    page: Any = await get(
-        f"/v1/me/top/{kind}", {"time_range": time_range, "limit": PAGE, "offset": 0}
-    )
+    page: Any = await get(_first(kind, time_range))
     for _ in range(MAX_PAGES):
         items.extend(item for item in page.get("items") or [] if item and item.get("id"))
-        following = page.get("next")
-        if not following:
+        if not page.get("next"):
             break
-        page = await get(following, None)
+        page = await get(_following(page))
     return items
 
 
 async def top_items(get: Get, *, time_range: str) -> TopItems:
-    """`get(path_or_url, params)` performs an authorised Web API GET."""
+    """`get(call)` makes one Web API call with the user's token (`rhime.spotify.api.web`)."""
     raw_tracks = await _paged(get, "tracks", time_range)
     raw_artists = await _paged(get, "artists", time_range)
     names: dict[str, str] = {}
@@ -63,8 +75,7 @@ async def top_items(get: Get, *, time_range: str) -> TopItems:
     missing = sorted({a for t in tracks for a in t.artist_ids} - known)
     genres_by_artist: dict[str, tuple[str, ...]] = {}
     for start in range(0, len(missing), ARTIST_BATCH):
-        ids = ",".join(missing[start : start + ARTIST_BATCH])
-        body = await get("/v1/artists", {"ids": ids})
+        body = await get(_artists(missing[start : start + ARTIST_BATCH]))
         for artist in body.get("artists") or []:
             if artist and artist.get("id"):
                 genres_by_artist[artist["id"]] = tuple(artist.get("genres") or ())

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import grpc
-import httpx
 import redis
 import redis.asyncio as aioredis
 from rq import Queue, Retry
@@ -61,7 +60,7 @@ class Resources:
     settings: WorkerSettings
     db: Any
     redis: aioredis.Redis
-    http: httpx.AsyncClient
+    spotify: api.Client
     channel: grpc.aio.Channel | None
 
 
@@ -69,20 +68,20 @@ class Resources:
 async def resources(settings: WorkerSettings) -> AsyncIterator[Resources]:
     mongo: Any = stores.mongo(settings, appname="music-jobs")
     rds = stores.redis(settings)
-    http = api.client(settings)
+    spotify = api.Client(settings)
     channel = graphview.channel(settings) if settings.use_graph_view else None
     try:
         yield Resources(
             settings=settings,
             db=mongo[settings.database_name(store.DATABASE)],
             redis=rds,
-            http=http,
+            spotify=spotify,
             channel=channel,
         )
     finally:
         if channel is not None:
             await channel.close(grace=None)
-        await http.aclose()
+        await spotify.aclose()
         await rds.aclose()
         mongo.close()
 
@@ -96,21 +95,26 @@ async def sync_user(
     settings = res.settings
     try:
         token, _ = await tokens.access_token(
-            res.db, res.redis, res.http, settings=settings, user_id=user_id
+            res.db, res.redis, res.spotify, settings=settings, user_id=user_id
         )
     except (tokens.NotConnected, tokens.Revoked):
         return None
 
-    async def get(path: str, params: dict[str, str | int] | None) -> Any:
+    async def get(call: api.Call) -> Any:
         nonlocal token
         try:
-            return await api.get(res.http, settings=settings, token=token, path=path, params=params)
+            return await api.web(res.spotify, settings=settings, token=token, call=call)
         except api.Unauthorized:
             # revoked or expired early: refresh once
             token, _ = await tokens.access_token(
-                res.db, res.redis, res.http, settings=settings, user_id=user_id, force_refresh=True
+                res.db,
+                res.redis,
+                res.spotify,
+                settings=settings,
+                user_id=user_id,
+                force_refresh=True,
             )
-            return await api.get(res.http, settings=settings, token=token, path=path, params=params)
+            return await api.web(res.spotify, settings=settings, token=token, call=call)
 
     items = await fetch.top_items(get, time_range=time_range)
     if not await tokens.is_connected(res.db, user_id=user_id):

@@ -78,18 +78,19 @@ def create(settings: Settings) -> FastAPI:
     router = APIRouter(prefix="/api/spotify", tags=["spotify"])
     internal = APIRouter(prefix="/internal", include_in_schema=False)
 
-    def http(kit: kit_app.Kit) -> Any:
-        return kit.extras["spotify_http"]
+    def spotify(kit: kit_app.Kit) -> api.Client:
+        client: api.Client = kit.extras["spotify"]
+        return client
 
     async def on_ready(kit: kit_app.Kit) -> None:
-        kit.extras["spotify_http"] = api.client(settings)
+        kit.extras["spotify"] = api.Client(settings)
         kit.extras["rq"] = jobs.connection(settings)
 
     async def close(kit: kit_app.Kit) -> None:
         try:
             await asyncio.Event().wait()
         finally:
-            await kit.extras["spotify_http"].aclose()
+            await kit.extras["spotify"].aclose()
             kit.extras["rq"].close()
 
     @router.get("/authorize", response_model=None)
@@ -122,7 +123,7 @@ def create(settings: Settings) -> FastAPI:
             number = await oauth.complete(
                 kit.database,
                 kit.redis,
-                http(kit),
+                spotify(kit),
                 settings=settings,
                 user_id=user.user_id,
                 state=state,
@@ -163,12 +164,11 @@ def create(settings: Settings) -> FastAPI:
             raise errors.bad_request("The search query is empty.", field="q")
         value, _ = await _access(kit, user.user_id)
         try:
-            body = await api.get(
-                http(kit),
+            body = await api.web(
+                spotify(kit),
                 settings=settings,
                 token=value,
-                path="/v1/search",
-                params={"q": q, "type": "track", "limit": limit},
+                call=lambda sp: sp.search(q, limit=limit, type="track"),
             )
         except api.SpotifyError as exc:
             raise _upstream(exc) from None
@@ -184,8 +184,8 @@ def create(settings: Settings) -> FastAPI:
         service takes a track's name, artists, link and cover from here, never from clients."""
         value, _ = await _access(kit, user.user_id)
         try:
-            body = await api.get(
-                http(kit), settings=settings, token=value, path=f"/v1/tracks/{track_id}"
+            body = await api.web(
+                spotify(kit), settings=settings, token=value, call=lambda sp: sp.track(track_id)
             )
         except api.SpotifyError as exc:
             if exc.status in (400, 404):
@@ -224,12 +224,11 @@ def create(settings: Settings) -> FastAPI:
         if missing:
             value, _ = await _access(kit, user.user_id)
             try:
-                body = await api.get(
-                    http(kit),
+                body = await api.web(
+                    spotify(kit),
                     settings=settings,
                     token=value,
-                    path="/v1/artists",
-                    params={"ids": ",".join(missing)},
+                    call=lambda sp: sp.artists(missing),
                 )
             except api.SpotifyError as exc:
                 raise _upstream(exc) from None
@@ -277,7 +276,7 @@ def create(settings: Settings) -> FastAPI:
     async def _access(kit: kit_app.Kit, user_id: str) -> tuple[str, datetime.datetime]:
         try:
             return await tokens.access_token(
-                kit.database, kit.redis, http(kit), settings=settings, user_id=user_id
+                kit.database, kit.redis, spotify(kit), settings=settings, user_id=user_id
             )
         except tokens.NotConnected:
             raise errors.not_found("Spotify is not connected.") from None

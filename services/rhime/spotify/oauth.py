@@ -10,7 +10,6 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import redis.asyncio as aioredis
 
 from rhime.spotify import api, tokens
@@ -55,7 +54,7 @@ async def consume_state(
 async def complete(
     db: Any,
     redis: aioredis.Redis,
-    http: httpx.AsyncClient,
+    spotify: api.Client,
     *,
     settings: Settings,
     user_id: str,
@@ -64,13 +63,4 @@ async def complete(
 ) -> int:
     """Verify the state, exchange the code and store the tokens; the connection number."""
     await consume_state(redis, settings=settings, state=state, user_id=user_id)
-    body = await api.grant(
-        http,
-        settings=settings,
-        form={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": settings.redirect_uri,
-        },
-    )
-    return await tokens.save(db, settings=settings, user_id=user_id, body=body)
+    return await tokens.exchange(db, spotify, settings=settings, user_id=user_id, code=code)

@@ -62,6 +62,13 @@ class Settings(KitSettings):
     spotify_timeout_seconds: float = Field(
         default=10.0, gt=0, description="seconds each connect, read or write to Spotify may take"
     )
+    spotify_threads: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="threads that make Spotify calls (its client library is synchronous); "
+        "calls beyond them wait for one, within their deadline",
+    )
     spotify_refresh_seconds: float = Field(
         default=20.0,
         gt=0,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet, InvalidToken
 from pymongo.errors import DuplicateKeyError
@@ -21,6 +21,7 @@ from rhime import events
 from rhime.kit import outbox
 from rhime.spotify import api
 from rhime.spotify.settings import Settings
+from rhime.spotify.tokencache import StoredToken, TokenInfo
 
 COLLECTION = "tokens"
 # refresh when the access token has less than this left, so a caller never gets a dead one
@@ -69,6 +70,8 @@ async def save(db: Any, *, settings: Settings, user_id: str, body: dict[str, Any
     """Store a fresh grant (re-connecting replaces the tokens) and stage `user.authorized`
     in the same single-document write. Returns the connection number."""
     coll = db[COLLECTION]
+    if not body.get("access_token"):
+        raise api.SpotifyError(502, "token response without an access token")
     refresh = body.get("refresh_token")
     if not refresh:
         raise api.SpotifyError(502, "token response without a refresh token")
@@ -109,6 +112,71 @@ async def save(db: Any, *, settings: Settings, user_id: str, body: dict[str, Any
     raise RuntimeError(f"could not store the Spotify grant of {user_id}")
 
 
+def _token_info(settings: Settings, doc: dict[str, Any]) -> TokenInfo:
+    """A stored token as spotipy caches it."""
+    expires: datetime.datetime = doc["expiresAt"]
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=datetime.UTC)
+    return {
+        "access_token": decrypt(settings, doc["access"]),
+        "refresh_token": decrypt(settings, doc["refresh"]),
+        "token_type": "Bearer",
+        "expires_at": int(expires.timestamp()),
+        "scope": str(doc.get("scope", api.SCOPE)),
+    }
+
+
+def cache(
+    db: Any,
+    *,
+    settings: Settings,
+    user_id: str,
+    write: Callable[[TokenInfo], Awaitable[None]],
+) -> StoredToken:
+    """spotipy's cache of `user_id`'s token: reads the stored token, writes with `write`."""
+
+    async def read() -> TokenInfo | None:
+        doc = await db[COLLECTION].find_one({"_id": user_id, "connected": True})
+        return None if doc is None else _token_info(settings, doc)
+
+    return StoredToken(
+        loop=asyncio.get_running_loop(),
+        read=read,
+        write=write,
+        wait_seconds=settings.spotify_request_seconds,
+    )
+
+
+async def exchange(
+    db: Any, spotify: api.Client, *, settings: Settings, user_id: str, code: str
+) -> int:
+    """Trade an authorization code for tokens and store them as a new connection (`save`);
+    the connection number."""
+    number: int | None = None
+    given_up = False
+
+    async def store(token_info: TokenInfo) -> None:
+        nonlocal number
+        if given_up:
+            # the caller was told it failed (its deadline passed): store nothing after all
+            raise api.SpotifyError(504, "the code exchange was given up")
+        number = await save(db, settings=settings, user_id=user_id, body=token_info)
+
+    try:
+        await api.exchange(
+            spotify,
+            settings=settings,
+            code=code,
+            cache=cache(db, settings=settings, user_id=user_id, write=store),
+        )
+    except BaseException:
+        given_up = True
+        raise
+    if number is None:
+        raise api.SpotifyError(502, "the code exchange stored no tokens")
+    return number
+
+
 async def is_connected(db: Any, *, user_id: str) -> bool:
     doc = await db[COLLECTION].find_one({"_id": user_id}, {"connected": 1})
     return bool(doc and doc.get("connected"))
@@ -145,7 +213,7 @@ async def disconnect(db: Any, *, user_id: str, refresh: str | None = None) -> bo
 async def access_token(
     db: Any,
     redis: aioredis.Redis,
-    http: httpx.AsyncClient,
+    spotify: api.Client,
     *,
     settings: Settings,
     user_id: str,
@@ -184,7 +252,7 @@ async def access_token(
                     raise NotConnected(user_id)
                 if doc["expiresAt"] != seen:
                     return decrypt(settings, doc["access"]), doc["expiresAt"]
-                fresh = await _refresh(coll, http, settings=settings, doc=doc)
+                fresh = await _refresh(coll, spotify, settings=settings, doc=doc)
             finally:
                 await redis.eval(_RELEASE, 1, lock_key, owner)
             if fresh is not None:
@@ -196,23 +264,48 @@ async def access_token(
 
 
 async def _refresh(
-    coll: Any, http: httpx.AsyncClient, *, settings: Settings, doc: dict[str, Any]
+    coll: Any, spotify: api.Client, *, settings: Settings, doc: dict[str, Any]
 ) -> tuple[str, datetime.datetime] | None:
     """Refresh with the tokens in `doc`; None when they were replaced meanwhile (a reconnect,
     or a refresh by a caller that no longer respected the lock), so nothing is stored."""
     user_id = doc["_id"]
     # fencing: every write below applies only over the tokens this refresh started from
-    fence = {"_id": user_id, "connected": True, "refresh": doc["refresh"]}
+    fence = {
+        "_id": user_id,
+        "connected": True,
+        "refresh": doc["refresh"],
+        "expiresAt": doc["expiresAt"],
+    }
+    sent = decrypt(settings, doc["refresh"])
+    fresh: tuple[str, datetime.datetime] | None = None
+
+    async def store(token_info: TokenInfo) -> None:
+        # also when it comes after our deadline: the fence keeps it from overwriting newer
+        # tokens, and a refresh token Spotify rotated on the way is then not lost
+        nonlocal fresh
+        access = token_info.get("access_token")
+        if not access:
+            raise api.SpotifyError(502, "token response without an access token")
+        expires = _expiry(token_info)
+        update: dict[str, Any] = {"access": encrypt(settings, str(access)), "expiresAt": expires}
+        # Spotify may rotate it and the old one stops working; spotipy hands back the one it
+        # was given when Spotify sent none, which is already stored
+        rotated = token_info.get("refresh_token")
+        if rotated and rotated != sent:
+            update["refresh"] = encrypt(settings, str(rotated))
+        result = await coll.update_one(fence, {"$set": update})
+        if result.matched_count:
+            fresh = str(access), expires
+
     try:
         # the deadline is shorter than the lock, so nobody else refreshes until we are done
         async with asyncio.timeout(settings.spotify_refresh_seconds):
-            body = await api.grant(
-                http,
+            await api.refresh(
+                spotify,
                 settings=settings,
-                form={
-                    "grant_type": "refresh_token",
-                    "refresh_token": decrypt(settings, doc["refresh"]),
-                },
+                refresh_token=sent,
+                cache=cache(coll.database, settings=settings, user_id=user_id, write=store),
+                within=settings.spotify_refresh_seconds,
             )
     except TimeoutError:
         raise api.SpotifyError(504, "token refresh timed out") from None
@@ -223,15 +316,4 @@ async def _refresh(
         if await disconnect(coll.database, user_id=user_id, refresh=doc["refresh"]):
             raise Revoked(user_id) from exc
         return None
-    expires = _expiry(body)
-    update: dict[str, Any] = {
-        "access": encrypt(settings, str(body["access_token"])),
-        "expiresAt": expires,
-    }
-    if body.get("refresh_token"):
-        # Spotify may rotate it; the old one stops working
-        update["refresh"] = encrypt(settings, str(body["refresh_token"]))
-    result = await coll.update_one({**fence, "expiresAt": doc["expiresAt"]}, {"$set": update})
-    if not result.matched_count:
-        return None
-    return str(body["access_token"]), expires
+    return fresh
