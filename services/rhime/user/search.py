@@ -142,7 +142,8 @@ async def find(
     found: list[dict[str, Any]] = []
     last: Hit | None = None
     for _ in range(_ROUNDS):
-        batch: list[str] = await kit.redis.zrangebylex(_key(kit), start, end, 0, _BATCH)
+        raw = await kit.redis.zrangebylex(_key(kit), start, end, 0, _BATCH)
+        batch = [m if isinstance(m, str) else m.decode() for m in raw]
         hits = [h for h in map(parse, batch) if h is not None]
         candidates = [h for h in hits if first_match(h, q)]
         docs = await _profiles(kit, collection, {h.user_id for h in candidates})
