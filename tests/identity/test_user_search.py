@@ -164,6 +164,22 @@ async def test_pages_follow_the_cursor_without_repeats(users: httpx.AsyncClient)
         assert r.json() == {"errors": [{"msg": "Invalid after", "field": "after"}]}
 
 
+async def test_a_page_skips_gone_people_and_fills_up_from_further_on(
+    users: httpx.AsyncClient,
+) -> None:
+    kit = kit_of(users)
+    made = {}
+    for n in range(search.PAGE + 2):
+        uid = str(ObjectId())
+        await profiles.create(kit, user_id=uid, user_name=f"st{n:03}")
+        made[f"st{n:03}"] = uid
+    for name in ("st000", "st001", "st005"):
+        await kit.database[profiles.PROFILES].delete_one({"_id": made.pop(name)})
+    body = await found(users, "st")
+    assert names(body) == sorted(made)
+    assert body["next"] is None
+
+
 async def test_a_lost_index_is_rebuilt_from_the_profiles(users: httpx.AsyncClient) -> None:
     await person(users, "eve", "Evelyn")
     kit = kit_of(users)

@@ -145,22 +145,26 @@ async def find(
         raw = await kit.redis.zrangebylex(_key(kit), start, end, 0, _BATCH)
         batch = [m if isinstance(m, str) else m.decode() for m in raw]
         hits = [h for h in map(parse, batch) if h is not None]
-        candidates = [h for h in hits if first_match(h, q)]
-        docs = await _profiles(kit, collection, {h.user_id for h in candidates})
-        stale = {h.member for h in candidates if not _current(h, docs.get(h.user_id))}
+        # only as many people as the page lacks are looked up
+        chosen: list[Hit] = []
+        used = len(hits)
+        for n, hit in enumerate(hits):
+            if first_match(hit, q):
+                chosen.append(hit)
+                if len(chosen) == limit - len(found):
+                    used = n + 1
+                    break
+        docs = await _profiles(kit, collection, {h.user_id for h in chosen})
+        stale = {h.member for h in chosen if not _current(h, docs.get(h.user_id))}
         if stale:
             await kit.redis.zrem(_key(kit), *stale)
-        shown = {h.member for h in candidates} - stale
-        for n, hit in enumerate(hits):
-            last = hit
-            if hit.member in shown:
-                found.append(docs[hit.user_id])
-            if len(found) == limit:
-                more = n < len(hits) - 1 or len(batch) == _BATCH
-                return found, cursor(hit) if more else None
-        if len(batch) < _BATCH:
+        found += [docs[h.user_id] for h in chosen if h.member not in stale]
+        last = hits[used - 1] if used else last
+        if len(batch) < _BATCH and used == len(hits):
             return found, None
-        start = b"(" + batch[-1].encode()
+        if len(found) == limit:
+            break
+        start = b"(" + (batch[-1] if used == len(hits) else hits[used - 1].member).encode()
     return found, cursor(last) if last else None
 
 
