@@ -161,7 +161,8 @@ COMPONENTS: tuple[Component, ...] = (
         prefixes=("/api/users",),
         backing=(Backing.MONGO, Backing.REDIS, Backing.NATS, Backing.S3),
         secrets=(Secret.AUTH, Secret.AWS),
-        description="Profiles, author cards and profile images.",
+        redis_keys=("user-search:*",),
+        description="Profiles, author cards, profile images and finding people.",
     ),
     Component(
         name="post",

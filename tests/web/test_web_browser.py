@@ -310,3 +310,88 @@ async def test_journey(page: Any, site: str, shots: Path) -> None:
         await expect(page).to_have_url(re.compile(r"/signin\?next=/connect$"))
     finally:
         await seed.close()
+
+
+def letters(text: str) -> str:
+    """Letters only (names take nothing else), as unique as the text."""
+    return "".join(chr(ord("a") + int(c, 16)) for c in text)
+
+
+async def test_find_people_and_change_password(page: Any, site: str, shots: Path) -> None:
+    expect = playwright_api.expect
+    seed = ws.Person(site, ws.unique("zoe"))
+    me = ws.Person(site, ws.unique("me"))
+    try:
+        await seed.join()
+        await me.join()
+        first = "Quen" + letters(seed.name[-6:])
+
+        async def named() -> bool:
+            try:
+                await seed.call(
+                    "PATCH",
+                    f"/api/users/{seed.user_id}",
+                    json={"firstName": first, "lastName": "Okafor"},
+                )
+            except AssertionError:  # the profile follows user.created
+                return False
+            return True
+
+        await ws.eventually(named, timeout=30, every=0.3)
+
+        # Signed in here; `me` keeps another session open through the API.
+        await page.goto("/signin")
+        await page.get_by_label("Username or email").fill(me.name)
+        await page.get_by_label("Password").fill(ws.PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
+
+        # Find people from the header: case and accents do not matter, a word is enough.
+        box = page.get_by_role("searchbox", name="Find people")
+        await box.fill("QUÉN" + first[4:7].upper())
+        await box.press("Enter")
+        await expect(page).to_have_url(re.compile(r"/search\?q="))
+        found = page.locator(".person", has_text=f"@{seed.name}")
+        await expect(found).to_contain_text(f"{first} Okafor")
+        await shoot(page, shots, "search-people")
+        await page.get_by_role("searchbox", name="Find people").fill(f"@{seed.name}")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await expect(page.locator(".person")).to_have_count(1)
+        await page.get_by_role("link", name=re.compile(f"@{seed.name}")).click()
+        await expect(page).to_have_url(re.compile(f"/users/{seed.user_id}$"))
+        await page.get_by_role("searchbox", name="Find people").fill("zzzzzzqqqqqq")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await expect(page.get_by_text("Nobody goes by that name")).to_be_visible()
+
+        # Change the password: a wrong current one is refused, then this browser carries on
+        # while every other session is signed out.
+        new = "Fresh!tune77"
+        await page.goto("/settings/profile")
+        await page.get_by_label("Current password").fill("not!mine99")
+        await page.get_by_label("New password").fill(new)
+        await page.get_by_role("button", name="Change password").click()
+        await expect(page.locator(".alert")).to_contain_text("password is incorrect")
+        await shoot(page, shots, "settings-password-error")
+        await page.get_by_label("Current password").fill(ws.PASSWORD)
+        await page.get_by_label("New password").fill(new)
+        await page.get_by_role("button", name="Change password").click()
+        await expect(page).to_have_url(re.compile(r"/settings/profile\?password=changed$"))
+        await expect(page.get_by_role("status")).to_contain_text("Password changed")
+        await shoot(page, shots, "settings-password-changed")
+        await page.goto("/")
+        await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
+        async with me.http.get(site + "/api/auth/me") as response:
+            assert response.status == 401
+
+        # The old password no longer signs in; the new one does.
+        await page.get_by_role("button", name=re.compile("Sign out")).click()
+        await page.get_by_label("Username or email").fill(me.name)
+        await page.get_by_label("Password").fill(ws.PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator(".alert, .error").first).to_contain_text("incorrect")
+        await page.get_by_label("Password").fill(new)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
+    finally:
+        await seed.close()
+        await me.close()

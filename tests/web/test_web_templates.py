@@ -512,12 +512,15 @@ def test_profile_edit_follows_the_api_rules_and_offers_removing_an_own_picture(
     page = wp.Page(text)
     limits = {str(c.get("id")): c.get("maxlength") for c in page.controls}
     assert limits == {
+        "people-q": "50",
         "image": None,
         "firstName": "25",
         "lastName": "25",
         "bio": "150",
         "age": None,
         "gender": None,
+        "currentPassword": "200",
+        "newPassword": "128",
     }
     assert "Remove picture" in text
     assert 'src="http://s3/b/x/1.png"' in text
@@ -718,3 +721,60 @@ def test_back_goes_only_to_a_page_of_this_site(referrer: str, back: str) -> None
     headers = [(b"host", b"rhime.test"), (b"referer", referrer.encode())]
     request = Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
     assert visit.back(request, "/fallback") == back
+
+
+def test_every_signed_in_page_has_the_people_search_box(env: jinja2.Environment) -> None:
+    text = render(env, "notifications.html", notices=[], next=None)
+    assert 'action="/search"' in text
+    assert 'id="people-q"' in text
+    signed_out = render(env, "signin.html", viewer=None, form={}, errors={}, messages=[], next="/")
+    assert 'action="/search"' not in signed_out
+
+
+def test_search_lists_people_with_links_and_a_next_page(env: jinja2.Environment) -> None:
+    person = {
+        "userId": wp.OTHER,
+        "userName": "ana.music",
+        "displayName": "Ana <b>Lopez</b>",
+        "profileImage": "https://img.example/a.png",
+    }
+    text = render(
+        env, "search.html", people_q="an&a", people=[person], next="cur/sor=", messages=[]
+    )
+    assert f'href="/users/{wp.OTHER}"' in text
+    assert "@ana.music" in text
+    assert "Ana &lt;b&gt;Lopez&lt;/b&gt;" in text
+    assert 'src="https://img.example/a.png"' in text
+    assert 'value="an&amp;a"' in text  # the box keeps what was searched
+    assert "/search?q=an%26a&amp;after=cur/sor%3D" in text
+
+
+def test_search_states_empty_nobody_and_error(env: jinja2.Environment) -> None:
+    empty = render(env, "search.html", people_q="", people=[], next=None, messages=[])
+    assert "Type a name" in empty
+    nobody = render(env, "search.html", people_q="zz", people=[], next=None, messages=[])
+    assert "Nobody goes by that name" in nobody
+    refused = "q must be 1 to 50 characters."
+    failed = render(env, "search.html", people_q="x", people=[], next=None, messages=[refused])
+    assert refused in failed
+    assert "Nobody" not in failed
+
+
+def test_password_form_shows_its_errors_apart_from_the_details(env: jinja2.Environment) -> None:
+    person = {"userId": wp.ME, "userName": "me", "firstName": "me"}
+    context = {"person": person, "errors": {}, "messages": [], "saved": False}
+    plain = render(env, "profile_edit.html", **context)
+    assert 'action="/settings/password"' in plain
+    assert 'autocomplete="current-password"' in plain
+    assert "Password changed" not in plain
+    failed = render(
+        env,
+        "profile_edit.html",
+        **context,
+        password_errors={"newPassword": "password must be 8 to 128 characters long"},
+        password_messages=["The userName, email or password is incorrect."],
+    )
+    assert 'id="newPassword-error"' in failed
+    assert "The userName, email or password is incorrect." in failed
+    changed = render(env, "profile_edit.html", **context, password_changed=True)
+    assert "Password changed" in changed

@@ -97,6 +97,7 @@ async def sign_up(
 
 
 BUSY = "Too many sign-ins at once; try again in a moment."
+WRONG_CREDENTIALS = "The userName, email or password is incorrect."
 
 
 def busy() -> errors.ApiError:
@@ -124,7 +125,7 @@ async def sign_in(
         await attempts.unchecked(kit, reservation)
         raise busy() from None
     if not matches:
-        raise errors.bad_request("The userName, email or password is incorrect.")
+        raise errors.bad_request(WRONG_CREDENTIALS)
     assert doc is not None
     await attempts.succeeded(kit, reservation)
     if hasher.needs_rehash(doc["password"]):
@@ -136,6 +137,45 @@ async def sign_in(
             await kit.database[USERS].update_one(
                 {"_id": doc["_id"]}, {"$set": {"password": hashed}}
             )
+    return _account(doc)
+
+
+async def change_password(
+    kit: Kit,
+    *,
+    hasher: passwords.Hasher,
+    user_id: str,
+    current: str,
+    new: str,
+    client: str,
+    limits: attempts.Limits,
+    ttl: int,
+) -> Account:
+    """Check the current password as a sign-in by userName does (its failures count toward
+    the same limits, so this route is no way around them), store the new one, and sign out
+    every token issued so far: the caller gets a fresh one afterwards."""
+    doc = await kit.database[USERS].find_one({"_id": user_id})
+    if doc is None:
+        raise errors.unauthenticated()
+    reservation = await attempts.reserve(
+        kit, login=doc["user_name_key"], client=client, limits=limits
+    )
+    try:
+        matches = await hasher.verify(doc["password"], current)
+    except passwords.Busy:
+        await attempts.unchecked(kit, reservation)
+        raise busy() from None
+    if not matches:
+        raise errors.bad_request(WRONG_CREDENTIALS)
+    await attempts.succeeded(kit, reservation)
+    hashed = await _hash(hasher, new)
+    # Signed out first: a crash before the password is stored leaves every session signed
+    # out and the old password working, never the new password with old sessions alive.
+    await sign_out(kit, user_id=user_id, ttl=ttl)
+    await kit.database[USERS].update_one(
+        {"_id": user_id},
+        {"$set": {"password": hashed, "password_changed_at": datetime.datetime.now(datetime.UTC)}},
+    )
     return _account(doc)
 
 

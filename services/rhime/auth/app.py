@@ -1,4 +1,4 @@
-"""auth: `/api/auth` — sign up, sign in, sign out and the current user."""
+"""auth: `/api/auth` — sign up, sign in, sign out, change password and the current user."""
 
 from __future__ import annotations
 
@@ -99,6 +99,13 @@ class SignIn(Model):
         return self
 
 
+class PasswordChange(Model):
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(examples=["n3w!secret"])
+
+    _new_password = field_validator("new_password")(rules.password)
+
+
 class UserOut(Model):
     user_id: str
     user_name: str
@@ -158,6 +165,21 @@ def create(settings: Settings) -> FastAPI:
         )
         return UserOut(**_out(account))
 
+    def signed_in(account: accounts.Account) -> JSONResponse:
+        """The account with a new token, in the body and as the cookie."""
+        token, claims = tokens.issue(
+            user_id=account.user_id,
+            user_name=account.user_name,
+            spotify=account.spotify,
+            secret=settings.access_token_secret.get_secret_value(),
+        )
+        out = SignedIn(**_out(account), access_token=token, expires_at=claims.expires_at)
+        response = JSONResponse(out.model_dump(by_alias=True))
+        tokens.set_cookie(
+            response, token, secure=settings.cookie_secure, max_age=tokens.TTL_SECONDS
+        )
+        return response
+
     @router.post(
         "/signin",
         responses={
@@ -177,18 +199,33 @@ def create(settings: Settings) -> FastAPI:
             client=client_address.of(request),
             limits=limits,
         )
-        token, claims = tokens.issue(
-            user_id=account.user_id,
-            user_name=account.user_name,
-            spotify=account.spotify,
-            secret=settings.access_token_secret.get_secret_value(),
+        return signed_in(account)
+
+    @router.post(
+        "/password",
+        responses={
+            400: {"description": "Wrong current password, or a new one the rules refuse"},
+            401: {"description": "Not signed in"},
+            429: {"description": "Too many failed attempts"},
+            503: {"description": "Too many at once"},
+        },
+    )
+    async def change_password(
+        body: PasswordChange, user: identity.User, request: Request, kit: kit_app.KitDep
+    ) -> JSONResponse:
+        """Change your password. Every token issued so far stops working; this answer carries
+        a fresh one (body and cookie), so this session stays signed in."""
+        account = await accounts.change_password(
+            kit,
+            hasher=hasher,
+            user_id=user.user_id,
+            current=body.current_password,
+            new=body.new_password,
+            client=client_address.of(request),
+            limits=limits,
+            ttl=tokens.TTL_SECONDS,
         )
-        out = SignedIn(**_out(account), access_token=token, expires_at=claims.expires_at)
-        response = JSONResponse(out.model_dump(by_alias=True))
-        tokens.set_cookie(
-            response, token, secure=settings.cookie_secure, max_age=tokens.TTL_SECONDS
-        )
-        return response
+        return signed_in(account)
 
     @router.post("/signout")
     async def sign_out(request: Request, kit: kit_app.KitDep) -> JSONResponse:

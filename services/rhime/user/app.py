@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -13,7 +13,7 @@ from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
-from rhime.user import images, profiles
+from rhime.user import images, profiles, search
 
 PREFIX = "/api/users"
 _LETTERS = re.compile(r"^[A-Za-z]+$")
@@ -123,6 +123,11 @@ class Cards(BaseModel):
     cards: dict[str, Card]
 
 
+class Found(BaseModel):
+    users: list[Card]
+    next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
+
+
 def user_id_path(user_id: Annotated[str, Path(alias="userId")]) -> str:
     return ids.object_id(user_id, what="userId")
 
@@ -153,6 +158,20 @@ def create(settings: Settings) -> FastAPI:
         403: {"description": "Not your profile"},
         404: {"description": "No such profile"},
     }
+
+    @router.get("/search")
+    async def find_people(
+        user: identity.User,
+        kit: kit_app.KitDep,
+        q: Annotated[str, Query(max_length=200)] = "",
+        after: Annotated[str | None, Query(max_length=400)] = None,
+    ) -> Found:
+        """People whose userName, display name, or a word of their display name starts with
+        `q` (1 to 50 characters; case and accents ignored), 20 a page in that term's order."""
+        term = search.query(q)
+        anchor = search.after(after) if after else None
+        found, next_ = await profiles.find(kit, q=term, after=anchor)
+        return Found(users=[Card(**c) for c in found], next=next_)
 
     @router.get("/{userId}", responses={404: {"description": "No such profile"}})
     async def get_profile(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Profile:
@@ -232,4 +251,5 @@ def create(settings: Settings) -> FastAPI:
         routers=[router, internal],
         subscriptions=subscriptions,
         on_ready=[bucket],
+        tasks=[profiles.keep_search_built],
     )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from rhime.kit import errors
 from rhime.kit.app import Kit
-from rhime.user import images, names
+from rhime.user import images, names, search
 
 PROFILES = "profiles"
 DEFAULT_AVATAR = "https://cdn-icons-png.flaticon.com/512/149/149071.png"
@@ -19,17 +18,21 @@ _PUBLIC = {"email": 0, "image_key": 0}
 
 
 async def create(kit: Kit, *, user_id: str, user_name: str) -> None:
-    """Idempotent: a second delivery finds the profile and changes nothing."""
+    """Idempotent: a second delivery finds the profile and changes nothing but indexing it
+    for search again (the first may have stopped between the two)."""
     first, last = names.random_name()
-    with contextlib.suppress(DuplicateKeyError):
-        await kit.database[PROFILES].insert_one(
-            {
-                "_id": user_id,
-                "user_name": user_name,
-                "first_name": first,
-                "last_name": last,
-            }
-        )
+    doc: dict[str, Any] | None = {
+        "_id": user_id,
+        "user_name": user_name,
+        "first_name": first,
+        "last_name": last,
+    }
+    try:
+        await kit.database[PROFILES].insert_one(doc)
+    except DuplicateKeyError:
+        doc = await kit.database[PROFILES].find_one({"_id": user_id}, _PUBLIC)
+    if doc is not None:
+        await search.index(kit, user_id=user_id, profile=doc)
 
 
 async def get(kit: Kit, *, user_id: str) -> dict[str, Any]:
@@ -53,11 +56,31 @@ async def update(kit: Kit, *, caller: str, user_id: str, fields: dict[str, Any])
         update["$set"] = sets
     if unsets:
         update["$unset"] = unsets
-    if update:
-        result = await kit.database[PROFILES].update_one({"_id": user_id}, update)
-        if not result.matched_count:
-            raise errors.not_found("The profile does not exist.")
-    return await get(kit, user_id=user_id)
+    profiles = kit.database[PROFILES]
+    before = await (
+        profiles.find_one_and_update({"_id": user_id}, update)
+        if update
+        else profiles.find_one({"_id": user_id}, _PUBLIC)
+    )
+    if before is None:
+        raise errors.not_found("The profile does not exist.")
+    after = await get(kit, user_id=user_id)
+    # indexed after the write, and on every edit: repeating one repairs an index write lost
+    await search.index(kit, user_id=user_id, profile=after)
+    await search.unindex(kit, user_id=user_id, profile=before, keep=after)
+    return after
+
+
+async def find(
+    kit: Kit, *, q: str, after: tuple[str, str] | None
+) -> tuple[list[dict[str, str]], str | None]:
+    """People whose userName, display name or a word of it starts with `q` (normalised)."""
+    docs, next_ = await search.find(kit, q=q, after=after, collection=PROFILES)
+    return [card(d) for d in docs], next_
+
+
+async def keep_search_built(kit: Kit) -> None:
+    await search.keep_built(kit, collection=PROFILES)
 
 
 async def start_upload(
@@ -125,11 +148,15 @@ async def cards(kit: Kit, *, ids: list[str]) -> dict[str, dict[str, str]]:
         {"user_name": 1, "first_name": 1, "last_name": 1, "profile_image": 1},
     )
     async for doc in cursor:
-        display = " ".join(p for p in (doc.get("first_name"), doc.get("last_name")) if p)
-        found[doc["_id"]] = {
-            "userId": doc["_id"],
-            "userName": doc["user_name"],
-            "displayName": display.title() or doc["user_name"],
-            "profileImage": doc.get("profile_image") or DEFAULT_AVATAR,
-        }
+        found[doc["_id"]] = card(doc)
     return found
+
+
+def card(doc: dict[str, Any]) -> dict[str, str]:
+    display = " ".join(p for p in (doc.get("first_name"), doc.get("last_name")) if p)
+    return {
+        "userId": doc["_id"],
+        "userName": doc["user_name"],
+        "displayName": display.title() or doc["user_name"],
+        "profileImage": doc.get("profile_image") or DEFAULT_AVATAR,
+    }

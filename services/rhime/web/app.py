@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rhime.kit import app as kit_app
 from rhime.kit.settings import Settings as KitSettings
 from rhime.web import csrf, gateway, headers, views, visit
-from rhime.web.pages import account, connect, home, notifications, posts, profile
+from rhime.web.pages import account, connect, home, notifications, posts, profile, search
 
 log = logging.getLogger("rhime.web")
 
@@ -60,6 +60,7 @@ def create(settings: Settings) -> FastAPI:
             posts.router(),
             connect.router(),
             notifications.router(),
+            search.router(),
             profile.router(settings.max_upload_bytes),
         ],
         max_body_bytes=64_000,  # forms only: pictures go straight to the image store

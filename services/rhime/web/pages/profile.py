@@ -78,7 +78,7 @@ def router(max_upload_bytes: int) -> APIRouter:
         return v.fragment("_follow.html", user_id=user_id, counts=counts, relation=relation)
 
     @r.get("/settings/profile")
-    async def edit_page(v: VisitDep) -> Response:
+    async def edit_page(v: VisitDep, password: Annotated[str, Query()] = "") -> Response:
         viewer = await v.require()
         person = await people.one(v.api, viewer.user_id)
         return v.page(
@@ -87,8 +87,37 @@ def router(max_upload_bytes: int) -> APIRouter:
             errors={},
             messages=[],
             saved=False,
+            password_changed=password == "changed",
             max_upload_bytes=max_upload_bytes,
         )
+
+    @r.post("/settings/password")
+    async def change_password(
+        v: VisitDep,
+        current: Annotated[str, Form(alias="currentPassword", max_length=500)] = "",
+        new: Annotated[str, Form(alias="newPassword", max_length=500)] = "",
+    ) -> Response:
+        viewer = await v.require()
+        try:
+            # The answer's fresh cookie reaches the browser with the redirect: every other
+            # session is signed out, this one carries on.
+            await v.api.post("/api/auth/password", {"currentPassword": current, "newPassword": new})
+        except gateway.ApiFailure as failure:
+            if failure.status >= 500 or failure.status == 401:
+                raise
+            person = await people.one(v.api, viewer.user_id)
+            return v.page(
+                "profile_edit.html",
+                status=failure.status,
+                person=person,
+                errors={},
+                messages=[],
+                saved=False,
+                password_errors=failure.field_errors(),
+                password_messages=[e["msg"] for e in failure.errors if not e.get("field")],
+                max_upload_bytes=max_upload_bytes,
+            )
+        return visit.redirect(v.request, "/settings/profile?password=changed")
 
     @r.post("/settings/profile")
     async def edit(
