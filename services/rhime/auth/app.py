@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -97,6 +97,10 @@ class SignIn(Model):
         if not (self.user_name or self.email):
             raise ValueError("userName or email is required")
         return self
+
+
+class DeleteAccount(Model):
+    password: str = Field(min_length=1, max_length=200, description="The current password.")
 
 
 class UserOut(Model):
@@ -204,6 +208,34 @@ def create(settings: Settings) -> FastAPI:
     async def me(user: identity.User, kit: kit_app.KitDep) -> UserOut:
         """The signed-in user (Spotify state fresh from the account, not from the token)."""
         return UserOut(**_out(await accounts.get(kit, user_id=user.user_id)))
+
+    @router.delete(
+        "/me",
+        status_code=204,
+        responses={
+            400: {"description": "Wrong password"},
+            401: {"description": "Not signed in"},
+            429: {"description": "Too many wrong passwords"},
+        },
+    )
+    async def delete_me(
+        body: DeleteAccount, request: Request, user: identity.User, kit: kit_app.KitDep
+    ) -> Response:
+        """Delete my account and everything Rhime holds about me (the current password
+        confirms it). Signs out everywhere at once; the rest is removed within moments
+        (`user.deleted`). The userName and email can be used again."""
+        await accounts.delete(
+            kit,
+            hasher=hasher,
+            user_id=user.user_id,
+            password=body.password,
+            client=client_address.of(request),
+            limits=limits,
+            ttl=tokens.TTL_SECONDS,
+        )
+        response = Response(status_code=204, headers={tokens.DELETED_HEADER: "1"})
+        tokens.clear_cookie(response, secure=settings.cookie_secure)
+        return response
 
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
         async def on_authorized(event: events.UserAuthorized) -> None:

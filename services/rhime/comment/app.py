@@ -65,9 +65,14 @@ def create(settings: Settings) -> FastAPI:
         async def deleted(event: events.PostDeleted) -> None:
             await posts.on_deleted(kit, event)
 
+        async def user_deleted(event: events.UserDeleted) -> None:
+            await comments.delete_all(kit, user_id=event.user_id)
+
         return [
             bus.Subscription(event=events.PostCreated, handler=created),
             bus.Subscription(event=events.PostDeleted, handler=deleted),
+            # many comments take a while; what a timeout interrupts, a redelivery finishes
+            bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0),
         ]
 
     return kit_app.create_app(

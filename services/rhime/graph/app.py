@@ -114,7 +114,14 @@ def create(settings: Settings) -> FastAPI:
         async def on_user_created(event: events.UserCreated) -> None:
             await edges.add_user(kit.database, user_id=event.user_id, user_name=event.user_name)
 
-        return [bus.Subscription(event=events.UserCreated, handler=on_user_created)]
+        async def on_user_deleted(event: events.UserDeleted) -> None:
+            await follows.forget_all(kit, user_id=event.user_id)
+
+        return [
+            bus.Subscription(event=events.UserCreated, handler=on_user_created),
+            # many follows take a while; what a timeout interrupts, a redelivery finishes
+            bus.Subscription(event=events.UserDeleted, handler=on_user_deleted, ack_wait=90.0),
+        ]
 
     return kit_app.create_app(
         settings,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import Field
 
+from rhime import events
 from rhime.kit import app as kit_app
-from rhime.kit import identity
+from rhime.kit import bus, identity
 from rhime.kit.settings import Settings as KitSettings
 from rhime.post import models, posts, tracks
 
@@ -63,6 +64,14 @@ def create(settings: Settings) -> FastAPI:
     async def batch(body: models.Ids, _: identity.Service, kit: kit_app.KitDep) -> models.PostsById:
         return models.PostsById(posts=await posts.get_many(kit, post_ids=body.ids))
 
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def on_user_deleted(event: events.UserDeleted) -> None:
+            await posts.delete_all(kit, user_id=event.user_id)
+
+        # a prolific person's posts take a while; what a timeout interrupts, a redelivery
+        # finishes
+        return [bus.Subscription(event=events.UserDeleted, handler=on_user_deleted, ack_wait=90.0)]
+
     return kit_app.create_app(
         settings,
         title="post",
@@ -71,4 +80,5 @@ def create(settings: Settings) -> FastAPI:
         routers=[router, internal],
         indexes=posts.INDEXES,
         outboxes=[posts.COLLECTION],
+        subscriptions=subscriptions,
     )

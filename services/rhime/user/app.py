@@ -217,7 +217,13 @@ def create(settings: Settings) -> FastAPI:
         async def on_user_created(event: events.UserCreated) -> None:
             await profiles.create(kit, user_id=event.user_id, user_name=event.user_name)
 
-        return [bus.Subscription(event=events.UserCreated, handler=on_user_created)]
+        async def on_user_deleted(event: events.UserDeleted) -> None:
+            await profiles.forget(kit, store=store, user_id=event.user_id)
+
+        return [
+            bus.Subscription(event=events.UserCreated, handler=on_user_created),
+            bus.Subscription(event=events.UserDeleted, handler=on_user_deleted),
+        ]
 
     async def bucket(kit: kit_app.Kit) -> None:
         if settings.s3_endpoint_url:
