@@ -159,6 +159,8 @@ COMPONENTS: tuple[Component, ...] = (
         database="user",
         consumes=("user.created", "user.deleted"),
         prefixes=("/api/users",),
+        # the data export gathers each component's part
+        calls=("auth", "post", "comment", "like", "user-graph", "spotify", "notification"),
         backing=(Backing.MONGO, Backing.REDIS, Backing.NATS, Backing.S3),
         secrets=(Secret.AUTH, Secret.AWS),
         description="Profiles, author cards and profile images.",

@@ -134,6 +134,22 @@ async def _expiring(platform: local.Platform, found: list[str]) -> list[str]:
     return left
 
 
+def _keys(value: Any) -> set[str]:
+    """Every key at any depth of a JSON value."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+async def replay_export(platform: local.Platform, token: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=platform.gateway_url) as client:
+        return await client.get(
+            "/api/users/me/export", headers={"Authorization": f"Bearer {token}"}
+        )
+
+
 async def _count(session: Session, path: str, field: str = "count") -> int:
     return int((await session.request("GET", path))[field])
 
@@ -198,6 +214,26 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
         )
         await eventually(gone.recommendations, bool)
 
+        # The data export holds all of it, and no secret.
+        r = await gone.http.get("/api/users/me/export")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-disposition"] == f'attachment; filename="rhime-{name}.json"'
+        archive = r.json()
+        assert archive["account"]["userName"] == name
+        assert archive["account"]["email"] == f"{name}@example.com"
+        assert archive["profile"]["profileImage"].startswith("http")
+        assert [p["postId"] for p in archive["posts"]] == [mine]
+        assert [c["text"] for c in archive["comments"]] == ["so good"]
+        assert {x["itemId"] for x in archive["likes"]} == {theirs, bo_comment}
+        assert archive["followers"] == sorted([ana.user_id, bo.user_id])
+        assert archive["following"] == [ana.user_id]
+        assert archive["spotify"]["connected"] is True
+        assert archive["taste"]["artists"]
+        assert archive["recommendations"]
+        assert {n["kind"] for n in archive["notifications"]} == {"like", "comment", "follow"}
+        assert not _keys(archive) & {"password", "access", "refresh", "accessToken"}
+        assert "$argon2" not in r.text
+
         # Before: the walk sees the person in every kind of store (so it can see them at all).
         before = await holders(platform, gone.user_id, name)
         for store in (
@@ -235,6 +271,8 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
         with pytest.raises(ApiError) as signin:
             await gone.sign_in(login=name, password=PASSWORD)
         assert signin.value.status == 400
+
+        assert (await replay_export(platform, token)).status_code == 401
 
         # Others' counts are corrected.
         await eventually(lambda: _count(ana, likes_of), lambda n: n == 1)

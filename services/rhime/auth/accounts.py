@@ -219,3 +219,18 @@ async def spotify_changed(
     key = tokens.spotify_changed_key(kit.settings.namespace, event.user_id)
     changed_ms = int(event.occurred_at.timestamp() * 1000)
     await kit.redis.eval(_KEEP_LATEST, 1, key, changed_ms, tokens.TTL_SECONDS + 60)
+
+
+async def export(kit: Kit, *, user_id: str) -> dict[str, Any]:
+    """The account as its owner may take it away: never the password hash."""
+    doc = await kit.database[USERS].find_one({"_id": user_id, **LIVE})
+    if doc is None:
+        raise errors.not_found("The account does not exist.")
+    created: datetime.datetime | None = doc.get("created_at")
+    return {
+        "userId": doc["_id"],
+        "userName": doc["user_name"],
+        "email": doc["email"],
+        "spotify": bool(doc.get("spotify", False)),
+        "createdAt": created.isoformat() if created else None,
+    }

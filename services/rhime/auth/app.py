@@ -130,6 +130,7 @@ def _out(account: accounts.Account) -> dict[str, Any]:
 
 def create(settings: Settings) -> FastAPI:
     router = APIRouter(prefix=PREFIX, tags=["auth"])
+    internal = APIRouter(prefix="/internal/auth", tags=["internal"])
     hasher = passwords.Hasher(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
@@ -237,6 +238,11 @@ def create(settings: Settings) -> FastAPI:
         tokens.clear_cookie(response, secure=settings.cookie_secure)
         return response
 
+    @internal.get("/export/{user_id}")
+    async def export(user_id: str, _: identity.Service, kit: kit_app.KitDep) -> dict[str, Any]:
+        """The account's part of its owner's data export (components only)."""
+        return await accounts.export(kit, user_id=user_id)
+
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
         async def on_authorized(event: events.UserAuthorized) -> None:
             await accounts.spotify_changed(kit, event=event)
@@ -255,7 +261,7 @@ def create(settings: Settings) -> FastAPI:
         description="Sign up, sign in, sign out and the current user.",
         database="auth",
         api_prefix=PREFIX,
-        routers=[router],
+        routers=[router, internal],
         indexes=accounts.INDEXES,
         outboxes=[accounts.USERS],
         subscriptions=subscriptions,

@@ -52,6 +52,13 @@ def create(settings: Settings) -> FastAPI:
         await comments.delete(kit, user_id=user.user_id, comment_id=comment_id)
         return Response(status_code=204)
 
+    @internal.get("/export/{user_id}")
+    async def export(
+        user_id: str, _: identity.Service, kit: kit_app.KitDep
+    ) -> dict[str, list[models.CommentOut]]:
+        """The user's comments, for their data export (components only)."""
+        return {"comments": await comments.export(kit, user_id=user_id)}
+
     @internal.post("/counts")
     async def batch_counts(
         body: models.Ids, _: identity.Service, kit: kit_app.KitDep

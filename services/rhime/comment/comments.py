@@ -136,3 +136,9 @@ async def delete_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
         {"user_id": user_id}, {"$unset": {"user_id": ""}}
     )
     return retired
+
+
+async def export(kit: Kit, *, user_id: str) -> list[models.CommentOut]:
+    """Every live comment of the user, oldest first (their data export)."""
+    cursor = kit.database[COLLECTION].find({"user_id": user_id, **LIVE}).sort("_id", 1)
+    return [render(doc) async for doc in cursor]

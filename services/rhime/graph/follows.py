@@ -113,3 +113,18 @@ async def _forget_edge(kit: Kit, *, key: str) -> None:
         await db[edges.USERS].update_one({"_id": node}, {"$pullAll": {"_applied": applied}})
     await db[edges.EDGES].update_one({"_id": key}, {"$set": {outbox.PURGE: True}})
     await outbox.flush(kit, collection=edges.EDGES, doc_id=key)
+
+
+async def export(kit: Kit, *, user_id: str) -> dict[str, list[str]]:
+    """Whom the user follows and who follows them, for their data export."""
+    found: dict[str, list[str]] = {}
+    direction: edges.Direction
+    for direction in ("followers", "following"):
+        found[direction] = [
+            uid
+            async for batch in edges.stream(
+                kit.database, user_id=user_id, direction=direction, batch_size=500
+            )
+            for uid in batch
+        ]
+    return found

@@ -57,6 +57,11 @@ def create(settings: Settings) -> FastAPI:
         found = await mine.liked_many(kit, user_id=user.user_id, item_ids=body.ids)
         return models.LikedMany(liked=found)
 
+    @internal.get("/export/{user_id}")
+    async def export(user_id: str, _: identity.Service, kit: kit_app.KitDep) -> dict[str, Any]:
+        """What the user likes, for their data export (components only)."""
+        return {"likes": await state.export(kit, user_id=user_id)}
+
     @internal.post("/summary")
     async def summary(
         body: models.Summary, _: identity.Service, kit: kit_app.KitDep

@@ -88,3 +88,18 @@ async def read(kit: Kit, *, user_id: str, item_ids: Sequence[str]) -> dict[str, 
         {"_id": {"$in": keys}}, {"item_id": 1, "seq": 1, "liked": 1}
     )
     return {d["item_id"]: (int(d["seq"]), bool(d["liked"])) async for d in cursor.limit(len(keys))}
+
+
+async def export(kit: Kit, *, user_id: str) -> list[dict[str, str]]:
+    """What the person likes (persisted state), for their data export."""
+    cursor = kit.database[COLLECTION].find(
+        {"user_id": user_id, "liked": True}, {"item_id": 1, "item_type": 1, "updated_at": 1}
+    )
+    return [
+        {
+            "itemId": d["item_id"],
+            "itemType": d["item_type"],
+            "likedAt": d["updated_at"].isoformat() if d.get("updated_at") else "",
+        }
+        async for d in cursor
+    ]

@@ -75,6 +75,14 @@ def create(settings: Settings) -> FastAPI:
         count, _ = await inbox.unread(kit, recipient=user.user_id)
         return {"count": count}
 
+    internal = APIRouter(prefix="/internal/notifications", tags=["internal"])
+
+    @internal.get("/export/{user_id}")
+    async def export(user_id: str, _: identity.Service, kit: kit_app.KitDep) -> dict[str, Any]:
+        """Every notification the user has, for their data export (components only)."""
+        body = await inbox.page(kit, recipient=user_id, before=None, limit=settings.keep)
+        return {"notifications": body["notifications"]}
+
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
         # each handler removes again what it wrote of someone who deleted their account
         async def recheck(*people: str) -> None:
@@ -129,7 +137,7 @@ def create(settings: Settings) -> FastAPI:
         database="notification",
         redis=False,
         api_prefix="/api/notifications",
-        routers=[router],
+        routers=[router, internal],
         indexes={
             **items.INDEXES,
             groups.COLLECTION: groups.INDEXES,

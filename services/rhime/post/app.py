@@ -60,6 +60,13 @@ def create(settings: Settings) -> FastAPI:
         await posts.delete(kit, user_id=user.user_id, post_id=post_id)
         return Response(status_code=204)
 
+    @internal.get("/export/{user_id}")
+    async def export(
+        user_id: str, _: identity.Service, kit: kit_app.KitDep
+    ) -> dict[str, list[models.PostOut]]:
+        """The user's posts, for their data export (components only)."""
+        return {"posts": await posts.export(kit, user_id=user_id)}
+
     @internal.post("/batch")
     async def batch(body: models.Ids, _: identity.Service, kit: kit_app.KitDep) -> models.PostsById:
         return models.PostsById(posts=await posts.get_many(kit, post_ids=body.ids))

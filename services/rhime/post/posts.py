@@ -126,3 +126,9 @@ async def delete_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
             if await _retire(kit, user_id=user_id, post_id=post_id):
                 retired += 1
                 await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)
+
+
+async def export(kit: Kit, *, user_id: str) -> list[models.PostOut]:
+    """Every live post of the user, oldest first (their data export)."""
+    cursor = kit.database[COLLECTION].find({"user_id": user_id, **LIVE}).sort("_id", 1)
+    return [render(doc) async for doc in cursor]

@@ -20,7 +20,7 @@ from rhime.auth import tokens as auth_tokens
 from rhime.kit import app as kit_app
 from rhime.kit import bus, errors, identity, outbox
 from rhime.recommendation import jobs, store, tastes
-from rhime.spotify import api, artists, deletion, oauth, search, tokens
+from rhime.spotify import api, archive, artists, deletion, oauth, search, tokens
 from rhime.spotify.settings import Settings
 
 log = logging.getLogger("rhime.spotify")
@@ -268,6 +268,12 @@ def create(settings: Settings) -> FastAPI:
         await outbox.try_flush(kit, collection=store.TOKENS, doc_id=user.user_id)
         await tastes.forget(kit.database, user_id=user.user_id)
         return Response(status_code=204, headers={CONNECTED_HEADER: "0"})
+
+    @internal.get("/spotify/export/{user_id}")
+    async def export(user_id: str, _caller: identity.Service, kit: kit_app.KitDep) -> Any:
+        """Spotify connection, taste and recommendations, for the user's data export
+        (components only; never the tokens)."""
+        return await archive.export(kit.database, user_id=user_id)
 
     @internal.get("/connected/{user_id}")
     async def connected(

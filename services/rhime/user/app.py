@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -13,7 +14,7 @@ from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
-from rhime.user import images, profiles
+from rhime.user import archive, images, profiles
 
 PREFIX = "/api/users"
 _LETTERS = re.compile(r"^[A-Za-z]+$")
@@ -153,6 +154,20 @@ def create(settings: Settings) -> FastAPI:
         403: {"description": "Not your profile"},
         404: {"description": "No such profile"},
     }
+
+    @router.get("/me/export", responses={502: {"description": "A part could not be had"}})
+    async def export(user: identity.User, kit: kit_app.KitDep) -> JSONResponse:
+        """Download everything Rhime holds about me as one JSON archive: account, profile,
+        posts, comments, likes, follows, Spotify connection, taste, recommendations and
+        notifications (never tokens nor the password hash)."""
+        profile = _profile(await profiles.get(kit, user_id=user.user_id))
+        found = await archive.gather(
+            kit, user_id=user.user_id, profile=profile.model_dump(by_alias=True)
+        )
+        name = f"rhime-{user.user_name or user.user_id}.json"
+        return JSONResponse(
+            found, headers={"content-disposition": f'attachment; filename="{name}"'}
+        )
 
     @router.get("/{userId}", responses={404: {"description": "No such profile"}})
     async def get_profile(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Profile:
