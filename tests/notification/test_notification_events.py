@@ -267,7 +267,11 @@ async def test_a_deleted_account_leaves_no_trace_whatever_the_order(notes: Notif
     )
     await eventually(lambda: _count(notes, 3))
     await eventually(lambda: _has(notes, lambda n: n["kind"] == "like" and n["count"] == 2))
-    assert (await notes.page(user=ANA))["notifications"]
+
+    async def ana_told() -> None:
+        assert (await notes.page(user=ANA))["notifications"]
+
+    await eventually(ana_told)
     unfollow = events.UserUnfollowed(
         id=f"user.unfollowed:{ANA}:{OWNER}:2", follower_id=ANA, followee_id=OWNER, version=2
     )
