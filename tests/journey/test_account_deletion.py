@@ -213,6 +213,7 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
             ),
         )
         await eventually(gone.recommendations, bool)
+        await eventually(ana.home, lambda page: mine in [p["postId"] for p in page["posts"]])
 
         # The data export holds all of it, and no secret.
         r = await gone.http.get("/api/users/me/export")
@@ -292,6 +293,9 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
             } == {"like": 1, "comment": 1, "follow": 1}
 
         await eventually(lambda: ana.request("GET", "/api/notifications"), without_them)
+
+        # Their post left the timelines of the people who followed them.
+        await eventually(ana.home, lambda page: mine not in [p["postId"] for p in page["posts"]])
 
         # And no store holds their id or userName (but the two keys that expire by themselves).
         async def left() -> list[str]:
