@@ -410,8 +410,10 @@ class Gateway:
         with the last token), though its rate window is kept under their id again."""
         try:
             async with asyncio.timeout(self.settings.redis_timeout_seconds):
+                rate = self.kit.key("rate", "user", user_id)
                 await self.kit.redis.delete(
-                    self.kit.key("connected", user_id), self.kit.key("rate", "user", user_id)
+                    self.kit.key("connected", user_id),
+                    *limits.counters(rate, window=self.settings.rate_window_seconds),
                 )
         except Exception:
             log.warning("could not drop the gateway's keys of %s", user_id, exc_info=True)
