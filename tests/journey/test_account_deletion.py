@@ -4,7 +4,7 @@ and recommendations deletes their account, and afterwards no store of the platfo
 their id or userName, and the counts others see are corrected.
 
 The stores walked (`holders`): every document of every collection of every MongoDB database
-(auth, user, post, comment, likes, graph, feed, music, notification, and any other the
+(`rhime_` auth, user, post, comment, likes, graph, feed, music, notification, and any other the
 server lists), every Redis key (SCAN over all of them, under every namespace and rq's,
 with each value read by its type) and every object of every S3 bucket (key and body).
 Two Redis keys may still name the person, each asserted to expire by itself: auth's
@@ -173,6 +173,8 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
     name = f"leaving{tag}"
     gone = await newcomer(platform, name)
     ana, bo = [await newcomer(platform, f"{n}{tag}") for n in ("staying", "remaining")]
+    # people they do not follow, so that each has someone to be recommended
+    others = [await newcomer(platform, f"listener{n}x{tag}") for n in range(3)]
     try:
         [track] = await gone.search_tracks("a", limit=1)
         mine = await gone.post(track=track, caption="my last share")
@@ -238,19 +240,19 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
         # Before: the walk sees the person in every kind of store (so it can see them at all).
         before = await holders(platform, gone.user_id, name)
         for store in (
-            "mongo auth.users",
-            "mongo user.profiles",
-            "mongo post.posts",
-            "mongo comment.comments",
-            "mongo likes.likes",
-            "mongo graph.edges",
-            "mongo feed.posts",
-            "mongo music.tokens",
-            "mongo music.tastes",
-            "mongo music.postings",
-            "mongo music.recommendations",
-            "mongo notification.groups",
-            "mongo notification.inboxes",
+            "mongo rhime_auth.users",
+            "mongo rhime_user.profiles",
+            "mongo rhime_post.posts",
+            "mongo rhime_comment.comments",
+            "mongo rhime_likes.likes",
+            "mongo rhime_graph.edges",
+            "mongo rhime_feed.posts",
+            "mongo rhime_music.tokens",
+            "mongo rhime_music.tastes",
+            "mongo rhime_music.postings",
+            "mongo rhime_music.recommendations",
+            "mongo rhime_notification.groups",
+            "mongo rhime_notification.inboxes",
             "redis rhime:connected:",
             "s3 ",
         ):
@@ -313,5 +315,5 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
         finally:
             await again.close()
     finally:
-        for session in (gone, ana, bo):
+        for session in (gone, ana, bo, *others):
             await session.close()
