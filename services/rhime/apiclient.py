@@ -80,7 +80,12 @@ class Session:
             raise ApiError(callback)
         return str(callback.headers["location"])
 
+    async def delete_account(self, *, password: str) -> None:
+        """Delete this person's account and everything Rhime holds about them."""
+        await self.request("DELETE", "/api/auth/me", json={"password": password})
+
     async def follow(self, user_id: str) -> None:
+
         await self.request("PUT", f"/api/graph/following/{user_id}")
 
     async def unfollow(self, user_id: str) -> None:

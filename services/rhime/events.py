@@ -58,6 +58,14 @@ def spotify_seq(event: UserAuthorized | UserDisconnected) -> int:
     return 2 * event.connection + (1 if isinstance(event, UserDisconnected) else 0)
 
 
+class UserDeleted(Event):
+    """The person deleted their account: every component removes what it holds of them
+    (ids only; the name is theirs no more)."""
+
+    SUBJECT = "user.deleted"
+    user_id: str
+
+
 class UserFollowed(Event):
     """`version` orders one pair's follows and unfollows (odd: follow, even: unfollow; 0 from
     publishers that predate it, whose id ends in it)."""
@@ -122,12 +130,16 @@ class LikeToggled(Event):
     user_id: str
     liked: bool
     seq: int = Field(ge=0)
+    # The person deleted their account: an unlike after which nothing of the pair is kept
+    # (state, transition records), instead of an "unliked" record.
+    forget: bool = False
 
 
 EVENTS: tuple[type[Event], ...] = (
     UserCreated,
     UserAuthorized,
     UserDisconnected,
+    UserDeleted,
     UserFollowed,
     UserUnfollowed,
     PostCreated,

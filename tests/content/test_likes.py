@@ -364,3 +364,53 @@ async def test_a_hung_batch_handler_is_cut_off_and_its_events_retried(
         assert handled == [POSTS[0]]
 
     await eventually(retried, timeout=10)
+
+
+async def _naming(likes: Likes, user_id: str) -> list[str]:
+    """Like documents and Redis keys or values of this namespace that name `user_id`."""
+    found = [
+        f"mongo {d['_id']}"
+        async for d in likes.kit.database[state.COLLECTION].find({"user_id": user_id})
+    ]
+    redis = likes.kit.redis
+    async for key in redis.scan_iter(match=f"{likes.kit.settings.namespace}:*"):
+        kind = await redis.type(key)
+        value: Any = None
+        if kind == "hash":
+            value = await redis.hgetall(key)
+        elif kind == "string":
+            value = await redis.get(key)
+        if user_id in f"{key} {value}":
+            found.append(f"redis {key}")
+    return found
+
+
+async def test_a_deleted_account_takes_its_likes_and_counts_with_it(likes: Likes) -> None:
+    """`user.deleted`: every like of the person is undone with a forget unlike (counted once
+    even when the deletion is redelivered), then nothing of the like context names them."""
+    gone, stays = auth_headers("gone1"), auth_headers("stays1")
+    async with httpx.AsyncClient(base_url=likes.like.url) as c:
+        for post_id in POSTS[:2]:
+            assert (await c.put(f"/api/likes/{post_id}", headers=gone)).status_code == 200
+            assert (await c.put(f"/api/likes/{post_id}", headers=stays)).status_code == 200
+        await c.put(f"/api/likes/{POSTS[2]}", headers=gone)
+        await c.delete(f"/api/likes/{POSTS[2]}", headers=gone)  # unliked: state kept, too
+
+        async def counted() -> None:
+            assert await likes.counts(POSTS) == {POSTS[0]: 2, POSTS[1]: 2, POSTS[2]: 0}
+            assert len([k for k in await likes.persisted() if k.endswith(":gone1")]) == 3
+
+        await eventually(counted)
+        deleted = events.UserDeleted(id="user.deleted:gone1", user_id="gone1")
+        for _ in range(2):  # redelivered
+            await likes.kit.require_bus().publish(deleted.model_copy(update={"id": f"{_}"}))
+
+        async def forgotten() -> None:
+            assert await likes.counts(POSTS) == {POSTS[0]: 1, POSTS[1]: 1, POSTS[2]: 0}
+            assert await _naming(likes, "gone1") == []
+
+        await eventually(forgotten)
+        await asyncio.sleep(0.5)  # later flushes must not move the counts
+        assert await likes.counts(POSTS) == {POSTS[0]: 1, POSTS[1]: 1, POSTS[2]: 0}
+        r = await c.get(f"/api/likes/{POSTS[0]}", headers=stays)
+        assert r.json() == {"isLiked": True}

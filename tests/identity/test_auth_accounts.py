@@ -14,8 +14,8 @@ from argon2 import PasswordHasher
 from rhime import events
 from rhime.auth import accounts, passwords, tokens
 from rhime.auth import app as auth_app
-from rhime.kit import client_address
-from tests.support import SECRET, auth_headers
+from rhime.kit import client_address, outbox
+from tests.support import SECRET, auth_headers, published
 
 ACCESS_SECRET = "test-access-token-secret-0123456789-abcdefgh"
 GOOD = {"userName": "ana.music", "email": "Ana@Example.com", "password": "s3cret!pw"}
@@ -179,6 +179,61 @@ async def test_me_and_sign_out(auth: httpx.AsyncClient) -> None:
     assert await kit.redis.get(tokens.revoked_key(kit.settings.namespace, user_id))
     # signing out without a session just clears the cookie
     assert (await auth.post("/api/auth/signout")).status_code == 200
+
+
+async def test_deleting_the_account(auth: httpx.AsyncClient) -> None:
+    kit = auth.app.state.kit  # type: ignore[attr-defined]
+    user_id = (await auth.post("/api/auth/signup", json=GOOD)).json()["userId"]
+    me = auth_headers(user_id)
+
+    async def delete(password: Any, headers: dict[str, str] = me) -> httpx.Response:
+        return await auth.request(
+            "DELETE", "/api/auth/me", json={"password": password}, headers=headers
+        )
+
+    assert (await delete("s3cret!pw", headers={})).status_code == 401
+    r = await delete("wrong!pw1")
+    assert r.status_code == 400
+    assert r.json() == {"errors": [{"msg": "The password is incorrect.", "field": "password"}]}
+    assert (await delete(None)).status_code == 400
+    assert (await auth.get("/api/auth/me", headers=me)).status_code == 200  # nothing changed
+
+    r = await delete("s3cret!pw")
+    assert r.status_code == 204, r.text
+    assert "Max-Age=0" in r.headers["set-cookie"]
+    assert r.headers[tokens.DELETED_HEADER] == "1"
+    assert await kit.redis.get(tokens.revoked_key(kit.settings.namespace, user_id))
+    [event] = await published(kit.settings, "user.deleted", expect=1)
+    assert event["user_id"] == user_id
+    assert event["id"] == f"user.deleted:{user_id}"
+    # the account is gone: no sign-in, no second deletion, and the name is free again
+    assert await kit.database[accounts.USERS].find_one({"_id": user_id}) is None
+    assert (await auth.get("/api/auth/me", headers=me)).status_code == 401
+    assert (await delete("s3cret!pw")).status_code == 401
+    r = await auth.post("/api/auth/signin", json={"userName": "ana.music", "password": "s3cret!pw"})
+    assert r.status_code == 400
+    r = await auth.post("/api/auth/signup", json=GOOD)
+    assert r.status_code == 201, r.text
+    assert r.json()["userId"] != user_id
+
+
+async def test_a_deletion_cut_short_is_finished_by_the_outbox(auth: httpx.AsyncClient) -> None:
+    """Marked for deletion but not yet published (a crash between): sign-in is refused at
+    once, and the relay publishes `user.deleted` and removes the account."""
+    kit = auth.app.state.kit  # type: ignore[attr-defined]
+    user_id = (await auth.post("/api/auth/signup", json=GOOD)).json()["userId"]
+    stale = events.UserDeleted(
+        id=f"user.deleted:{user_id}", user_id=user_id, occurred_at=events.now().replace(year=2020)
+    )
+    await kit.database[accounts.USERS].update_one(
+        {"_id": user_id}, {"$set": {outbox.PURGE: True}, **outbox.push(stale)}
+    )
+    r = await auth.post("/api/auth/signin", json={"userName": "ana.music", "password": "s3cret!pw"})
+    assert r.status_code == 400
+    await outbox.relay_once(kit, collection=accounts.USERS, grace_seconds=0)
+    [event] = await published(kit.settings, "user.deleted", expect=1)
+    assert event["user_id"] == user_id
+    assert await kit.database[accounts.USERS].find_one({"_id": user_id}) is None
 
 
 async def test_user_authorized_sets_spotify_once(auth: httpx.AsyncClient) -> None:

@@ -19,7 +19,7 @@ from rhime import events
 from rhime.auth import app as auth_app
 from rhime.auth import tokens
 from rhime.gateway import app as gateway_app
-from rhime.gateway import proxy
+from rhime.gateway import limits, proxy
 from rhime.graph import app as graph_app
 from rhime.graph import edges
 from rhime.kit import client_address, identity
@@ -541,3 +541,30 @@ async def test_a_stalled_redis_fails_fast_and_closed_for_writes(stack: Stack) ->
         await redis.execute_command("CLIENT", "UNPAUSE")
     r = await stack.client.post("/api/spotify/echo", headers=bearer(token), content=b"x")
     assert r.status_code == 200
+
+
+async def test_deleting_the_account_through_the_gateway_forgets_its_keys(stack: Stack) -> None:
+    """The real auth behind the gateway: a deletion refuses the person's tokens at once, and
+    the gateway drops what it kept under their id (the connected cache, the rate window)."""
+    c = stack.client
+    user_id, token = await sign_up_and_in(stack, userName="leaving", email="leaving@example.com")
+    c.cookies.clear()
+    r = await c.get("/api/spotify/callback", headers=bearer(token))  # caches "connected"
+    assert r.status_code == 302
+    kit = stack.gateway.app.state.kit
+    window = stack.gateway.app.state.kit.settings.rate_window_seconds
+    rate = limits.counters(kit.key("rate", "user", user_id), window=window)
+    keys = [kit.key("connected", user_id), *rate]
+    assert await kit.redis.exists(*keys) >= 2
+    r = await c.request(
+        "DELETE", "/api/auth/me", json={"password": "nope!pw12"}, headers=bearer(token)
+    )
+    assert r.status_code == 400
+    assert await kit.redis.exists(*keys) >= 2  # a refused deletion forgets nothing
+    r = await c.request(
+        "DELETE", "/api/auth/me", json={"password": SIGNUP["password"]}, headers=bearer(token)
+    )
+    assert r.status_code == 204, r.text
+    assert tokens.DELETED_HEADER not in r.headers  # for the gateway only
+    assert await kit.redis.exists(*keys) == 0
+    assert (await c.get("/api/auth/me", headers=bearer(token))).status_code == 401

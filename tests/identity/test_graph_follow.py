@@ -17,7 +17,7 @@ from rhime import events
 from rhime.graph import app as graph_app
 from rhime.graph import edges
 from rhime.kit import identity
-from tests.support import SECRET, auth_headers
+from tests.support import SECRET, auth_headers, published
 
 
 def oid() -> str:
@@ -296,3 +296,44 @@ async def test_a_first_follow_sends_the_edges_only_id_lookups(graph: Graph) -> N
         await edges.settle(graph.kit.database, key=edges.edge_id(a, b))
     assert await graph.counts(b) == {"followers": 1, "following": 0}
     assert await edges.settle_stale(graph.kit.database, older_than=0) == 0
+
+
+async def test_a_deleted_account_unfollows_both_ways_and_leaves_nothing(graph: Graph) -> None:
+    """`user.deleted` (twice, and after a crash mid-way): every edge from or to the person is
+    unfollowed with its event, the others' counts are corrected, and no edge, node or
+    applied id names them."""
+    gone, a, b = await graph.users(3)
+    for follower, followee in ((gone, a), (a, gone), (b, gone), (b, a)):
+        assert (await graph.follow(follower, followee)).status_code == 200
+    await graph.unfollow(gone, a)
+    await graph.follow(gone, a)  # version 3: more applied ids to forget
+    db = graph.kit.database
+    # a crash mid-way: one edge already unfollowed and settled, not yet removed
+    await graph.unfollow(b, gone)
+    deleted = events.UserDeleted(id=f"user.deleted:{gone}", user_id=gone)
+    bus = graph.kit.require_bus()
+    await bus.publish(deleted)
+    await bus.publish(deleted.model_copy(update={"id": deleted.id + ":again"}))
+
+    async def forgotten() -> bool:
+        left = [
+            doc["_id"]
+            async for coll in _collections(db)
+            async for doc in db[coll].find({})
+            if gone in repr(doc)
+        ]
+        return not left
+
+    await wait_for(forgotten, timeout=20)
+    assert await graph.counts(a) == {"followers": 1, "following": 0}
+    assert await graph.counts(b) == {"followers": 0, "following": 1}
+    r = await graph.follow(a, gone)
+    assert r.status_code == 404
+    unfollowed = await published(graph.kit.settings, "user.unfollowed", expect=4)
+    pairs = {(e["follower_id"], e["followee_id"]) for e in unfollowed}
+    assert pairs == {(gone, a), (a, gone), (b, gone)}  # the feed and notifications follow
+
+
+async def _collections(db: Any) -> AsyncIterator[str]:
+    for name in await db.list_collection_names():
+        yield name

@@ -289,3 +289,38 @@ async def test_author_cards_are_internal(users: httpx.AsyncClient) -> None:
     assert (await users.post("/internal/users/cards", json={"ids": [a]})).status_code == 401
     r = await users.post("/internal/users/cards", json={"ids": [a] * 101}, headers=service)
     assert r.status_code == 400
+
+
+async def test_a_deleted_account_takes_its_profile_and_pictures(users: httpx.AsyncClient) -> None:
+    """`user.deleted` (twice): the profile, the confirmed picture and a pending upload go;
+    another person's picture stays."""
+    uid, other = await created(users), await created(users, "bo")
+    for who in (uid, other):
+        grant = await upload(users, who)
+        assert (await post_form(grant, b"\x89PNG x", content_type="image/png")).status_code == 204
+        r = await users.post(
+            f"/api/users/{who}/image/confirm", json={"key": grant["key"]}, headers=auth_headers(who)
+        )
+        assert r.status_code == 200, r.text
+    pending = await upload(users, uid)
+    assert (await post_form(pending, b"\x89PNG y", content_type="image/png")).status_code == 204
+    s3, bucket = s3_of(users)
+
+    async def keys() -> list[str]:
+        listed = await asyncio.to_thread(s3.list_objects_v2, Bucket=bucket)
+        return sorted(o["Key"] for o in listed.get("Contents", []))
+
+    assert [k for k in await keys() if uid in k] != []
+    bus = users.app.state.kit.require_bus()  # type: ignore[attr-defined]
+    deleted = events.UserDeleted(id=f"user.deleted:{uid}", user_id=uid)
+    for _ in range(2):
+        await bus.js.publish(bus.subject(deleted.SUBJECT), deleted.model_dump_json().encode())
+    for _ in range(200):
+        r = await users.get(f"/api/users/{uid}", headers=auth_headers(other))
+        if r.status_code == 404 and not [k for k in await keys() if uid in k]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"left behind: {r.status_code} {await keys()}")
+    assert [k for k in await keys() if other in k]
+    assert (await users.get(f"/api/users/{other}", headers=auth_headers(other))).status_code == 200

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rhime import events
 from rhime.graph import edges
 from rhime.recommendation import app as rec_app
 from rhime.recommendation import jobs, store, worker
@@ -17,7 +18,7 @@ from rhime.recommendation.settings import Settings, WorkerSettings
 from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
 from rhime.spotify.settings import Settings as SpotifySettings
-from tests.music_services.music_helpers import connect, listeners, oid
+from tests.music_services.music_helpers import connect, listeners, oid, service_headers
 from tests.support import auth_headers, eventually
 
 
@@ -312,3 +313,36 @@ async def test_someone_followed_by_people_i_follow_outranks_an_equal_taste_stran
     back = await res.db[store.RECOMMENDATIONS].find_one({"_id": f"{known}:{me}"})
     assert back["explanation"]["mutualFollows"] == 1
     assert back["similarity"] > back["taste"]
+
+
+async def test_a_deleted_account_is_forgotten_by_the_music_context(
+    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources
+) -> None:
+    """`user.deleted` (twice): tokens, taste, postings, their recommendations and the
+    others' about them, and their queued initial fetch go; nothing in the music database or
+    rq's keys names them."""
+    client, kit = spotify
+    alice, bob, cy = await connected_users(client, listeners(3, 3))
+    for user in (alice, bob, cy):
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    assert alice in await recs_of(res.db, bob)
+    assert await res.redis.exists(f"rq:job:initial-{alice}")
+    deleted = events.UserDeleted(id=f"user.deleted:{alice}", user_id=alice)
+    bus = kit.require_bus()
+    for _ in range(2):
+        await bus.js.publish(bus.subject(deleted.SUBJECT), deleted.model_dump_json().encode())
+
+    async def forgotten() -> None:
+        left = [
+            f"{name} {doc['_id']}"
+            for name in await res.db.list_collection_names()
+            for doc in await res.db[name].find({}).to_list(None)
+            if alice in repr(doc)
+        ]
+        left += [k async for k in res.redis.scan_iter(match="rq:*") if alice in str(k)]
+        assert left == []
+
+    await eventually(forgotten, timeout=20)
+    assert bob in await recs_of(res.db, cy)
+    r = await client.get(f"/internal/connected/{alice}", headers=service_headers())
+    assert r.json() == {"connected": False}

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import bson
+import bson.json_util
 import httpx
 import pytest
 
@@ -26,7 +27,8 @@ ANA, BO, CY, OWNER = oid(), oid(), oid(), oid()
 class Notifications:
     def __init__(self, served: Any) -> None:
         self.url = served.url
-        self.bus = served.app.state.kit.require_bus()
+        self.kit = served.app.state.kit
+        self.bus = self.kit.require_bus()
         self.http = httpx.AsyncClient(base_url=served.url)
 
     async def send(self, *batch: events.Event) -> None:
@@ -237,3 +239,66 @@ async def _has(notes: Notifications, ok: Callable[[dict[str, Any]], bool]) -> di
 async def _count(notes: Notifications, n: int) -> None:
     page = await notes.page(limit=50)
     assert len(page["notifications"]) == n, page
+
+
+async def _naming(notes: Notifications, user_id: str) -> list[str]:
+    """The documents of the notification database that name `user_id` anywhere."""
+    db = notes.kit.database
+    found = []
+    for name in await db.list_collection_names():
+        async for doc in db[name].find({}):
+            if user_id in bson.json_util.dumps(doc):
+                found.append(f"{name} {doc['_id']}")
+    return found
+
+
+async def test_a_deleted_account_leaves_no_trace_whatever_the_order(notes: Notifications) -> None:
+    """ANA deletes their account; the unlike, comment deletion and unfollow that deletion
+    sets off arrive before and after `user.deleted` (and again): nothing names ANA at the
+    end, the counts of the notifications ANA was part of are corrected, and ANA's own
+    inbox goes."""
+    p, mine, c = oid(), oid(), oid()
+    await notes.send(post(p), post(mine, owner=ANA), like(p, ANA, 1), like(p, BO, 1))
+    await notes.send(comment(c, p, ANA), like(mine, BO, 1))
+    await notes.send(
+        events.UserFollowed(
+            id=f"user.followed:{ANA}:{OWNER}:1", follower_id=ANA, followee_id=OWNER, version=1
+        )
+    )
+    await eventually(lambda: _count(notes, 3))
+    await eventually(lambda: _has(notes, lambda n: n["kind"] == "like" and n["count"] == 2))
+
+    async def ana_told() -> None:
+        assert (await notes.page(user=ANA))["notifications"]
+
+    await eventually(ana_told)
+    unfollow = events.UserUnfollowed(
+        id=f"user.unfollowed:{ANA}:{OWNER}:2", follower_id=ANA, followee_id=OWNER, version=2
+    )
+    await notes.send(unfollow)  # before
+    await notes.send(events.UserDeleted(id=f"user.deleted:{ANA}", user_id=ANA))
+    await notes.send(
+        events.LikeToggled(
+            id=f"like.toggled:forget:{p}:{ANA}",
+            item_id=p,
+            item_type="post",
+            user_id=ANA,
+            liked=False,
+            seq=5,
+            forget=True,
+        ),
+        events.CommentDeleted(id=f"comment.deleted:{c}", comment_id=c, post_id=p, user_id=ANA),
+        events.PostDeleted(id=f"post.deleted:{mine}", post_id=mine, user_id=ANA),
+        unfollow,  # and again
+        like(p, ANA, 1),  # a late one from before
+    )
+
+    async def settled() -> None:
+        page = await notes.page()
+        assert [(n["kind"], n["count"], n["actors"]) for n in page["notifications"]] == [
+            ("like", 1, [BO])
+        ], page
+        assert await _naming(notes, ANA) == []
+
+    await eventually(settled)
+    assert (await notes.page(user=ANA))["notifications"] == []

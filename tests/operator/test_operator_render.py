@@ -245,7 +245,8 @@ def test_network_policies_open_only_the_gateway_and_follow_calls_and_backing() -
         "recommendation",
         "recommendation-worker",
     }
-    assert _allowed_from(objs["NetworkPolicy", "rd-auth"]) == {"gateway"}
+    # and the user component, which gathers the account's part of a data export
+    assert _allowed_from(objs["NetworkPolicy", "rd-auth"]) == {"gateway", "user"}
     for c in catalogue.COMPONENTS:
         if c.serves_traffic and not c.public:
             callers = {x.name for x in catalogue.COMPONENTS if c.name in x.calls}

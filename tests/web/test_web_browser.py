@@ -4,6 +4,8 @@ phone and desktop widths under test-output/screenshots/."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -394,4 +396,51 @@ async def test_find_people_and_change_password(page: Any, site: str, shots: Path
         await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
     finally:
         await seed.close()
+        await me.close()
+
+
+async def test_download_my_data_and_delete_my_account(page: Any, site: str, shots: Path) -> None:
+    expect = playwright_api.expect
+    me = ws.Person(site, ws.unique("cy"))
+    try:
+        await me.join()
+        await me.share("the", "Before I go")
+        await page.goto("/signin")
+        await page.get_by_label("Username or email").fill(me.name)
+        await page.get_by_label("Password").fill(ws.PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(re.compile(r"/$"))
+        await page.goto("/settings/profile")
+
+        # The download is one JSON file of everything, saved by the browser.
+        async with page.expect_download() as started:
+            await page.get_by_role("link", name="Download my data").click()
+        download = await started.value
+        assert download.suggested_filename == f"rhime-{me.name}.json"
+        saved = Path(await download.path())
+        archive = json.loads(await asyncio.to_thread(saved.read_text))
+        assert archive["account"]["userName"] == me.name
+        assert [p["caption"] for p in archive["posts"]] == ["Before I go"]
+
+        # Deleting asks for the password; a wrong one is said next to the field.
+        await page.get_by_label("Your password, to confirm").fill("not!mine123")
+        await page.get_by_role("button", name="Delete my account").click()
+        await expect(page.locator("#deletePassword-error")).to_have_text(
+            "The password is incorrect."
+        )
+        await shoot(page, shots, "delete-account-error")
+        await page.get_by_label("Your password, to confirm").fill(ws.PASSWORD)
+        await page.get_by_role("button", name="Delete my account").click()
+        await expect(page).to_have_url(re.compile(r"/signin\?deleted=1$"))
+        await expect(page.get_by_role("status")).to_contain_text("Your account is deleted")
+        await shoot(page, shots, "account-deleted")
+
+        # Signed out, and the account cannot be signed in to again.
+        await page.goto("/settings/profile")
+        await expect(page).to_have_url(re.compile(r"/signin\?next="))
+        await page.get_by_label("Username or email").fill(me.name)
+        await page.get_by_label("Password").fill(ws.PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator(".alert")).to_contain_text("incorrect")
+    finally:
         await me.close()

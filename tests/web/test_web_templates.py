@@ -521,9 +521,34 @@ def test_profile_edit_follows_the_api_rules_and_offers_removing_an_own_picture(
         "gender": None,
         "currentPassword": "200",
         "newPassword": "128",
+        "deletePassword": "200",  # the API's longest password
     }
     assert "Remove picture" in text
     assert 'src="http://s3/b/x/1.png"' in text
+
+
+def test_profile_edit_offers_the_data_export_and_deleting_the_account(
+    env: jinja2.Environment,
+) -> None:
+    person = {"userId": wp.ME, "firstName": "ana"}
+    text = render(env, "profile_edit.html", person=person, errors={}, messages=[], saved=False)
+    assert '<a class="button subtle" href="/api/users/me/export" download' in text
+    assert '<form method="post" action="/settings/delete-account">' in text
+    assert 'name="password" type="password"' in text
+    assert "deletePassword-error" not in text
+    wrong = render(
+        env,
+        "profile_edit.html",
+        person=person,
+        errors={},
+        messages=[],
+        saved=False,
+        delete_error="The password is incorrect.",
+    )
+    assert '<p class="error" id="deletePassword-error">The password is incorrect.</p>' in wrong
+    assert 'aria-invalid="true"' in wrong
+    signin = render(env, "signin.html", form={}, errors={}, messages=[], next="/", deleted=True)
+    assert "Your account is deleted" in signin
 
 
 def test_the_stock_picture_shows_as_the_initial(env: jinja2.Environment) -> None:

@@ -23,6 +23,8 @@ from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.auth")
 USERS = "users"
+# An account being deleted is gone for sign-in while its `user.deleted` waits in the outbox.
+LIVE = {outbox.PURGE: {"$ne": True}}
 # The order of the last Spotify connect or disconnect applied (events.spotify_seq).
 SPOTIFY_SEQ = "spotifySeq"
 INDEXES = {
@@ -118,7 +120,7 @@ async def sign_in(
     login = login.strip().lower()
     reservation = await attempts.reserve(kit, login=login, client=client, limits=limits)
     field = "email" if "@" in login else "user_name_key"
-    doc = await kit.database[USERS].find_one({field: login})
+    doc = await kit.database[USERS].find_one({field: login, **LIVE})
     try:
         matches = await hasher.verify(doc["password"] if doc else None, password)
     except passwords.Busy:
@@ -180,10 +182,48 @@ async def change_password(
 
 
 async def get(kit: Kit, *, user_id: str) -> Account:
-    doc = await kit.database[USERS].find_one({"_id": user_id}, {"password": 0})
+    doc = await kit.database[USERS].find_one({"_id": user_id, **LIVE}, {"password": 0})
     if doc is None:
         raise errors.unauthenticated()
     return _account(doc)
+
+
+async def delete(
+    kit: Kit,
+    *,
+    hasher: passwords.Hasher,
+    user_id: str,
+    password: str,
+    client: str,
+    limits: attempts.Limits,
+    ttl: int,
+) -> None:
+    """Delete the account after checking its password (limited like sign-ins): every token
+    is refused from now on, and the document is marked purged with `user.deleted` in one
+    write; the outbox publishes the event, then removes the document, which frees the
+    userName and email for anyone. Every component removes what it holds on that event."""
+    users = kit.database[USERS]
+    doc = await users.find_one({"_id": user_id, **LIVE}, {"password": 1, "user_name_key": 1})
+    if doc is None:
+        raise errors.unauthenticated()
+    reservation = await attempts.reserve(
+        kit, login=doc["user_name_key"], client=client, limits=limits
+    )
+    try:
+        matches = await hasher.verify(doc["password"], password)
+    except passwords.Busy:
+        await attempts.unchecked(kit, reservation)
+        raise busy() from None
+    if not matches:
+        raise errors.bad_request("The password is incorrect.", field="password")
+    await attempts.succeeded(kit, reservation)
+    await sign_out(kit, user_id=user_id, ttl=ttl)
+    event = events.UserDeleted(id=f"user.deleted:{user_id}", user_id=user_id)
+    await users.update_one(
+        {"_id": user_id, **LIVE}, {"$set": {outbox.PURGE: True}, **outbox.push(event)}
+    )
+    await kit.redis.delete(tokens.spotify_changed_key(kit.settings.namespace, user_id))
+    await outbox.try_flush(kit, collection=USERS, doc_id=user_id)
 
 
 async def sign_out(kit: Kit, *, user_id: str, ttl: int) -> None:
@@ -219,3 +259,18 @@ async def spotify_changed(
     key = tokens.spotify_changed_key(kit.settings.namespace, event.user_id)
     changed_ms = int(event.occurred_at.timestamp() * 1000)
     await kit.redis.eval(_KEEP_LATEST, 1, key, changed_ms, tokens.TTL_SECONDS + 60)
+
+
+async def export(kit: Kit, *, user_id: str) -> dict[str, Any]:
+    """The account as its owner may take it away: never the password hash."""
+    doc = await kit.database[USERS].find_one({"_id": user_id, **LIVE})
+    if doc is None:
+        raise errors.not_found("The account does not exist.")
+    created: datetime.datetime | None = doc.get("created_at")
+    return {
+        "userId": doc["_id"],
+        "userName": doc["user_name"],
+        "email": doc["email"],
+        "spotify": bool(doc.get("spotify", False)),
+        "createdAt": created.isoformat() if created else None,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -106,6 +106,10 @@ class PasswordChange(Model):
     _new_password = field_validator("new_password")(rules.password)
 
 
+class DeleteAccount(Model):
+    password: str = Field(min_length=1, max_length=200, description="The current password.")
+
+
 class UserOut(Model):
     user_id: str
     user_name: str
@@ -133,6 +137,7 @@ def _out(account: accounts.Account) -> dict[str, Any]:
 
 def create(settings: Settings) -> FastAPI:
     router = APIRouter(prefix=PREFIX, tags=["auth"])
+    internal = APIRouter(prefix="/internal/auth", tags=["internal"])
     hasher = passwords.Hasher(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
@@ -242,6 +247,39 @@ def create(settings: Settings) -> FastAPI:
         """The signed-in user (Spotify state fresh from the account, not from the token)."""
         return UserOut(**_out(await accounts.get(kit, user_id=user.user_id)))
 
+    @router.delete(
+        "/me",
+        status_code=204,
+        responses={
+            400: {"description": "Wrong password"},
+            401: {"description": "Not signed in"},
+            429: {"description": "Too many wrong passwords"},
+        },
+    )
+    async def delete_me(
+        body: DeleteAccount, request: Request, user: identity.User, kit: kit_app.KitDep
+    ) -> Response:
+        """Delete my account and everything Rhime holds about me (the current password
+        confirms it). Signs out everywhere at once; the rest is removed within moments
+        (`user.deleted`). The userName and email can be used again."""
+        await accounts.delete(
+            kit,
+            hasher=hasher,
+            user_id=user.user_id,
+            password=body.password,
+            client=client_address.of(request),
+            limits=limits,
+            ttl=tokens.TTL_SECONDS,
+        )
+        response = Response(status_code=204, headers={tokens.DELETED_HEADER: "1"})
+        tokens.clear_cookie(response, secure=settings.cookie_secure)
+        return response
+
+    @internal.get("/export/{user_id}")
+    async def export(user_id: str, _: identity.Service, kit: kit_app.KitDep) -> dict[str, Any]:
+        """The account's part of its owner's data export (components only)."""
+        return await accounts.export(kit, user_id=user_id)
+
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
         async def on_authorized(event: events.UserAuthorized) -> None:
             await accounts.spotify_changed(kit, event=event)
@@ -260,7 +298,7 @@ def create(settings: Settings) -> FastAPI:
         description="Sign up, sign in, sign out and the current user.",
         database="auth",
         api_prefix=PREFIX,
-        routers=[router],
+        routers=[router, internal],
         indexes=accounts.INDEXES,
         outboxes=[accounts.USERS],
         subscriptions=subscriptions,

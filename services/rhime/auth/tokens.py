@@ -87,6 +87,9 @@ def clear_cookie(response: Response, *, secure: bool) -> None:
 # caller's Spotify; the gateway then re-issues the browser's cookie with that claim at once
 # and strips the header.
 SPOTIFY_HEADER = "x-rhime-spotify-connected"
+# The auth component sets this on the answer that deletes the caller's account; the gateway
+# then drops what it keeps per person (the connected cache, the rate window) and strips it.
+DELETED_HEADER = "x-rhime-account-deleted"
 
 
 def spotify_changed_key(namespace: str, user_id: str) -> str:

@@ -52,6 +52,13 @@ def create(settings: Settings) -> FastAPI:
         await comments.delete(kit, user_id=user.user_id, comment_id=comment_id)
         return Response(status_code=204)
 
+    @internal.get("/export/{user_id}")
+    async def export(
+        user_id: str, _: identity.Service, kit: kit_app.KitDep
+    ) -> dict[str, list[models.CommentOut]]:
+        """The user's comments, for their data export (components only)."""
+        return {"comments": await comments.export(kit, user_id=user_id)}
+
     @internal.post("/counts")
     async def batch_counts(
         body: models.Ids, _: identity.Service, kit: kit_app.KitDep
@@ -65,9 +72,14 @@ def create(settings: Settings) -> FastAPI:
         async def deleted(event: events.PostDeleted) -> None:
             await posts.on_deleted(kit, event)
 
+        async def user_deleted(event: events.UserDeleted) -> None:
+            await comments.delete_all(kit, user_id=event.user_id)
+
         return [
             bus.Subscription(event=events.PostCreated, handler=created),
             bus.Subscription(event=events.PostDeleted, handler=deleted),
+            # many comments take a while; what a timeout interrupts, a redelivery finishes
+            bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0),
         ]
 
     return kit_app.create_app(

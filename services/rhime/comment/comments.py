@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from rhime.kit.app import Kit
 
 COLLECTION = "comments"
-INDEXES = {COLLECTION: [IndexModel([("post_id", 1), ("_id", DESCENDING)])]}
+INDEXES = {
+    COLLECTION: [
+        IndexModel([("post_id", 1), ("_id", DESCENDING)]),
+        IndexModel([("user_id", 1)]),  # a person's comments, when they delete their account
+    ],
+    # only older tombstones name their author
+    posts.COLLECTION: [IndexModel([("user_id", 1)], sparse=True)],
+}
 LIVE = {outbox.PURGE: {"$ne": True}}
 
 
@@ -107,3 +114,31 @@ async def delete(kit: Kit, *, user_id: str, comment_id: str) -> None:
     if result.matched_count == 0:
         raise errors.not_found("No such comment exists.")
     await outbox.try_flush(kit, collection=COLLECTION, doc_id=comment_id)
+
+
+async def delete_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
+    """The person deleted their account: each of their comments goes the way one deletion
+    goes (`comment.deleted`: likes retired, notifications withdrawn; comment counts are
+    counted live). Their posts' own comments follow `post.deleted`. Safe to repeat."""
+    coll = kit.database[COLLECTION]
+    retired = 0
+    while True:
+        found = coll.find({"user_id": user_id, **LIVE}, {"user_id": 1, "post_id": 1})
+        docs = [doc async for doc in found.limit(batch)]
+        if not docs:
+            break
+        for doc in docs:
+            if await posts.retire(kit.database, doc):
+                retired += 1
+                await outbox.flush(kit, collection=COLLECTION, doc_id=doc["_id"])
+    # older tombstones of their posts named them
+    await kit.database[posts.COLLECTION].update_many(
+        {"user_id": user_id}, {"$unset": {"user_id": ""}}
+    )
+    return retired
+
+
+async def export(kit: Kit, *, user_id: str) -> list[models.CommentOut]:
+    """Every live comment of the user, oldest first (their data export)."""
+    cursor = kit.database[COLLECTION].find({"user_id": user_id, **LIVE}).sort("_id", 1)
+    return [render(doc) async for doc in cursor]

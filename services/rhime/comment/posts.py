@@ -1,7 +1,8 @@
 """The comment service's own copy of which posts exist, kept from post events.
 
 Upserts are idempotent and a deletion leaves a tombstone, so a late or repeated
-`post.created` cannot bring a deleted post back."""
+`post.created` cannot bring a deleted post back. Nothing here names the author: a tombstone
+must not outlive its author's account (older documents' `user_id` is dropped on deletion)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ async def exists(kit: Kit, *, post_id: str) -> bool:
 async def on_created(kit: Kit, event: events.PostCreated) -> None:
     await kit.database[COLLECTION].update_one(
         {"_id": event.post_id},
-        {"$setOnInsert": {"user_id": event.user_id, "deleted": False}},
+        {"$setOnInsert": {"deleted": False}},
         upsert=True,
     )
 
@@ -33,20 +34,27 @@ async def on_deleted(kit: Kit, event: events.PostDeleted) -> None:
     db: Any = kit.database
     await db[COLLECTION].update_one(
         {"_id": event.post_id},
-        {"$set": {"deleted": True, "user_id": event.user_id}},
+        {"$set": {"deleted": True}, "$unset": {"user_id": ""}},
         upsert=True,
     )
     # The post's comments go with it, each through its outbox with a `comment.deleted`, so
     # that the like service retires them too (one being deleted already has its event).
     live = {"post_id": event.post_id, outbox.PURGE: {"$ne": True}}
-    async for doc in db["comments"].find(live, {"user_id": 1}):
-        gone = events.CommentDeleted(
-            id=f"comment.deleted:{doc['_id']}",
-            comment_id=doc["_id"],
-            post_id=event.post_id,
-            user_id=doc["user_id"],
-        )
-        await db["comments"].update_one(
-            {"_id": doc["_id"], outbox.PURGE: {"$ne": True}},
-            {"$set": {outbox.PURGE: True}, **outbox.push(gone)},
-        )
+    async for doc in db["comments"].find(live, {"user_id": 1, "post_id": 1}):
+        await retire(db, doc)
+
+
+async def retire(db: Any, doc: dict[str, Any]) -> bool:
+    """Mark a live comment (`_id`, `post_id`, `user_id`) purged with its `comment.deleted`;
+    False when it was marked already."""
+    gone = events.CommentDeleted(
+        id=f"comment.deleted:{doc['_id']}",
+        comment_id=doc["_id"],
+        post_id=doc["post_id"],
+        user_id=doc["user_id"],
+    )
+    result = await db["comments"].update_one(
+        {"_id": doc["_id"], outbox.PURGE: {"$ne": True}},
+        {"$set": {outbox.PURGE: True}, **outbox.push(gone)},
+    )
+    return bool(result.matched_count)

@@ -126,7 +126,11 @@ def create(settings: Settings) -> FastAPI:
         async def unfollowed(event: events.UserUnfollowed) -> None:
             await fanout.user_unfollowed(kit, event)
 
+        async def user_deleted(event: events.UserDeleted) -> None:
+            await fanout.user_deleted(kit, event)
+
         return [
+            bus.Subscription(event=events.UserDeleted, handler=user_deleted),
             bus.Subscription(event=events.PostCreated, handler=created),
             bus.Subscription(event=events.PostDeleted, handler=deleted),
             bus.Subscription(event=events.UserFollowed, handler=followed),

@@ -1,7 +1,8 @@
 """The feed's own index of every author's posts, kept from post events in Mongo
 (`posts {_id: post id, user_id, deleted}` indexed by author and id): the source for
 profile timelines, timeline rebuilds, follows and big accounts' posts merged at read time.
-Deletions leave a tombstone so a late `post.created` cannot bring a post back."""
+Deletions leave a tombstone so a late `post.created` cannot bring a post back; a tombstone
+does not name its author, who may delete their account."""
 
 from __future__ import annotations
 
@@ -29,9 +30,19 @@ async def record(kit: Kit, *, post_id: str, user_id: str) -> bool:
     return doc is not None and not doc.get("deleted")
 
 
-async def forget(kit: Kit, *, post_id: str, user_id: str) -> None:
+async def forget(kit: Kit, *, post_id: str) -> None:
     await kit.database[POSTS].update_one(
-        {"_id": post_id}, {"$set": {"user_id": user_id, "deleted": True}}, upsert=True
+        {"_id": post_id}, {"$set": {"deleted": True}, "$unset": {"user_id": ""}}, upsert=True
+    )
+
+
+async def forget_author(kit: Kit, *, user_id: str) -> None:
+    """The person deleted their account: their author record, and the author named in
+    tombstones written before tombstones stopped naming one (their live posts follow
+    `post.deleted`)."""
+    await kit.database[AUTHORS].delete_one({"_id": user_id})
+    await kit.database[POSTS].update_many(
+        {"user_id": user_id, "deleted": True}, {"$unset": {"user_id": ""}}
     )
 
 

@@ -27,7 +27,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from rhime import events
-from rhime.feed import authors, graph, timelines
+from rhime.feed import authors, graph, pages, timelines
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -94,7 +94,7 @@ async def _became_small(kit: Kit, *, author: str, limits: Limits) -> None:
 
 
 async def post_deleted(kit: Kit, event: events.PostDeleted, *, limits: Limits) -> None:
-    await authors.forget(kit, post_id=event.post_id, user_id=event.user_id)
+    await authors.forget(kit, post_id=event.post_id)
     await timelines.remove(kit, user_id=event.user_id, post_ids=[event.post_id])
     async for batch in graph.followers(kit, user_id=event.user_id, batch_size=limits.batch):
         pipe = kit.redis.pipeline(transaction=False)
@@ -124,3 +124,12 @@ async def user_followed(kit: Kit, event: events.UserFollowed, *, limits: Limits)
 async def user_unfollowed(kit: Kit, event: events.UserUnfollowed) -> None:
     await timelines.unfollow_big(kit, user_id=event.follower_id, author=event.followee_id)
     await timelines.drop(kit, user_id=event.follower_id)
+
+
+async def user_deleted(kit: Kit, event: events.UserDeleted) -> None:
+    """Their timeline keys and author card go; their posts leave others' timelines with
+    `post.deleted`, and their follows with `user.unfollowed` (which drops the follower's
+    timeline, rebuilt without them on the next read)."""
+    timeline, active, bigs = timelines.keys(kit, event.user_id)
+    await kit.redis.delete(timeline, active, bigs, pages.card_key(kit, event.user_id))
+    await authors.forget_author(kit, user_id=event.user_id)

@@ -170,8 +170,12 @@ async def _posts(kit: Kit, post_ids: Sequence[str], limits: Limits) -> dict[str,
     return found
 
 
+def card_key(kit: Kit, user_id: str) -> str:
+    return kit.key("feed", "card", user_id)
+
+
 async def _cards(kit: Kit, user_ids: Sequence[str], limits: Limits) -> dict[str, dict[str, Any]]:
-    keys = [kit.key("feed", "card", u) for u in user_ids]
+    keys = [card_key(kit, u) for u in user_ids]
     cached: list[Any] = await kit.redis.mget(keys)
     found = {u: orjson.loads(raw) for u, raw in zip(user_ids, cached, strict=True) if raw}
     missing = [u for u in user_ids if u not in found]
@@ -183,7 +187,7 @@ async def _cards(kit: Kit, user_ids: Sequence[str], limits: Limits) -> dict[str,
             pipe = kit.redis.pipeline(transaction=False)
             for user_id, card in fetched.items():
                 pipe.set(
-                    kit.key("feed", "card", user_id),
+                    card_key(kit, user_id),
                     orjson.dumps(card),
                     ex=limits.card_cache_seconds,
                 )

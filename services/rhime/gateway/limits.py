@@ -26,6 +26,13 @@ class Verdict:
     spotify_changed_ms: int = 0  # the user's last Spotify connect or disconnect (ms), 0 if none
 
 
+def counters(key: str, *, window: int) -> list[str]:
+    """The counters of `key` that may still exist: this window's and the last one's (each
+    lives one window and a second)."""
+    slot = int(time.time() // window)
+    return [f"{key}:{slot - 1}", f"{key}:{slot}"]
+
+
 async def check(
     redis: aioredis.Redis,
     *,

@@ -66,6 +66,7 @@ _DROP_RESPONSE = frozenset(
         "server",
         logs.HEADER,
         tokens.SPOTIFY_HEADER,  # for the gateway only
+        tokens.DELETED_HEADER,  # for the gateway only
     }
 )
 _SMALL_BODY = 64 * 1024
@@ -372,6 +373,9 @@ class Gateway:
                     )
                     if from_cookie:
                         refreshed = self._reissue(claims, spotify=now_connected)
+                deleted = response.headers.get(tokens.DELETED_HEADER)
+                if deleted and route.component == "auth" and claims is not None:
+                    await self._forget(claims.user_id)
                 if refreshed:
                     out.append((b"set-cookie", refreshed.encode("latin-1")))
                 await send(
@@ -399,6 +403,20 @@ class Gateway:
                 raise
             log.warning("%s unreachable on %s", route.component, scope["path"], exc_info=True)
             await _error(502, errors.message(502), rid)(scope, receive, send)
+
+    async def _forget(self, user_id: str) -> None:
+        """The person deleted their account: what the gateway keeps under their id goes. A
+        later request with their old token is refused (auth's sign-out mark, which expires
+        with the last token), though its rate window is kept under their id again."""
+        try:
+            async with asyncio.timeout(self.settings.redis_timeout_seconds):
+                rate = self.kit.key("rate", "user", user_id)
+                await self.kit.redis.delete(
+                    self.kit.key("connected", user_id),
+                    *limits.counters(rate, window=self.settings.rate_window_seconds),
+                )
+        except Exception:
+            log.warning("could not drop the gateway's keys of %s", user_id, exc_info=True)
 
     async def _read_all(self, receive: Receive) -> bytes:
         chunks = []

@@ -63,6 +63,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def create(settings: Settings) -> FastAPI:
     router = APIRouter(prefix=PREFIX, tags=["graph"], responses=ERRORS)
+    internal = APIRouter(prefix="/internal/graph", tags=["internal"])
+
+    @internal.get("/export/{user_id}")
+    async def export(
+        user_id: str, _: identity.Service, kit: kit_app.KitDep
+    ) -> dict[str, list[str]]:
+        """Whom the user follows and who follows them, for their data export (components
+        only)."""
+        return await follows.export(kit, user_id=user_id)
 
     @router.put("/following/{userId}", responses={403: {"description": "Yourself"}})
     async def follow(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Following:
@@ -114,7 +123,14 @@ def create(settings: Settings) -> FastAPI:
         async def on_user_created(event: events.UserCreated) -> None:
             await edges.add_user(kit.database, user_id=event.user_id, user_name=event.user_name)
 
-        return [bus.Subscription(event=events.UserCreated, handler=on_user_created)]
+        async def on_user_deleted(event: events.UserDeleted) -> None:
+            await follows.forget_all(kit, user_id=event.user_id)
+
+        return [
+            bus.Subscription(event=events.UserCreated, handler=on_user_created),
+            # many follows take a while; what a timeout interrupts, a redelivery finishes
+            bus.Subscription(event=events.UserDeleted, handler=on_user_deleted, ack_wait=90.0),
+        ]
 
     return kit_app.create_app(
         settings,
@@ -122,7 +138,7 @@ def create(settings: Settings) -> FastAPI:
         description="Follow and unfollow; follower and following lists, counts, relationships.",
         database="graph",
         api_prefix=PREFIX,
-        routers=[router],
+        routers=[router, internal],
         indexes=edges.INDEXES,
         outboxes=[edges.EDGES],
         subscriptions=subscriptions,

@@ -72,3 +72,59 @@ async def settle_forever(kit: Kit) -> None:
         except Exception:
             log.warning("settling stale edges failed", exc_info=True)
         await asyncio.sleep(kit.settings.outbox_relay_seconds * 5)
+
+
+async def forget_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
+    """The person deleted their account: every edge from or to them is unfollowed the usual
+    way (`user.unfollowed`, counts settled), then removed with their node. Safe to repeat:
+    each step finds what a crash left and finishes it. Returns the edges removed."""
+    db = kit.database
+    removed = 0
+    for field in ("follower", "followee"):
+        while True:
+            query = {field: user_id, outbox.PURGE: {"$ne": True}}
+            keys = [
+                doc["_id"] async for doc in db[edges.EDGES].find(query, {"_id": 1}).limit(batch)
+            ]
+            if not keys:
+                break
+            for key in keys:
+                await _forget_edge(kit, key=key)
+                removed += 1
+    await db[edges.USERS].delete_one({"_id": user_id})
+    return removed
+
+
+async def _forget_edge(kit: Kit, *, key: str) -> None:
+    db = kit.database
+    doc = await db[edges.EDGES].find_one({"_id": key}, {"follower": 1, "followee": 1})
+    if doc is None:
+        return
+    follower, followee = doc["follower"], doc["followee"]
+    await edges.transition(db, follower=follower, followee=followee, active=False)
+    await edges.settle(db, key=key)
+    doc = await db[edges.EDGES].find_one({"_id": key}, {"version": 1})
+    if doc is None:
+        return
+    # Settled: the ids that kept each count change from applying twice name the pair, and
+    # are of no more use.
+    applied = [f"edge:{key}:{v}" for v in range(1, int(doc["version"]) + 1)]
+    for node in (follower, followee):
+        await db[edges.USERS].update_one({"_id": node}, {"$pullAll": {"_applied": applied}})
+    await db[edges.EDGES].update_one({"_id": key}, {"$set": {outbox.PURGE: True}})
+    await outbox.flush(kit, collection=edges.EDGES, doc_id=key)
+
+
+async def export(kit: Kit, *, user_id: str) -> dict[str, list[str]]:
+    """Whom the user follows and who follows them, for their data export."""
+    found: dict[str, list[str]] = {}
+    direction: edges.Direction
+    for direction in ("followers", "following"):
+        found[direction] = [
+            uid
+            async for batch in edges.stream(
+                kit.database, user_id=user_id, direction=direction, batch_size=500
+            )
+            for uid in batch
+        ]
+    return found

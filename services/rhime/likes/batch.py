@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rhime.likes.batch")
 APPLIED_KEEP = 50  # epochs remembered per count document; a retry comes within one or two
 
+# ARGV[5] = '1': the person deleted their account; their field goes (it names them) after
+# the unlike is counted, and a repeat finds nothing to count.
 _TRANSITION = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local seq = tonumber(ARGV[2])
@@ -59,8 +61,12 @@ if cur then
   if tonumber(string.sub(cur, 1, sep - 1)) >= seq then return 0 end
   was = string.sub(cur, sep + 1)
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[5] == '1' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
 if was == ARGV[3] then return 0 end
 local delta = (ARGV[3] == '1') and 1 or -1
 redis.call('INCRBY', KEYS[2], delta)
@@ -124,7 +130,18 @@ async def record(kit: Kit, batch: Sequence[events.LikeToggled], *, state_ttl: in
     for e in batch:
         state_key, pending_key, _ = _keys(kit, e.item_id)
         liked = "1" if e.liked else "0"
-        pipe.eval(_TRANSITION, 2, state_key, pending_key, e.user_id, str(e.seq), liked, state_ttl)
+        forget = "1" if e.forget else "0"
+        pipe.eval(
+            _TRANSITION,
+            2,
+            state_key,
+            pending_key,
+            e.user_id,
+            str(e.seq),
+            liked,
+            state_ttl,
+            forget,
+        )
     items = sorted({e.item_id for e in batch})
     if items:
         pipe.sadd(dirty_key(kit), *items)

@@ -3,11 +3,14 @@ for one or many items, and the feed's per-page summary (counts and my likes in o
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 from pydantic import Field
 
+from rhime import events
 from rhime.kit import app as kit_app
-from rhime.kit import identity
+from rhime.kit import bus, identity
 from rhime.kit.settings import Settings as KitSettings
 from rhime.likes import counts, items, mine, models, state
 
@@ -54,6 +57,11 @@ def create(settings: Settings) -> FastAPI:
         found = await mine.liked_many(kit, user_id=user.user_id, item_ids=body.ids)
         return models.LikedMany(liked=found)
 
+    @internal.get("/export/{user_id}")
+    async def export(user_id: str, _: identity.Service, kit: kit_app.KitDep) -> dict[str, Any]:
+        """What the user likes, for their data export (components only)."""
+        return {"likes": await state.export(kit, user_id=user_id)}
+
     @internal.post("/summary")
     async def summary(
         body: models.Summary, _: identity.Service, kit: kit_app.KitDep
@@ -67,6 +75,16 @@ def create(settings: Settings) -> FastAPI:
             }
         )
 
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def user_deleted(event: events.UserDeleted) -> None:
+            await mine.forget_all(kit, user_id=event.user_id)
+
+        return [
+            *items.subscriptions(kit),
+            # many likes take a while; what a timeout interrupts, a redelivery finishes
+            bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0),
+        ]
+
     return kit_app.create_app(
         settings,
         title="like",
@@ -74,5 +92,5 @@ def create(settings: Settings) -> FastAPI:
         api_prefix="/api/likes",
         routers=[router, internal],
         indexes={state.COLLECTION: state.INDEXES},
-        subscriptions=items.subscriptions,
+        subscriptions=subscriptions,
     )

@@ -97,3 +97,32 @@ async def set_liked(
         # The action is committed; only the instant read-back may lag the like-updater.
         log.warning("could not write the like overlay", exc_info=True)
     return liked
+
+
+async def forget_all(kit: Kit, *, user_id: str) -> int:
+    """The person deleted their account: every item they ever liked or unliked (persisted,
+    or only in the overlay so far) gets a `forget` unlike, which the like workers count and
+    then drop; their overlay and seq keys go. Returns the number of items. Safe to repeat:
+    a second unlike of an item is no transition, so counts move once."""
+    found = dict(await state.of_user(kit, user_id=user_id))
+    overlay: dict[Any, Any] = await kit.redis.hgetall(overlay_key(kit, user_id))
+    for item_id in overlay:
+        if item_id not in found:
+            kind = await items.kind(kit, item_id=item_id)
+            found[item_id] = kind or "post"
+    for item_id, item_type in sorted(found.items()):
+        seq_key = kit.key("likes", "seq", item_id, user_id)
+        seq = int(await kit.redis.eval(_NEXT_SEQ, 1, seq_key, str(time.time_ns() // 1000)))
+        event = events.LikeToggled(
+            id=f"like.toggled:forget:{item_id}:{user_id}",
+            item_id=item_id,
+            item_type="comment" if item_type == "comment" else "post",
+            user_id=user_id,
+            liked=False,
+            seq=seq,
+            forget=True,
+        )
+        await kit.require_bus().publish(event)
+        await kit.redis.delete(seq_key)
+    await kit.redis.delete(overlay_key(kit, user_id))
+    return len(found)

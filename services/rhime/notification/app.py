@@ -12,7 +12,7 @@ from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
-from rhime.notification import causes, inbox, items
+from rhime.notification import causes, forgotten, groups, inbox, items
 
 
 class Settings(KitSettings):
@@ -75,27 +75,49 @@ def create(settings: Settings) -> FastAPI:
         count, _ = await inbox.unread(kit, recipient=user.user_id)
         return {"count": count}
 
+    internal = APIRouter(prefix="/internal/notifications", tags=["internal"])
+
+    @internal.get("/export/{user_id}")
+    async def export(user_id: str, _: identity.Service, kit: kit_app.KitDep) -> dict[str, Any]:
+        """Every notification the user has, for their data export (components only)."""
+        body = await inbox.page(kit, recipient=user_id, before=None, limit=settings.keep)
+        return {"notifications": body["notifications"]}
+
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        # each handler removes again what it wrote of someone who deleted their account
+        async def recheck(*people: str) -> None:
+            await forgotten.recheck(kit, people=people, limits=limits)
+
         async def post_created(event: events.PostCreated) -> None:
             await causes.post_created(kit, event)
+            await recheck(event.user_id)
 
         async def post_deleted(event: events.PostDeleted) -> None:
             await causes.post_deleted(kit, event, limits=limits)
+            await recheck(event.user_id)
 
         async def comment_created(event: events.CommentCreated) -> None:
             await causes.comment_created(kit, event, limits=limits)
+            await recheck(event.user_id)
 
         async def comment_deleted(event: events.CommentDeleted) -> None:
             await causes.comment_deleted(kit, event, limits=limits)
+            await recheck(event.user_id)
 
         async def like_toggled(event: events.LikeToggled) -> None:
             await causes.like_toggled(kit, event, limits=limits)
+            await recheck(event.user_id)
 
         async def followed(event: events.UserFollowed) -> None:
             await causes.follow_changed(kit, event, limits=limits)
+            await recheck(event.follower_id, event.followee_id)
 
         async def unfollowed(event: events.UserUnfollowed) -> None:
             await causes.follow_changed(kit, event, limits=limits)
+            await recheck(event.follower_id, event.followee_id)
+
+        async def user_deleted(event: events.UserDeleted) -> None:
+            await forgotten.forget(kit, user_id=event.user_id, limits=limits)
 
         return [
             bus.Subscription(event=events.PostCreated, handler=post_created),
@@ -105,6 +127,8 @@ def create(settings: Settings) -> FastAPI:
             bus.Subscription(event=events.LikeToggled, handler=like_toggled),
             bus.Subscription(event=events.UserFollowed, handler=followed),
             bus.Subscription(event=events.UserUnfollowed, handler=unfollowed),
+            # many groups take a while; what a timeout interrupts, a redelivery finishes
+            bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0),
         ]
 
     return kit_app.create_app(
@@ -113,7 +137,11 @@ def create(settings: Settings) -> FastAPI:
         database="notification",
         redis=False,
         api_prefix="/api/notifications",
-        routers=[router],
-        indexes=items.INDEXES,
+        routers=[router, internal],
+        indexes={
+            **items.INDEXES,
+            groups.COLLECTION: groups.INDEXES,
+            causes.FOLLOWS: causes.FOLLOWS_INDEXES,
+        },
         subscriptions=subscriptions,
     )

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
+from pymongo import IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from rhime import events
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from rhime.kit.app import Kit
 
 FOLLOWS = "follows"  # per follower→followee: the group its follow was counted in
+FOLLOWS_INDEXES = [IndexModel([("group", 1)])]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -17,12 +17,20 @@ import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import bson
+from pymongo import IndexModel
 from pymongo.errors import DuplicateKeyError
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
 
 COLLECTION = "groups"
+# every actor ever recorded in the group, so a person's part can be found when they delete
+# their account
+ACTORS = "actor_ids"
+# counts every write to the group's causes (rev counts only what the inbox must see), so
+# removing a person's causes can tell that none was written meanwhile
+WRITES = "writes"
+INDEXES = [IndexModel([("recipient", 1)]), IndexModel([(ACTORS, 1)])]
 Kind = Literal["like", "comment", "follow"]
 LIVE = {"deleted": {"$ne": True}}
 
@@ -119,6 +127,7 @@ async def record(
                         "at": at,
                     },
                     "$inc": {"count": 1, "rev": 1},
+                    "$addToSet": {ACTORS: actor},
                 },
             ),
             # back after an undo: counts again, stays where it was
@@ -141,14 +150,41 @@ async def record(
             # older fact cannot count
             (
                 {"$or": [older, unknown]},
-                {"$set": {f"{path}.s": seq, f"{path}.on": False, f"{path}.a": actor}},
+                {
+                    "$set": {f"{path}.s": seq, f"{path}.on": False, f"{path}.a": actor},
+                    "$addToSet": {ACTORS: actor},
+                },
             ),
         ]
     for condition, update in attempts:
+        update["$inc"] = {**update.get("$inc", {}), WRITES: 1}
         result = await coll.update_one({"_id": group.group_id, **LIVE, **condition}, update)
         if result.matched_count:
             break
     return await state(kit, group_id=group.group_id)
+
+
+async def drop_actor(kit: Kit, *, group_id: str, actor: str) -> State | None:
+    """Remove every cause of `actor` from the group (they deleted their account), the active
+    ones from its count too; one write, retried if a cause was written meanwhile."""
+    coll = kit.database[COLLECTION]
+    for _ in range(20):
+        doc = await coll.find_one({"_id": group_id}, {"actors": 1, WRITES: 1})
+        if doc is None:
+            return None
+        theirs = {k: c for k, c in (doc.get("actors") or {}).items() if c.get("a") == actor}
+        active = sum(1 for c in theirs.values() if c.get("on"))
+        update: dict[str, Any] = {
+            "$pull": {ACTORS: actor},
+            "$inc": {"rev": 1, "count": -active, WRITES: 1},
+        }
+        if theirs:
+            update["$unset"] = {f"actors.{k}": "" for k in theirs}
+        # a group written before writes were counted has none: that matches a missing field
+        result = await coll.update_one({"_id": group_id, WRITES: doc.get(WRITES)}, update)
+        if result.matched_count:
+            return await state(kit, group_id=group_id)
+    raise RuntimeError(f"group {group_id} kept changing")
 
 
 async def remove(kit: Kit, *, group: Group) -> State | None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rhime.kit.app import Kit
 
 COLLECTION = "items"
-INDEXES = {COLLECTION: [IndexModel([("post_id", 1)])]}
+INDEXES = {COLLECTION: [IndexModel([("post_id", 1)]), IndexModel([("owner", 1)])]}
 ItemType = Literal["post", "comment"]
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import Field
 
+from rhime import events
 from rhime.kit import app as kit_app
-from rhime.kit import identity
+from rhime.kit import bus, identity
 from rhime.kit.settings import Settings as KitSettings
 from rhime.post import models, posts, tracks
 
@@ -59,9 +60,24 @@ def create(settings: Settings) -> FastAPI:
         await posts.delete(kit, user_id=user.user_id, post_id=post_id)
         return Response(status_code=204)
 
+    @internal.get("/export/{user_id}")
+    async def export(
+        user_id: str, _: identity.Service, kit: kit_app.KitDep
+    ) -> dict[str, list[models.PostOut]]:
+        """The user's posts, for their data export (components only)."""
+        return {"posts": await posts.export(kit, user_id=user_id)}
+
     @internal.post("/batch")
     async def batch(body: models.Ids, _: identity.Service, kit: kit_app.KitDep) -> models.PostsById:
         return models.PostsById(posts=await posts.get_many(kit, post_ids=body.ids))
+
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def on_user_deleted(event: events.UserDeleted) -> None:
+            await posts.delete_all(kit, user_id=event.user_id)
+
+        # a prolific person's posts take a while; what a timeout interrupts, a redelivery
+        # finishes
+        return [bus.Subscription(event=events.UserDeleted, handler=on_user_deleted, ack_wait=90.0)]
 
     return kit_app.create_app(
         settings,
@@ -71,4 +87,5 @@ def create(settings: Settings) -> FastAPI:
         routers=[router, internal],
         indexes=posts.INDEXES,
         outboxes=[posts.COLLECTION],
+        subscriptions=subscriptions,
     )

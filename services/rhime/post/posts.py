@@ -89,18 +89,46 @@ async def count(kit: Kit, *, user_id: str) -> int:
     return int(await kit.database[COLLECTION].count_documents({"user_id": user_id, **LIVE}))
 
 
-async def delete(kit: Kit, *, user_id: str, post_id: str) -> None:
+async def _retire(kit: Kit, *, user_id: str, post_id: str) -> bool:
     """Mark the post purged with its `post.deleted` event in one write; the outbox publishes
-    the event and then removes the document (a crash in between is finished by the relay)."""
-    coll = kit.database[COLLECTION]
+    the event and then removes the document (a crash in between is finished by the relay).
+    False when it is not a live post of the user."""
     event = events.PostDeleted(id=f"post.deleted:{post_id}", post_id=post_id, user_id=user_id)
-    result = await coll.update_one(
+    result = await kit.database[COLLECTION].update_one(
         {"_id": post_id, "user_id": user_id, **LIVE},
         {"$set": {outbox.PURGE: True}, **outbox.push(event)},
     )
-    if result.matched_count == 0:
+    return bool(result.matched_count)
+
+
+async def delete(kit: Kit, *, user_id: str, post_id: str) -> None:
+    coll = kit.database[COLLECTION]
+    if not await _retire(kit, user_id=user_id, post_id=post_id):
         existing = await coll.find_one({"_id": post_id, **LIVE}, {"user_id": 1})
         if existing is None:
             raise errors.not_found("No such post exists.")
         raise errors.forbidden("You can only delete your own posts.")
     await outbox.try_flush(kit, collection=COLLECTION, doc_id=post_id)
+
+
+async def delete_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
+    """The person deleted their account: each of their posts goes the way one deletion
+    goes (`post.deleted`, which the comment, like, feed and notification components act
+    on). Safe to repeat: a post already marked is the outbox relay's to finish."""
+    coll = kit.database[COLLECTION]
+    retired = 0
+    while True:
+        found = coll.find({"user_id": user_id, **LIVE}, {"_id": 1}).limit(batch)
+        post_ids = [doc["_id"] async for doc in found]
+        if not post_ids:
+            return retired
+        for post_id in post_ids:
+            if await _retire(kit, user_id=user_id, post_id=post_id):
+                retired += 1
+                await outbox.flush(kit, collection=COLLECTION, doc_id=post_id)
+
+
+async def export(kit: Kit, *, user_id: str) -> list[models.PostOut]:
+    """Every live post of the user, oldest first (their data export)."""
+    cursor = kit.database[COLLECTION].find({"user_id": user_id, **LIVE}).sort("_id", 1)
+    return [render(doc) async for doc in cursor]

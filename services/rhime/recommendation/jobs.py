@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from rhime.graphview import client as graphview
@@ -281,3 +282,14 @@ def enqueue_refresh(
         timeout=timeout,
         result_ttl=_WEEK_SECONDS,
     )
+
+
+def cancel_initial(conn: redis.Redis, *, user_id: str) -> None:
+    """Delete the user's initial fetch job whatever its state (queued, running, finished),
+    from the queue and its registries: its id and arguments name the user."""
+    try:
+        job = Job.fetch(f"initial-{user_id}", connection=conn, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return
+    job.delete()
+    Result.delete_all(job)

@@ -38,7 +38,10 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
                 ("similarity", DESCENDING),
                 ("otherId", ASCENDING),
             ]
-        )
+        ),
+        # the recommendations naming a person, when they delete their account
+        IndexModel([("otherId", ASCENDING)]),
+        IndexModel([("explanation.followedBy", ASCENDING)]),
     ],
     # the weekly refresh pages through connected users by id
     TOKENS: [IndexModel([("connected", ASCENDING), ("_id", ASCENDING)])],

@@ -15,11 +15,12 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from rhime import events
 from rhime.auth import tokens as auth_tokens
 from rhime.kit import app as kit_app
-from rhime.kit import errors, identity, outbox
+from rhime.kit import bus, errors, identity, outbox
 from rhime.recommendation import jobs, store, tastes
-from rhime.spotify import api, artists, oauth, search, tokens
+from rhime.spotify import api, archive, artists, deletion, oauth, search, tokens
 from rhime.spotify.settings import Settings
 
 log = logging.getLogger("rhime.spotify")
@@ -267,6 +268,12 @@ def create(settings: Settings) -> FastAPI:
         await tastes.forget(kit.database, user_id=user.user_id)
         return Response(status_code=204, headers={CONNECTED_HEADER: "0"})
 
+    @internal.get("/spotify/export/{user_id}")
+    async def export(user_id: str, _caller: identity.Service, kit: kit_app.KitDep) -> Any:
+        """Spotify connection, taste and recommendations, for the user's data export
+        (components only; never the tokens)."""
+        return await archive.export(kit.database, user_id=user_id)
+
     @internal.get("/connected/{user_id}")
     async def connected(
         user_id: str, _caller: identity.Service, kit: kit_app.KitDep
@@ -287,6 +294,12 @@ def create(settings: Settings) -> FastAPI:
         except api.SpotifyError as exc:
             raise _upstream(exc) from None
 
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def user_deleted(event: events.UserDeleted) -> None:
+            await deletion.forget(kit, settings=settings, user_id=event.user_id)
+
+        return [bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0)]
+
     indexes: Any = store.INDEXES
     return kit_app.create_app(
         settings,
@@ -298,6 +311,7 @@ def create(settings: Settings) -> FastAPI:
         outboxes=[store.TOKENS],
         on_ready=[on_ready],
         tasks=[close],
+        subscriptions=subscriptions,
         description="Spotify OAuth, tokens, top artists, tracks and genres.",
     )
 

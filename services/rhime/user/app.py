@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -13,7 +14,7 @@ from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
-from rhime.user import images, profiles, search
+from rhime.user import archive, images, profiles, search
 
 PREFIX = "/api/users"
 _LETTERS = re.compile(r"^[A-Za-z]+$")
@@ -173,6 +174,20 @@ def create(settings: Settings) -> FastAPI:
         found, next_ = await profiles.find(kit, q=term, after=anchor)
         return Found(users=[Card(**c) for c in found], next=next_)
 
+    @router.get("/me/export", responses={502: {"description": "A part could not be had"}})
+    async def export(user: identity.User, kit: kit_app.KitDep) -> JSONResponse:
+        """Download everything Rhime holds about me as one JSON archive: account, profile,
+        posts, comments, likes, follows, Spotify connection, taste, recommendations and
+        notifications (never tokens nor the password hash)."""
+        profile = _profile(await profiles.get(kit, user_id=user.user_id))
+        found = await archive.gather(
+            kit, user_id=user.user_id, profile=profile.model_dump(by_alias=True)
+        )
+        name = f"rhime-{user.user_name or user.user_id}.json"
+        return JSONResponse(
+            found, headers={"content-disposition": f'attachment; filename="{name}"'}
+        )
+
     @router.get("/{userId}", responses={404: {"description": "No such profile"}})
     async def get_profile(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Profile:
         """Anyone signed in can read any profile (the email stays private)."""
@@ -236,7 +251,13 @@ def create(settings: Settings) -> FastAPI:
         async def on_user_created(event: events.UserCreated) -> None:
             await profiles.create(kit, user_id=event.user_id, user_name=event.user_name)
 
-        return [bus.Subscription(event=events.UserCreated, handler=on_user_created)]
+        async def on_user_deleted(event: events.UserDeleted) -> None:
+            await profiles.forget(kit, store=store, user_id=event.user_id)
+
+        return [
+            bus.Subscription(event=events.UserCreated, handler=on_user_created),
+            bus.Subscription(event=events.UserDeleted, handler=on_user_deleted),
+        ]
 
     async def bucket(kit: kit_app.Kit) -> None:
         if settings.s3_endpoint_url:

@@ -95,6 +95,23 @@ class Store:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=key)
 
+    async def delete_all(self, user_id: str) -> int:
+        """Every object of the user, confirmed or pending; returns how many were deleted."""
+        deleted = 0
+        for prefix in (f"{user_id}/", f"{PENDING}{user_id}/"):
+            while True:
+                listed = await asyncio.to_thread(
+                    self._client.list_objects_v2, Bucket=self.bucket, Prefix=prefix, MaxKeys=1000
+                )
+                keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
+                if not keys:
+                    break
+                await asyncio.to_thread(
+                    self._client.delete_objects, Bucket=self.bucket, Delete={"Objects": keys}
+                )
+                deleted += len(keys)
+        return deleted
+
     async def ensure_bucket(self) -> None:
         """Local runs (moto) start empty; a real deployment's bucket is provisioned with the
         same policy and lifecycle rule."""

@@ -140,6 +140,13 @@ async def delete_image(
     return await get(kit, user_id=user_id)
 
 
+async def forget(kit: Kit, *, store: images.Store, user_id: str) -> None:
+    """The person deleted their account: their images, then their profile (a redelivery
+    after a crash in between finds nothing left to do)."""
+    await store.delete_all(user_id)
+    await kit.database[PROFILES].delete_one({"_id": user_id})
+
+
 async def cards(kit: Kit, *, ids: list[str]) -> dict[str, dict[str, str]]:
     """Author cards for other services; unknown ids are left out."""
     found: dict[str, dict[str, str]] = {}

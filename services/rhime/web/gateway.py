@@ -128,8 +128,8 @@ class Gateway:
     async def patch(self, path: str, json: Any = None) -> Any:
         return (await self.send("PATCH", path, json=json)).body
 
-    async def delete(self, path: str) -> Any:
-        return (await self.send("DELETE", path)).body
+    async def delete(self, path: str, json: Any = None) -> Any:
+        return (await self.send("DELETE", path, json=json)).body
 
     async def optional(
         self,

@@ -69,11 +69,20 @@ def router() -> APIRouter:
 
     @r.get("/signin")
     async def signin_page(
-        v: VisitDep, next_: Annotated[str | None, Query(alias="next")] = None
+        v: VisitDep,
+        next_: Annotated[str | None, Query(alias="next")] = None,
+        deleted: Annotated[bool, Query()] = False,
     ) -> Response:
         if await v.current() is not None:
             raise visit.Redirect(visit.safe_next(next_))
-        return v.page("signin.html", form={}, errors={}, messages=[], next=visit.safe_next(next_))
+        return v.page(
+            "signin.html",
+            form={},
+            errors={},
+            messages=[],
+            next=visit.safe_next(next_),
+            deleted=deleted,
+        )
 
     @r.post("/signin")
     async def signin(
@@ -95,6 +104,7 @@ def router() -> APIRouter:
                 errors=failure.field_errors(),
                 messages=[e["msg"] for e in failure.errors if not e.get("field")],
                 next=target,
+                deleted=False,
             )
         return visit.redirect(v.request, target)
 

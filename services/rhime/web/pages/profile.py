@@ -89,6 +89,7 @@ def router(max_upload_bytes: int) -> APIRouter:
             saved=False,
             password_changed=password == "changed",
             max_upload_bytes=max_upload_bytes,
+            delete_error=None,
         )
 
     @r.post("/settings/password")
@@ -150,8 +151,33 @@ def router(max_upload_bytes: int) -> APIRouter:
                 messages=[e["msg"] for e in failure.errors if not e.get("field")],
                 saved=False,
                 max_upload_bytes=max_upload_bytes,
+                delete_error=None,
             )
         return visit.redirect(v.request, f"/users/{viewer.user_id}")
+
+    @r.post("/settings/delete-account")
+    async def delete_account(
+        v: VisitDep, password: Annotated[str, Form(max_length=500)] = ""
+    ) -> Response:
+        viewer = await v.require()
+        try:
+            await v.api.delete("/api/auth/me", {"password": password})
+        except gateway.ApiFailure as failure:
+            if failure.status >= 500 or failure.status == 401:
+                raise
+            person = await people.one(v.api, viewer.user_id)
+            return v.page(
+                "profile_edit.html",
+                status=failure.status,
+                person=person,
+                errors={},
+                messages=[],
+                saved=False,
+                max_upload_bytes=max_upload_bytes,
+                delete_error="; ".join(failure.messages) or "The password is incorrect.",
+            )
+        # the API's answer clears the cookie; it reaches the browser with the redirect
+        return visit.redirect(v.request, f"{visit.SIGNIN}?deleted=1")
 
     @r.post("/settings/avatar/delete")
     async def delete_avatar(v: VisitDep) -> Response:
