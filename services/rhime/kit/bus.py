@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import nats
@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from rhime import events, grants
-from rhime.kit import logs, streams, supervisor
+from rhime.kit import logs, streams, supervisor, traces
 from rhime.kit.metrics import Metrics
 
 log = logging.getLogger("rhime.bus")
@@ -72,8 +72,10 @@ class Bus:
         stream_watch_seconds: float = 15.0,
         stream_warn_ratio: float = 0.8,
         stream_storage_bytes: int = streams.DEFAULT_BUDGET,
+        tracing: traces.Tracing | None = None,
     ) -> None:
         self.nc = nc
+        self.tracing = tracing
         self.js: JetStreamContext = nc.jetstream()
         self.namespace = namespace
         self.metrics = metrics
@@ -106,6 +108,7 @@ class Bus:
         stream_watch_seconds: float = 15.0,
         stream_warn_ratio: float = 0.8,
         stream_storage_bytes: int = streams.DEFAULT_BUDGET,
+        tracing: traces.Tracing | None = None,
     ) -> Bus:
         nc = await nats.connect(
             url,
@@ -126,6 +129,7 @@ class Bus:
             stream_watch_seconds=stream_watch_seconds,
             stream_warn_ratio=stream_warn_ratio,
             stream_storage_bytes=stream_storage_bytes,
+            tracing=tracing,
         )
 
     def subject(self, name: str) -> str:
@@ -174,14 +178,33 @@ class Bus:
     def problems(self) -> list[str]:
         return self.tasks.problems()
 
-    async def publish(self, event: events.Event, *, request_id: str | None = None) -> bool:
+    async def publish(
+        self,
+        event: events.Event,
+        *,
+        request_id: str | None = None,
+        trace: Mapping[str, str] | None = None,
+    ) -> bool:
         """Publish and wait for JetStream's ack. Returns False when JetStream recognised the
-        id as a duplicate (already published)."""
-        ack = await self.js.publish(
-            self.subject(event.SUBJECT),
-            event.model_dump_json().encode(),
-            headers=self._headers(event, request_id),
-        )
+        id as a duplicate (already published). `trace` is the context the event was staged
+        in (the outbox relay publishes later, outside it); by default the current one."""
+        headers = self._headers(event, request_id)
+        subject = self.subject(event.SUBJECT)
+        data = event.model_dump_json().encode()
+        if self.tracing is None:
+            ack = await self.js.publish(subject, data, headers=headers)
+        else:
+            with self.tracing.span(
+                f"publish {event.SUBJECT}",
+                kind=traces.SpanKind.PRODUCER,
+                parent=traces.extract(trace),
+                attributes={
+                    "messaging.destination.name": subject,
+                    "messaging.message.id": event.id,
+                },
+            ):
+                traces.inject(headers)  # the consumer's span continues this trace
+                ack = await self.js.publish(subject, data, headers=headers)
         self._published(event.SUBJECT).inc()
         return not ack.duplicate
 
@@ -322,8 +345,9 @@ class Bus:
                 return
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(sub.deadline):
-                    await sub.handler(event)
+                with traces.OFF if self.tracing is None else self._span(sub, durable, msg):
+                    async with asyncio.timeout(sub.deadline):
+                        await sub.handler(event)
             except Exception as exc:
                 log.warning(
                     "handler %s failed on delivery %d of %s",
@@ -343,6 +367,22 @@ class Bus:
             self._consumed(subject, durable, "ok").inc()
         finally:
             logs.request_id.reset(token)
+
+    def _span(
+        self, sub: Subscription[Any], durable: str, msg: Msg
+    ) -> contextlib.AbstractContextManager[traces.Span]:
+        """The handler's span, a child of the publisher's (its context rode in the headers)."""
+        assert self.tracing is not None
+        return self.tracing.span(
+            f"process {sub.event.SUBJECT}",
+            kind=traces.SpanKind.CONSUMER,
+            parent=traces.extract(msg.headers),
+            attributes={
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": durable,
+                "messaging.message.id": (msg.headers or {}).get("Nats-Msg-Id", ""),
+            },
+        )
 
     async def dead_letter(self, msg: Msg, subject: str, durable: str, reason: str) -> None:
         body = {
