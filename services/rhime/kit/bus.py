@@ -194,14 +194,14 @@ class Bus:
         if self.tracing is None:
             ack = await self.js.publish(subject, data, headers=headers)
         else:
+            attributes = {"messaging.destination.name": subject, "messaging.message.id": event.id}
+            if logs.HEADER in headers:  # the relay's publish has no current request id
+                attributes[traces.REQUEST_ID] = headers[logs.HEADER]
             with self.tracing.span(
                 f"publish {event.SUBJECT}",
                 kind=traces.SpanKind.PRODUCER,
                 parent=traces.extract(trace),
-                attributes={
-                    "messaging.destination.name": subject,
-                    "messaging.message.id": event.id,
-                },
+                attributes=attributes,
             ):
                 traces.inject(headers)  # the consumer's span continues this trace
                 ack = await self.js.publish(subject, data, headers=headers)

@@ -13,12 +13,12 @@ route template, an event subject, a gRPC method); ids go in attributes, never in
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from rhime.kit import logs
@@ -79,15 +79,43 @@ class Tracing:
         kind: SpanKind,
         parent: Context | None = None,
         attributes: Mapping[str, str] | None = None,
+        links: Sequence[Context] = (),
     ) -> contextlib.AbstractContextManager[Span]:
-        """A span made current for the block, carrying the request id; an exception marks
-        it as an error."""
+        """A span made current for the block, carrying the request id (the current one unless
+        `attributes` has it); an exception marks it as an error."""
         attrs = dict(attributes or {})
         rid = logs.request_id.get()
         if rid:
-            attrs[REQUEST_ID] = rid
+            attrs.setdefault(REQUEST_ID, rid)
         return self.tracer.start_as_current_span(
-            name, context=parent, kind=kind, attributes=attrs, record_exception=True
+            name,
+            context=parent,
+            kind=kind,
+            attributes=attrs,
+            links=[Link(trace.get_current_span(c).get_span_context()) for c in links],
+            record_exception=True,
+        )
+
+    def batch(
+        self,
+        name: str,
+        carriers: Sequence[Mapping[str, str] | None],
+        *,
+        attributes: Mapping[str, str],
+    ) -> contextlib.AbstractContextManager[Span]:
+        """A consumer span over a batch of messages: the child of the one message's trace
+        when the batch is one, else a new trace linked to (at most 128 of) theirs."""
+        contexts = [c for c in (extract(carrier) for carrier in carriers) if c is not None]
+        if len(contexts) == 1:
+            return self.span(
+                name, kind=SpanKind.CONSUMER, parent=contexts[0], attributes=attributes
+            )
+        return self.span(
+            name,
+            kind=SpanKind.CONSUMER,
+            parent=Context(),  # not whatever happens to be current
+            attributes=attributes,
+            links=contexts[:128],
         )
 
     def start(

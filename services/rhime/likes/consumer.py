@@ -9,6 +9,7 @@ Naming follows the kit (`{component}-{subject with dashes}`), so replicas share 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -20,6 +21,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from rhime import events
+from rhime.kit import logs, traces
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -99,8 +101,9 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
     if not good:
         return
     try:
-        async with asyncio.timeout(consumer.deadline):
-            await consumer.handler([event for _, event in good])
+        with traces.OFF if kit.tracing is None else _span(kit.tracing, consumer, durable, good):
+            async with asyncio.timeout(consumer.deadline):
+                await consumer.handler([event for _, event in good])
     except Exception:
         log.warning(
             "batch of %d failed on %s; retrying one by one", len(good), durable, exc_info=True
@@ -111,6 +114,27 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
     for msg, _ in good:
         await msg.ack()
     kit.metrics.consumed.labels(consumer.event.SUBJECT, durable, "ok").inc(len(good))
+
+
+def _span(
+    tracing: traces.Tracing,
+    consumer: BatchConsumer[Any],
+    durable: str,
+    good: list[tuple[Msg, events.Event]],
+) -> contextlib.AbstractContextManager[traces.Span]:
+    attributes = {
+        "messaging.destination.name": good[0][0].subject,
+        "messaging.consumer.group.name": durable,
+        "messaging.batch.message_count": str(len(good)),
+    }
+    rids = {(msg.headers or {}).get(logs.HEADER, "") for msg, _ in good}
+    if len(rids) == 1 and "" not in rids:
+        attributes[traces.REQUEST_ID] = rids.pop()
+    return tracing.batch(
+        f"process {consumer.event.SUBJECT}",
+        [msg.headers for msg, _ in good],
+        attributes=attributes,
+    )
 
 
 async def _one(
