@@ -4,6 +4,9 @@ real receiver."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -128,6 +131,24 @@ async def test_without_an_endpoint_no_provider_is_made_and_no_header_is_sent(
     assert msg.headers is not None
     assert "traceparent" not in msg.headers
     assert msg.headers["x-request-id"] == RID
+
+
+def test_without_an_endpoint_the_sdk_is_not_even_loaded() -> None:
+    """A component built without an endpoint imports neither the SDK's tracing nor the
+    exporter (redis-py loads the SDK's metrics package for its own, idle, observability)."""
+    program = (
+        "import sys\n"
+        "from rhime.feed import app\n"
+        "app.create(app.Settings(internal_secret='x' * 40, component='feed'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if "OTLP" not in k}
+    out = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "opentelemetry.sdk.trace" not in out
+    assert "opentelemetry.exporter" not in out
+    assert "opentelemetry.context" in out  # the API is there, idle
 
 
 async def test_one_trace_from_a_request_through_a_call_and_a_relayed_event(
