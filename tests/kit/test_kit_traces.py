@@ -12,14 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
 
 from rhime import events
+from rhime.gateway import app as gateway_app
 from rhime.kit import app as kit_app
-from rhime.kit import bus, calls, logs, outbox, traces
+from rhime.kit import bus, calls, client_address, logs, outbox, traces
 from rhime.runtime import otlpsink
-from tests.support import eventually
+from tests.support import SECRET, eventually
 
 RID = "0123456789abcdef0123456789abcdef"
 
@@ -186,3 +187,42 @@ async def test_one_trace_from_a_request_through_a_call_and_a_relayed_event(
     assert handled == ["t7"]
     # bounded names: the id in the path is an attribute, not part of a name
     assert not [s.name for s in sink.spans() if "7" in s.name]
+
+
+async def test_the_gateway_continues_a_trace_only_for_a_component(
+    make_settings: Callable[..., Any], serve: Any, sink: otlpsink.Sink
+) -> None:
+    """A `traceparent` from the internet is dropped (a new trace starts); one from a component
+    that signed the client's address (the web pages) is continued."""
+    upstream = FastAPI()
+
+    @upstream.get("/api/auth/echo")
+    async def echo(request: Request) -> dict[str, str]:
+        return {"traceparent": request.headers.get("traceparent", "")}
+
+    auth = await serve(upstream, wait_ready=False)
+    gateway = await serve(
+        gateway_app.create(
+            make_settings(
+                gateway_app.Settings,
+                component="gateway",
+                access_token_secret="test-access-token-secret-0123456789-abcdefgh",
+                upstreams={"auth": auth.url},
+                service_url_template="http://127.0.0.1:1",
+                otlp_endpoint=sink.url,
+            )
+        )
+    )
+    theirs = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+    signed = client_address.encode("203.0.113.9", secret=SECRET, service="web")
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        outside = await client.get("/api/auth/echo", headers={"traceparent": theirs})
+        web = await client.get(
+            "/api/auth/echo", headers={"traceparent": theirs, client_address.HEADER: signed}
+        )
+    assert outside.status_code == web.status_code == 200
+    started = outside.json()["traceparent"].split("-")
+    continued = web.json()["traceparent"].split("-")
+    assert started[1] not in ("", "ab" * 16)  # a new trace, the gateway's span its parent
+    assert continued[1] == "ab" * 16
+    assert continued[2] != "cd" * 8  # the gateway's own span in between
