@@ -267,6 +267,9 @@ async def _check(kit: Kit) -> list[str]:
     return problems
 
 
+_UNOBSERVED = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
 class _Observe:
     """Request id, access metrics and the body size limit, as plain ASGI (cheaper than
     BaseHTTPMiddleware on every request)."""
@@ -302,14 +305,19 @@ class _Observe:
             await send(message)
 
         tracing = self.kit.tracing
-        with traces.OFF if tracing is None else _server_span(tracing, scope, headers) as span:
+        # probes and scrapes, every few seconds, would bury the traces worth reading
+        if tracing is None or scope["path"] in _UNOBSERVED:
+            span_context: contextlib.AbstractContextManager[traces.Span | None] = traces.OFF
+        else:
+            span_context = _server_span(tracing, scope, headers)
+        with span_context as span:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
                 route = scope.get("route")
                 path = getattr(route, "path", "unmatched")
                 method = scope["method"]
-                if path not in ("/metrics", "/healthz", "/readyz"):
+                if path not in _UNOBSERVED:
                     self.kit.metrics.requests.labels(method, path, str(status)).inc()
                     self.kit.metrics.latency.labels(method, path).observe(
                         time.perf_counter() - started
