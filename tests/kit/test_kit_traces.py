@@ -229,3 +229,9 @@ async def test_the_gateway_continues_a_trace_only_for_a_component(
     assert started[1] not in ("", "ab" * 16)  # a new trace, the gateway's span its parent
     assert continued[1] == "ab" * 16
     assert continued[2] != "cd" * 8  # the gateway's own span in between
+
+
+def test_the_endpoint_is_a_collector_base_url_as_otel_reads_it() -> None:
+    assert traces.exporter_url("http://collector:4318") == "http://collector:4318/v1/traces"
+    assert traces.exporter_url("http://collector:4318/") == "http://collector:4318/v1/traces"
+    assert traces.exporter_url("http://c:4318/v1/traces") == "http://c:4318/v1/traces"

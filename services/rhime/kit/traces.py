@@ -25,7 +25,6 @@ from rhime.kit import logs
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SpanExporter
 
     from rhime.kit.settings import Settings
 
@@ -135,20 +134,17 @@ class Tracing:
         self.provider.shutdown()
 
 
-def create(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracing | None:
-    """The component's tracing from its settings, or None when no OTLP endpoint is set.
-    `exporter` replaces the OTLP one (and turns tracing on), for tests."""
-    if exporter is None and not settings.otlp_endpoint:
+def create(settings: Settings) -> Tracing | None:
+    """The component's tracing from its settings, or None when no OTLP endpoint is set."""
+    if not settings.otlp_endpoint:
         return None
-    # only imported when on: a component without traces loads none of the SDK
+    # only imported when on: a component without traces loads none of the SDK's tracing
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    if exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        exporter = OTLPSpanExporter(endpoint=exporter_url(settings.otlp_endpoint), timeout=5)
+    exporter = OTLPSpanExporter(endpoint=exporter_url(settings.otlp_endpoint), timeout=5)
     component = settings.component or "rhime"
     resource = Resource.create({"service.name": component, "service.namespace": settings.namespace})
     provider = TracerProvider(resource=resource)
