@@ -15,7 +15,9 @@ from fastapi import APIRouter
 
 from rhime.kit import app as kit_app
 from rhime.kit import errors
+from rhime.likes import batch, updater
 from rhime.runtime import status
+from tests.support import eventually
 
 
 def app_with_routes(settings: Any) -> Any:
@@ -112,3 +114,18 @@ def test_a_state_file_left_by_a_stopped_platform_is_ignored(tmp_path: Path) -> N
     state = path.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999')
     path.write_text(state)
     assert status.load(tmp_path) is None
+
+
+async def test_the_like_workers_report_their_consumer_lag(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    """Their batch consumers are their own (not the kit's): they report lag as the kit's do,
+    so `rhime status` has a lag for them too."""
+    for worker, name in ((updater, "like-updater"), (batch, "like-batch-updater")):
+        served = await serve(worker.create(make_settings(worker.Settings, component=name)))
+
+        async def reported(url: str = served.url) -> None:
+            async with httpx.AsyncClient(base_url=url) as client:
+                assert status.parse((await client.get("/metrics")).text).pending == 0
+
+        await eventually(reported)

@@ -315,9 +315,14 @@ class Bus:
                     self._end()
             if time.monotonic() - last_lag > 5:
                 last_lag = time.monotonic()
-                with contextlib.suppress(Exception):
-                    info = await psub.consumer_info()
-                    self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
+                await self.report_lag(psub, durable)
+
+    async def report_lag(self, psub: Any, durable: str) -> None:
+        """Set `rhime_consumer_pending` for a durable: the events JetStream has not delivered
+        to it yet (best effort: a failed read leaves the last value)."""
+        with contextlib.suppress(Exception):
+            info = await psub.consumer_info()
+            self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
 
     def _begin(self) -> None:
         self._inflight += 1

@@ -64,12 +64,15 @@ async def run(kit: Kit, consumer: BatchConsumer[Any]) -> None:
         consumer.event, durable=durable, ack_wait=consumer.ack_wait, batch=consumer.batch
     )
     held: list[Msg] = []
-    since = 0.0
+    since = last_lag = 0.0
     while True:
         try:
             msgs = await psub.fetch(consumer.batch - len(held), timeout=consumer.window)
         except (TimeoutError, nats.errors.TimeoutError):
             msgs = []
+        if time.monotonic() - last_lag > 5:  # as the kit's consumers report it
+            last_lag = time.monotonic()
+            await bus.report_lag(psub, durable)
         if msgs and not held:
             since = time.monotonic()
         held.extend(msgs)
