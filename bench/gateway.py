@@ -1,6 +1,8 @@
 """Gateway overhead: one cheap authenticated endpoint (auth's `GET /api/auth/me`) called
-directly and through the gateway, at 1 and 16 concurrent connections, in one run; then
-sign-up and sign-in throughput (argon2id dominates those, by design).
+directly and through the gateway, at 1 and 16 concurrent connections, in one run; then the
+same through a second auth and gateway with tracing on (every span exported by OTLP/HTTP to a
+local receiver that discards them) beside the first, tracing off; then sign-up and sign-in
+throughput (argon2id dominates those, by design).
 
 auth and the gateway run as separate processes (`rhime serve`), as in a deployment; the load
 comes from an aiohttp client with one keep-alive connection per worker.
@@ -26,11 +28,14 @@ import aiohttp
 import orjson
 
 from rhime.kit import identity
-from rhime.runtime import servers
+from rhime.runtime import otlpsink, servers
 
 
-def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
+def start(
+    name: str, port: int, env: dict[str, str], logs: Path, *, tag: str = ""
+) -> subprocess.Popen[bytes]:
+    log_name = f"{name}-{tag}" if tag else name
+    out = open(logs / f"{log_name}.log", "wb")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         [sys.executable, "-m", "rhime", "serve", name],
         env={**os.environ, **env, "RHIME_PORT": str(port), "RHIME_COMPONENT": name},
@@ -49,7 +54,7 @@ def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.P
         if process.poll() is not None:
             break
         time.sleep(0.2)
-    raise SystemExit(f"{name} did not become ready; see {logs / (name + '.log')}")
+    raise SystemExit(f"{name} did not become ready; see {logs / (log_name + '.log')}")
 
 
 async def load(
@@ -112,7 +117,9 @@ async def accounts(base: str, *, n: int, concurrency: int) -> tuple[float, float
         return up, n / (time.perf_counter() - began)
 
 
-async def measure(gateway: str, auth: str, secret: str, seconds: float, users: int) -> None:
+async def measure(
+    gateway: str, auth: str, traced: str, secret: str, seconds: float, users: int
+) -> None:
     async with aiohttp.ClientSession() as session:
         body = {"userName": "benchy", "email": "benchy@x.io", "password": "pw!12345"}
         async with session.post(f"{auth}/api/auth/signup", json=body) as r:
@@ -142,6 +149,22 @@ async def measure(gateway: str, auth: str, secret: str, seconds: float, users: i
             )
         ratio = results["gateway"]["rps"] / results["direct"]["rps"]
         print(f"{workers:>5} {'ratio':>8} {ratio:>9.2f}  (gateway / direct throughput)")
+    print("tracing: through the gateway, off and on (auth and gateway both tracing)")
+    print(f"{'conns':>5} {'tracing':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for workers in (1, 16):
+        results = {}
+        for name, base in (("off", gateway), ("on", traced)):
+            await load(f"{base}/api/auth/me", proxied_headers, workers=workers, seconds=0.5)
+            row = await load(
+                f"{base}/api/auth/me", proxied_headers, workers=workers, seconds=seconds
+            )
+            results[name] = row
+            print(
+                f"{workers:>5} {name:>8} {row['rps']:>9.0f} {row['p50']:>8.2f} "
+                f"{row['p99']:>8.2f} {row['errors']:>6.0f}"
+            )
+        ratio = results["on"]["rps"] / results["off"]["rps"]
+        print(f"{workers:>5} {'ratio':>8} {ratio:>9.2f}  (on / off throughput)")
     up, signin = await accounts(gateway, n=users, concurrency=8)
     print(
         f"sign-up {up:.1f}/s, sign-in {signin:.1f}/s through the gateway ({users} accounts, 8 "
@@ -159,6 +182,7 @@ def main() -> int:
     with (
         tempfile.TemporaryDirectory() as tmp,
         servers.running(directory=Path(tmp), names=("redis", "nats", "mongo")) as runtime,
+        otlpsink.Sink(keep=False) as sink,
     ):
         logs = Path(tmp)
         internal = secrets.token_urlsafe(40)
@@ -177,18 +201,28 @@ def main() -> int:
             "RHIME_RATE_LIMIT_IP": "1000000",
             "RHIME_RATE_LIMIT_USER": "1000000",
         }
+        traced_auth, traced_gateway = servers.free_port(), servers.free_port()
+        traced_env = {
+            **env,
+            "RHIME_OTLP_ENDPOINT": sink.url,
+            "RHIME_UPSTREAMS": orjson.dumps({"auth": f"http://127.0.0.1:{traced_auth}"}).decode(),
+        }
         processes = [start("auth", auth_port, env, logs)]
         try:
             processes.append(start("gateway", gateway_port, env, logs))
+            processes.append(start("auth", traced_auth, traced_env, logs, tag="traced"))
+            processes.append(start("gateway", traced_gateway, traced_env, logs, tag="traced"))
             asyncio.run(
                 measure(
                     f"http://127.0.0.1:{gateway_port}",
                     f"http://127.0.0.1:{auth_port}",
+                    f"http://127.0.0.1:{traced_gateway}",
                     internal,
                     seconds,
                     users,
                 )
             )
+            print(f"tracing on: {sink.exports} OTLP exports received")
         finally:
             for process in processes:
                 process.terminate()

@@ -117,6 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--fresh", action="store_true", help="delete previous data first")
     up.add_argument("--gateway-port", type=int, default=8080)
 
+    status_cmd = commands.add_parser(
+        "status",
+        help="a live table of the local platform: requests/s, p99, 5xx/s, consumer lag",
+        description="Read every component's /metrics of the platform `rhime up` runs and "
+        "show, per component, requests/s, p99 latency, 5xx errors/s and consumer lag (events "
+        "not yet delivered), refreshed every --interval seconds.",
+    )
+    status_cmd.add_argument("--data", default=".rhime/local", help="the `rhime up` data folder")
+    status_cmd.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between refreshes (and scrapes)"
+    )
+    status_cmd.add_argument(
+        "--once", action="store_true", help="print one table (over one interval) and exit"
+    )
+
     seed = commands.add_parser(
         "seed", help="create demo people, follows, posts, comments and likes (platform running)"
     )
@@ -179,6 +194,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for c in catalogue.COMPONENTS:
             print(f"{c.name:22} {c.kind:7} {c.port or '-':>5}  {c.description}")
         return 0
+    if args.command == "status":
+        from pathlib import Path
+
+        if args.interval <= 0:
+            parser.error("--interval must be positive")
+
+        from rhime.runtime import status
+
+        try:
+            return status.run(data=Path(args.data), interval=args.interval, once=args.once)
+        except KeyboardInterrupt:
+            return 0
     if args.command == "seed":
         from rhime.runtime import seed as seeding
 

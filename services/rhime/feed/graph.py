@@ -19,7 +19,7 @@ _CHANNEL = "graph_channel"
 def _channel(kit: Kit) -> grpc.aio.Channel:
     found: grpc.aio.Channel | None = kit.extras.get(_CHANNEL)
     if found is None:
-        found = client.channel(kit.settings)
+        found = client.channel(kit.settings, tracing=kit.tracing)
         kit.extras[_CHANNEL] = found
     return found
 

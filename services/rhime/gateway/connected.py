@@ -12,7 +12,7 @@ import time
 import aiohttp
 
 from rhime.gateway.settings import Settings
-from rhime.kit import identity, logs
+from rhime.kit import identity, logs, traces
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.gateway")
@@ -27,14 +27,15 @@ async def _ask(kit: Kit, *, base_url: str, user_id: str) -> bool:
         ),
         logs.HEADER: logs.request_id.get() or logs.new_request_id(),
     }
-    async with kit.http.get(
-        f"{base_url}/internal/connected/{user_id}",
-        headers=headers,
-        timeout=aiohttp.ClientTimeout(total=2),
-    ) as response:
-        if response.status != 200:
-            raise RuntimeError(f"status {response.status}")
-        answer = await response.json()
+    with traces.outgoing(kit.tracing, "GET spotify", headers):
+        async with kit.http.get(
+            f"{base_url}/internal/connected/{user_id}",
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=2),
+        ) as response:
+            if response.status != 200:
+                raise RuntimeError(f"status {response.status}")
+            answer = await response.json()
     return bool(isinstance(answer, dict) and answer.get("connected"))
 
 

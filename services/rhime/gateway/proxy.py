@@ -21,7 +21,7 @@ from rhime import catalogue
 from rhime.auth import tokens
 from rhime.gateway import connected, forwarded, limits, routing
 from rhime.gateway.settings import Settings
-from rhime.kit import client_address, errors, identity, logs
+from rhime.kit import client_address, errors, identity, logs, traces
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.gateway")
@@ -48,6 +48,9 @@ _DROP_REQUEST = frozenset(
         identity.HEADER,
         client_address.HEADER,
         logs.HEADER,
+        # a trace starts here: the internet does not pick our trace ids (`_parent`)
+        traces.TRACEPARENT,
+        traces.TRACESTATE,
         "x-forwarded-for",
         "x-forwarded-proto",
         "x-forwarded-host",
@@ -120,16 +123,44 @@ class Gateway:
             await send(message)
 
         route: routing.Route | None = None
+        label = "unmatched"
+        tracing = self.kit.tracing
+        span = None
         try:
             route = routing.match(self.routes, scope["path"])
-            await self._handle(scope, receive, send_counted, headers, rid, route)
-        finally:
             label = route.prefix if route else "unmatched"
+            if tracing is None:
+                await self._handle(scope, receive, send_counted, headers, rid, route)
+            else:
+                with tracing.span(
+                    f"{scope['method']} {label}",
+                    kind=traces.SpanKind.SERVER,
+                    parent=self._parent(headers),
+                    attributes={"http.request.method": scope["method"], "http.route": label},
+                ) as span:
+                    try:
+                        await self._handle(scope, receive, send_counted, headers, rid, route)
+                    finally:
+                        traces.set_status(span, status)
+        finally:
             self.kit.metrics.requests.labels(scope["method"], label, str(status)).inc()
             self.kit.metrics.latency.labels(scope["method"], label).observe(
                 time.perf_counter() - started
             )
             logs.request_id.reset(token)
+
+    def _parent(self, headers: CIMultiDict[str]) -> traces.Context | None:
+        """The caller's trace, continued only for a component (the web pages) that signed the
+        client's address; anyone else starts a new trace."""
+        signed = headers.get(client_address.HEADER)
+        parent = headers.get(traces.TRACEPARENT)
+        if signed is None or parent is None:
+            return None
+        try:
+            client_address.decode(signed, secret=self.internal_secret)
+        except jwt.InvalidTokenError:
+            return None
+        return traces.extract({traces.TRACEPARENT: parent})
 
     async def _handle(
         self,
@@ -323,6 +354,8 @@ class Gateway:
             upstream_headers["x-forwarded-host"] = headers["host"]
         if claims is not None:
             upstream_headers[identity.HEADER] = self._identity(claims)
+        if self.kit.tracing is not None:
+            traces.inject(upstream_headers)  # the gateway's span is the upstream's parent
 
         url = route.base_url + scope["raw_path"].decode("latin-1")
         if scope.get("query_string"):

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc
-from rhime.kit import identity
+from rhime.kit import identity, logs, traces
 from rhime.kit.settings import Settings
 
 
@@ -33,9 +33,10 @@ class _SignedCalls(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-
     """Adds a fresh identity of the calling component to every call (tokens are short-lived,
     the channel is not)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracing: traces.Tracing | None) -> None:
         self._caller = identity.Identity(user_id="", service=settings.component or "rhime")
         self._secret = settings.internal_secret.get_secret_value()
+        self._tracing = tracing
 
     async def intercept_unary_stream(
         self, continuation: Any, client_call_details: Any, request: Any
@@ -43,18 +44,28 @@ class _SignedCalls(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-
         token = identity.encode(self._caller, secret=self._secret)
         metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
         metadata.add(identity.HEADER, token)
+        rid = logs.request_id.get()
+        if rid:
+            metadata.add(logs.HEADER, rid)
+        if self._tracing is not None:
+            # the caller's span (a request's, an event handler's) is the server span's parent
+            carrier: dict[str, str] = {}
+            traces.inject(carrier)
+            for name, value in carrier.items():
+                metadata.add(name, value)
         return await continuation(client_call_details._replace(metadata=metadata), request)
 
 
-def channel(settings: Settings) -> grpc.aio.Channel:
-    """One long-lived channel (HTTP/2, multiplexed); keep it for the process's lifetime."""
+def channel(settings: Settings, *, tracing: traces.Tracing | None = None) -> grpc.aio.Channel:
+    """One long-lived channel (HTTP/2, multiplexed); keep it for the process's lifetime.
+    With `tracing`, calls carry the caller's trace context."""
     return grpc.aio.insecure_channel(
         target(settings),
         options=[
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.enable_retries", 1),
         ],
-        interceptors=[_SignedCalls(settings)],  # type: ignore[list-item]  # stubs lag grpc
+        interceptors=[_SignedCalls(settings, tracing)],  # type: ignore[list-item]  # stubs lag grpc
     )
 
 

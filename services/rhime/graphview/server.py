@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -20,7 +20,7 @@ from pydantic import Field
 
 from rhime.graph import edges
 from rhime.graphview.proto import graphview_pb2, graphview_pb2_grpc, health_pb2, health_pb2_grpc
-from rhime.kit import identity, ids, stores
+from rhime.kit import identity, ids, logs, stores, traces
 from rhime.kit.settings import Settings as KitSettings
 
 log = logging.getLogger("rhime.graphview")
@@ -146,26 +146,81 @@ class Health(health_pb2_grpc.HealthServicer):
         return status(status=status.SERVING)
 
 
+class _Traced(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # stubs lag grpc
+    """A server span per UserGraphView call, a child of the caller's (its `traceparent`
+    metadata); the health checks are left out."""
+
+    def __init__(self, tracing: traces.Tracing) -> None:
+        self.tracing = tracing
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or handler.unary_stream is None:
+            return handler
+        metadata = {
+            k: v for k, v in handler_call_details.invocation_metadata or () if isinstance(v, str)
+        }
+        behavior: Callable[[Any, Any], AsyncIterator[Any]] = handler.unary_stream
+        tracing = self.tracing
+        attributes = {"rpc.system": "grpc", "rpc.method": method}
+        if metadata.get(logs.HEADER):
+            attributes[traces.REQUEST_ID] = metadata[logs.HEADER][:64]
+
+        async def traced(request: Any, context: Any) -> AsyncIterator[Any]:
+            # not a current span: it would be set and reset in different steps of the stream
+            span = tracing.start(
+                method,  # /rhime.graphview.v1.UserGraphView/<Method>: bounded
+                kind=traces.SpanKind.SERVER,
+                parent=traces.extract(metadata),
+                attributes=attributes,
+            )
+            try:
+                async for reply in behavior(request, context):
+                    yield reply
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(traces.Status(traces.StatusCode.ERROR))
+                raise
+            finally:
+                span.end()
+
+        return grpc.unary_stream_rpc_method_handler(
+            traced,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
 @dataclasses.dataclass
 class Running:
     server: grpc.aio.Server
     port: int
     mongo: Any
+    tracing: traces.Tracing | None = None
 
     async def stop(self, grace: float) -> None:
         await self.server.stop(grace)
         self.mongo.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)
 
 
 async def start(settings: Settings) -> Running:
     """Start serving on `settings.host:settings.port` (port 0 picks a free one)."""
     mongo: Any = stores.mongo(settings, appname=settings.component or "user-graph-view")
     database = mongo[settings.database_name("graph")]
+    tracing = traces.create(settings)
     server = grpc.aio.server(
+        interceptors=[_Traced(tracing)] if tracing is not None else None,
         options=[
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.max_concurrent_streams", 1000),
-        ]
+        ],
     )
     graphview_pb2_grpc.add_UserGraphViewServicer_to_server(
         UserGraphView(database=database, settings=settings), server
@@ -174,7 +229,7 @@ async def start(settings: Settings) -> Running:
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
     log.info("serving gRPC on port %d", port)
-    return Running(server=server, port=port, mongo=mongo)
+    return Running(server=server, port=port, mongo=mongo, tracing=tracing)
 
 
 async def create(settings: Settings) -> int:

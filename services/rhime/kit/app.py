@@ -26,7 +26,7 @@ from pymongo import IndexModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime.kit import bus as bus_module
-from rhime.kit import errors, logs, metrics, outbox, stores, supervisor
+from rhime.kit import errors, logs, metrics, outbox, stores, supervisor, traces
 from rhime.kit.settings import Settings
 
 log = logging.getLogger("rhime.kit")
@@ -48,6 +48,8 @@ class Kit:
     redis: aioredis.Redis = dataclasses.field(default=None)  # type: ignore[assignment]
     bus: bus_module.Bus | None = None
     http: aiohttp.ClientSession = dataclasses.field(default=None)  # type: ignore[assignment]
+    # None when no OTLP endpoint is configured: tracing off costs nothing
+    tracing: traces.Tracing | None = None
     ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     # the outbox relay and the component's `tasks`, restarted when they fail
     tasks: supervisor.Supervisor = dataclasses.field(default_factory=supervisor.Supervisor)
@@ -105,6 +107,7 @@ def create_app(
         database_name=settings.database_name(database) if database else None,
         uses_redis=redis,
         uses_nats=nats,
+        tracing=traces.create(settings),
     )
     index_map = dict(indexes or {})
     for name in outboxes:
@@ -147,6 +150,8 @@ def create_app(
                 await kit.redis.aclose()
             if kit.mongo is not None:
                 kit.mongo.close()
+            if kit.tracing is not None:
+                await asyncio.to_thread(kit.tracing.shutdown)  # exports the last spans
 
     app = FastAPI(
         title=title,
@@ -219,6 +224,7 @@ async def _connect(
                     stream_watch_seconds=kit.settings.stream_watch_seconds,
                     stream_warn_ratio=kit.settings.stream_warn_ratio,
                     stream_storage_bytes=kit.settings.stream_storage_bytes,
+                    tracing=kit.tracing,
                 )
             if kit.bus is not None:
                 await kit.bus.ensure_streams()
@@ -261,6 +267,9 @@ async def _check(kit: Kit) -> list[str]:
     return problems
 
 
+_UNOBSERVED = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
 class _Observe:
     """Request id, access metrics and the body size limit, as plain ASGI (cheaper than
     BaseHTTPMiddleware on every request)."""
@@ -295,13 +304,43 @@ class _Observe:
                 ]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            if path not in ("/metrics", "/healthz", "/readyz"):
+        tracing = self.kit.tracing
+        # probes and scrapes, every few seconds, would bury the traces worth reading
+        if tracing is None or scope["path"] in _UNOBSERVED:
+            span_context: contextlib.AbstractContextManager[traces.Span | None] = traces.OFF
+        else:
+            span_context = _server_span(tracing, scope, headers)
+        with span_context as span:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                route = scope.get("route")
+                path = getattr(route, "path", "unmatched")
                 method = scope["method"]
-                self.kit.metrics.requests.labels(method, path, str(status)).inc()
-                self.kit.metrics.latency.labels(method, path).observe(time.perf_counter() - started)
-            logs.request_id.reset(token)
+                if path not in _UNOBSERVED:
+                    self.kit.metrics.requests.labels(method, path, str(status)).inc()
+                    self.kit.metrics.latency.labels(method, path).observe(
+                        time.perf_counter() - started
+                    )
+                if span is not None:
+                    span.update_name(f"{method} {path}")  # the template is known only now
+                    span.set_attribute("http.route", path)
+                    traces.set_status(span, status)
+                logs.request_id.reset(token)
+
+
+def _server_span(
+    tracing: traces.Tracing, scope: Scope, headers: Mapping[bytes, bytes]
+) -> contextlib.AbstractContextManager[traces.Span]:
+    """The request's span, a child of the caller's when it sent a `traceparent`."""
+    carrier = {
+        name: headers[name.encode()].decode("latin-1")
+        for name in (traces.TRACEPARENT, traces.TRACESTATE)
+        if name.encode() in headers
+    }
+    return tracing.span(
+        scope["method"],
+        kind=traces.SpanKind.SERVER,
+        parent=traces.extract(carrier),
+        attributes={"http.request.method": scope["method"]},
+    )

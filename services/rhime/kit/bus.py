@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import nats
@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from rhime import events, grants
-from rhime.kit import errors, logs, streams, supervisor
+from rhime.kit import errors, logs, streams, supervisor, traces
 from rhime.kit.metrics import Metrics
 
 log = logging.getLogger("rhime.bus")
@@ -105,8 +105,10 @@ class Bus:
         stream_watch_seconds: float = 15.0,
         stream_warn_ratio: float = 0.8,
         stream_storage_bytes: int = streams.DEFAULT_BUDGET,
+        tracing: traces.Tracing | None = None,
     ) -> None:
         self.nc = nc
+        self.tracing = tracing
         self.js: JetStreamContext = nc.jetstream()
         self.namespace = namespace
         self.metrics = metrics
@@ -139,6 +141,7 @@ class Bus:
         stream_watch_seconds: float = 15.0,
         stream_warn_ratio: float = 0.8,
         stream_storage_bytes: int = streams.DEFAULT_BUDGET,
+        tracing: traces.Tracing | None = None,
     ) -> Bus:
         nc = await nats.connect(
             url,
@@ -159,6 +162,7 @@ class Bus:
             stream_watch_seconds=stream_watch_seconds,
             stream_warn_ratio=stream_warn_ratio,
             stream_storage_bytes=stream_storage_bytes,
+            tracing=tracing,
         )
 
     def subject(self, name: str) -> str:
@@ -212,14 +216,33 @@ class Bus:
         """Set when the bus begins to close: long waits give up and leave events unsettled."""
         return self._stopping
 
-    async def publish(self, event: events.Event, *, request_id: str | None = None) -> bool:
+    async def publish(
+        self,
+        event: events.Event,
+        *,
+        request_id: str | None = None,
+        trace: Mapping[str, str] | None = None,
+    ) -> bool:
         """Publish and wait for JetStream's ack. Returns False when JetStream recognised the
-        id as a duplicate (already published)."""
-        ack = await self.js.publish(
-            self.subject(event.SUBJECT),
-            event.model_dump_json().encode(),
-            headers=self._headers(event, request_id),
-        )
+        id as a duplicate (already published). `trace` is the context the event was staged
+        in (the outbox relay publishes later, outside it); by default the current one."""
+        headers = self._headers(event, request_id)
+        subject = self.subject(event.SUBJECT)
+        data = event.model_dump_json().encode()
+        if self.tracing is None:
+            ack = await self.js.publish(subject, data, headers=headers)
+        else:
+            attributes = {"messaging.destination.name": subject, "messaging.message.id": event.id}
+            if logs.HEADER in headers:  # the relay's publish has no current request id
+                attributes[traces.REQUEST_ID] = headers[logs.HEADER]
+            with self.tracing.span(
+                f"publish {event.SUBJECT}",
+                kind=traces.SpanKind.PRODUCER,
+                parent=traces.extract(trace),
+                attributes=attributes,
+            ):
+                traces.inject(headers)  # the consumer's span continues this trace
+                ack = await self.js.publish(subject, data, headers=headers)
         self._published(event.SUBJECT).inc()
         return not ack.duplicate
 
@@ -330,9 +353,14 @@ class Bus:
                     self._end()
             if time.monotonic() - last_lag > 5:
                 last_lag = time.monotonic()
-                with contextlib.suppress(Exception):
-                    info = await psub.consumer_info()
-                    self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
+                await self.report_lag(psub, durable)
+
+    async def report_lag(self, psub: Any, durable: str) -> None:
+        """Set `rhime_consumer_pending` for a durable: the events JetStream has not delivered
+        to it yet (best effort: a failed read leaves the last value)."""
+        with contextlib.suppress(Exception):
+            info = await psub.consumer_info()
+            self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
 
     def _begin(self) -> None:
         self._inflight += 1
@@ -365,10 +393,11 @@ class Bus:
                     await sub.handler(event)
 
             try:
-                if not await through_outage(
-                    attempt, held=[msg], stopping=self._stopping, label=durable
-                ):
-                    return
+                with traces.OFF if self.tracing is None else self._span(sub, durable, msg):
+                    if not await through_outage(
+                        attempt, held=[msg], stopping=self._stopping, label=durable
+                    ):
+                        return
             except Exception as exc:
                 log.warning(
                     "handler %s failed on delivery %d of %s",
@@ -388,6 +417,22 @@ class Bus:
             self._consumed(subject, durable, "ok").inc()
         finally:
             logs.request_id.reset(token)
+
+    def _span(
+        self, sub: Subscription[Any], durable: str, msg: Msg
+    ) -> contextlib.AbstractContextManager[traces.Span]:
+        """The handler's span, a child of the publisher's (its context rode in the headers)."""
+        assert self.tracing is not None
+        return self.tracing.span(
+            f"process {sub.event.SUBJECT}",
+            kind=traces.SpanKind.CONSUMER,
+            parent=traces.extract(msg.headers),
+            attributes={
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": durable,
+                "messaging.message.id": (msg.headers or {}).get("Nats-Msg-Id", ""),
+            },
+        )
 
     async def dead_letter(self, msg: Msg, subject: str, durable: str, reason: str) -> None:
         body = {

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from rhime.kit import errors, identity, logs
+from rhime.kit import errors, identity, logs, traces
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -39,15 +39,17 @@ async def call(
     if data is not None:
         headers["content-type"] = "application/json"
     try:
-        async with kit.http.request(
-            method,
-            url,
-            data=data,
-            params=params,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        ) as response:
-            body = await response.read()
+        # named by the callee and method only: the path holds ids
+        with traces.outgoing(kit.tracing, f"{method} {service}", headers, {"url.path": path}):
+            async with kit.http.request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                body = await response.read()
     except TimeoutError:
         raise errors.ApiError(504, errors.message(504)) from None
     except (aiohttp.ClientError, OSError):

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rhime import events
+from rhime.kit import logs, traces
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -33,11 +34,25 @@ _LONG_AGO = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 # A range over the indexed `_outbox.id` (a multikey index) finds pending documents without
 # scanning the collection.
 PENDING = {f"{FIELD}.id": {"$gt": ""}}
+REQUEST_ID = "request_id"
+TRACE = "trace"
 
 
 def staged(*batch: events.Event) -> list[dict[str, Any]]:
-    """The value to store in the document's `_outbox` field with the write."""
-    return [{"id": e.id, "subject": e.SUBJECT, "data": e.model_dump(mode="json")} for e in batch]
+    """The value to store in the document's `_outbox` field with the write. The request id
+    and trace context are kept with it, so that a publish by the relay, later and outside
+    the request, still carries them."""
+    context: dict[str, Any] = {}
+    rid = logs.request_id.get()
+    if rid:
+        context[REQUEST_ID] = rid
+    trace = traces.current()
+    if trace:
+        context[TRACE] = trace
+    return [
+        {"id": e.id, "subject": e.SUBJECT, "data": e.model_dump(mode="json"), **context}
+        for e in batch
+    ]
 
 
 def push(*batch: events.Event) -> dict[str, Any]:
@@ -71,7 +86,9 @@ async def _publish(kit: Kit, coll: Any, doc: dict[str, Any]) -> None:
         except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError too
             await _set_aside(kit, coll, doc_id=doc["_id"], entry=entry, reason=repr(exc))
             continue
-        await kit.require_bus().publish(event)
+        await kit.require_bus().publish(
+            event, request_id=entry.get(REQUEST_ID), trace=entry.get(TRACE)
+        )
         await coll.update_one({"_id": doc["_id"]}, {"$pull": {FIELD: entry}})
     if doc.get(PURGE):
         # a document holding a dead entry stays, so the record of it is not purged with it

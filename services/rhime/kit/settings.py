@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -14,7 +14,9 @@ class Settings(BaseSettings):
     """Read from `RHIME_*` environment variables (Kubernetes injects them from ConfigMaps and
     Secrets; the local runner sets them per process)."""
 
-    model_config = SettingsConfigDict(env_prefix="RHIME_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RHIME_", extra="ignore", frozen=True, validate_by_name=True
+    )
 
     component: str = Field(default="", description="component name (set by `rhime serve`)")
     namespace: str = Field(
@@ -82,6 +84,13 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="share of a stream's size limit above which /readyz warns",
+    )
+    otlp_endpoint: str = Field(
+        default="",
+        # the standard variable too, so a cluster's usual OpenTelemetry setup just works
+        validation_alias=AliasChoices("RHIME_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="base URL of an OTLP/HTTP collector (e.g. http://otel-collector:4318) to "
+        "export traces to; empty: tracing is off (also read from OTEL_EXPORTER_OTLP_ENDPOINT)",
     )
     outbox_relay_seconds: float = Field(
         default=2.0, gt=0, description="how often staged events left by a crash are relayed"

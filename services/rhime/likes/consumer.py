@@ -9,6 +9,7 @@ Naming follows the kit (`{component}-{subject with dashes}`), so replicas share 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -20,6 +21,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from rhime import events
+from rhime.kit import logs, traces
 from rhime.kit.bus import through_outage
 
 if TYPE_CHECKING:
@@ -63,12 +65,15 @@ async def run(kit: Kit, consumer: BatchConsumer[Any]) -> None:
         consumer.event, durable=durable, ack_wait=consumer.ack_wait, batch=consumer.batch
     )
     held: list[Msg] = []
-    since = 0.0
+    since = last_lag = 0.0
     while True:
         try:
             msgs = await psub.fetch(consumer.batch - len(held), timeout=consumer.window)
         except (TimeoutError, nats.errors.TimeoutError):
             msgs = []
+        if time.monotonic() - last_lag > 5:  # as the kit's consumers report it
+            last_lag = time.monotonic()
+            await bus.report_lag(psub, durable)
         if msgs and not held:
             since = time.monotonic()
         held.extend(msgs)
@@ -107,8 +112,9 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
     bus = kit.require_bus()
     try:
         held = [msg for msg, _ in good]
-        if not await through_outage(attempt, held=held, stopping=bus.stopping, label=durable):
-            return
+        with traces.OFF if kit.tracing is None else _span(kit.tracing, consumer, durable, good):
+            if not await through_outage(attempt, held=held, stopping=bus.stopping, label=durable):
+                return
     except Exception:
         log.warning(
             "batch of %d failed on %s; retrying one by one", len(good), durable, exc_info=True
@@ -119,6 +125,27 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
     for msg, _ in good:
         await msg.ack()
     kit.metrics.consumed.labels(consumer.event.SUBJECT, durable, "ok").inc(len(good))
+
+
+def _span(
+    tracing: traces.Tracing,
+    consumer: BatchConsumer[Any],
+    durable: str,
+    good: list[tuple[Msg, events.Event]],
+) -> contextlib.AbstractContextManager[traces.Span]:
+    attributes = {
+        "messaging.destination.name": good[0][0].subject,
+        "messaging.consumer.group.name": durable,
+        "messaging.batch.message_count": str(len(good)),
+    }
+    rids = {(msg.headers or {}).get(logs.HEADER, "") for msg, _ in good}
+    if len(rids) == 1 and "" not in rids:
+        attributes[traces.REQUEST_ID] = rids.pop()
+    return tracing.batch(
+        f"process {consumer.event.SUBJECT}",
+        [msg.headers for msg, _ in good],
+        attributes=attributes,
+    )
 
 
 async def _one(

@@ -142,7 +142,9 @@ def create(settings: Settings) -> FastAPI:
     router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 
     async def open_channel(kit: kit_app.Kit) -> None:
-        kit.extras["graphview"] = graphview.channel(settings) if settings.use_graph_view else None
+        kit.extras["graphview"] = (
+            graphview.channel(settings, tracing=kit.tracing) if settings.use_graph_view else None
+        )
 
     @router.get("")
     async def mine(

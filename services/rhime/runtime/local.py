@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from rhime import catalogue, grants
-from rhime.runtime import servers
+from rhime.runtime import servers, status
 
 # What the store users' passwords derive from; no component is given it.
 STORE_SEED = "RHIME_STORE_SEED"
@@ -254,6 +254,7 @@ class Platform:
     runtime: servers.Runtime
     supervisor: Supervisor
     gateway_url: str
+    data: Path  # holds `status.STATE_FILE` while it runs
 
     def ready(self) -> bool:
         return all(p.ready() for p in self.supervisor.processes)
@@ -327,11 +328,14 @@ def platform(
         for c in components
     ]
     supervisor = Supervisor(processes)
+    # where `rhime status` finds the components' metrics
+    state = status.record(data, ports=ports, kinds={c.name: str(c.kind) for c in components})
     try:
         supervisor.start()
-        yield Platform(runtime=runtime, supervisor=supervisor, gateway_url=public_url)
+        yield Platform(runtime=runtime, supervisor=supervisor, gateway_url=public_url, data=data)
     finally:
         say("\nstopping components...")
+        state.unlink(missing_ok=True)
         supervisor.stop()
         runtime.stop()
         say("stopped.")
@@ -366,6 +370,11 @@ def up(*, data: str, fresh: bool, gateway_port: int) -> int:
             time.sleep(0.5)
         if not interrupted:
             print(_table(supervisor.processes), flush=True)
+            print(
+                f"\nmetrics: http://127.0.0.1:<port>/metrics of each component (ports above, "
+                f"also in {directory / status.STATE_FILE}); live table: `rhime status`",
+                flush=True,
+            )
             print(
                 f"\nRhime is up: http://localhost:{gateway_port}  (API docs: "
                 f"http://localhost:{gateway_port}/api/docs)  Ctrl-C stops it.",

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from rhime.kit import client_address, logs
+from rhime.kit import client_address, logs, traces
 
 # The two 401s the gateway gives: no valid token, or a token without Spotify.
 NOT_AUTHORIZED = "not authorized"
@@ -69,6 +69,7 @@ class Gateway:
     request_id: str
     client_token: str | None = None  # the browser's address, signed for the gateway
     timeout: float = 10.0
+    tracing: traces.Tracing | None = None
     # Every Set-Cookie the API sent during this request, in order, for the browser.
     set_cookies: list[str] = dataclasses.field(default_factory=list)
 
@@ -92,20 +93,22 @@ class Gateway:
     ) -> Reply:
         """Call the API; 4xx/5xx raise ApiFailure. Redirects are not followed."""
         data = orjson.dumps(json) if json is not None else None
+        headers = self._headers(json_body=data is not None)
         try:
-            async with self.http.request(
-                method,
-                self.base_url + path,
-                data=data,
-                params=params,
-                headers=self._headers(json_body=data is not None),
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as response:
-                body = await response.read()
-                cookies = tuple(response.headers.getall("set-cookie", ()))
-                status = response.status
-                content_type = response.content_type
+            with traces.outgoing(self.tracing, f"{method} gateway", headers, {"url.path": path}):
+                async with self.http.request(
+                    method,
+                    self.base_url + path,
+                    data=data,
+                    params=params,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=self.timeout),
+                ) as response:
+                    body = await response.read()
+                    cookies = tuple(response.headers.getall("set-cookie", ()))
+                    status = response.status
+                    content_type = response.content_type
         except TimeoutError:
             raise ApiFailure(504, [{"msg": "The service took too long to answer."}]) from None
         except (aiohttp.ClientError, OSError):

@@ -178,6 +178,7 @@ def get_visit(request: Request) -> Visit:
             service=settings.component or "web",
         ),
         timeout=state.api_timeout,
+        tracing=state.kit.tracing,
     )
     # Cookies the API sets on any call (sign-in, a refreshed token) reach the browser.
     request.scope.setdefault("state", {})[COOKIES_STATE] = api.set_cookies
