@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -44,8 +45,34 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nothing listens on, outside the kernel's ephemeral range: a port the kernel hands
+    out (bind to 0) can meanwhile become the source port of some outgoing connection, and the
+    server meant to listen on it then fails with "address already in use"."""
+    low, high = _ephemeral_range()
+    candidates = [*range(10000, low), *range(high + 1, 65536)]
+    for port in random.sample(candidates, min(len(candidates), 500)):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return int(port)
+    with socket.socket() as sock:  # no room outside the range: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

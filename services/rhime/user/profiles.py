@@ -141,9 +141,13 @@ async def delete_image(
 
 
 async def forget(kit: Kit, *, store: images.Store, user_id: str) -> None:
-    """The person deleted their account: their images, then their profile (a redelivery
-    after a crash in between finds nothing left to do)."""
+    """The person deleted their account: their images, their search entries, then their
+    profile (a redelivery after a crash in between finds nothing left to do; an entry left by
+    a crash after the profile went is dropped by the next search that meets it)."""
     await store.delete_all(user_id)
+    doc = await kit.database[PROFILES].find_one({"_id": user_id})
+    if doc is not None:
+        await search.unindex(kit, user_id=user_id, profile=doc)
     await kit.database[PROFILES].delete_one({"_id": user_id})
 
 
