@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from rhime.runtime import local
+from tests.conftest import local_platform
 from tests.web import web_site as ws
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -35,7 +36,15 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
-def site(platform: local.Platform) -> str:
+def own_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Platform]:
+    """A platform of its own: on the shared one, the people other tests made crowd the seeded
+    person out of the newcomer's recommendations."""
+    yield from local_platform(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def site(own_platform: local.Platform) -> str:
+    platform = own_platform
     ws.point_web_at_gateway(platform)
     ws.wait_http(platform.gateway_url + "/signin")
     # The Spotify callback comes back to the public URL: the cookie's host must match it.
