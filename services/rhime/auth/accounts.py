@@ -159,17 +159,15 @@ async def change_password(
     doc = await kit.database[USERS].find_one({"_id": user_id})
     if doc is None:
         raise errors.unauthenticated()
-    reservation = await attempts.reserve(
-        kit, login=doc["user_name_key"], client=client, limits=limits
+    await _confirm(
+        kit,
+        hasher=hasher,
+        doc=doc,
+        password=current,
+        client=client,
+        limits=limits,
+        wrong=errors.bad_request(WRONG_CREDENTIALS),
     )
-    try:
-        matches = await hasher.verify(doc["password"], current)
-    except passwords.Busy:
-        await attempts.unchecked(kit, reservation)
-        raise busy() from None
-    if not matches:
-        raise errors.bad_request(WRONG_CREDENTIALS)
-    await attempts.succeeded(kit, reservation)
     hashed = await _hash(hasher, new)
     # Signed out first: a crash before the password is stored leaves every session signed
     # out and the old password working, never the new password with old sessions alive.
@@ -206,17 +204,15 @@ async def delete(
     doc = await users.find_one({"_id": user_id, **LIVE}, {"password": 1, "user_name_key": 1})
     if doc is None:
         raise errors.unauthenticated()
-    reservation = await attempts.reserve(
-        kit, login=doc["user_name_key"], client=client, limits=limits
+    await _confirm(
+        kit,
+        hasher=hasher,
+        doc=doc,
+        password=password,
+        client=client,
+        limits=limits,
+        wrong=errors.bad_request("The password is incorrect.", field="password"),
     )
-    try:
-        matches = await hasher.verify(doc["password"], password)
-    except passwords.Busy:
-        await attempts.unchecked(kit, reservation)
-        raise busy() from None
-    if not matches:
-        raise errors.bad_request("The password is incorrect.", field="password")
-    await attempts.succeeded(kit, reservation)
     await sign_out(kit, user_id=user_id, ttl=ttl)
     event = events.UserDeleted(id=f"user.deleted:{user_id}", user_id=user_id)
     await users.update_one(
@@ -274,3 +270,28 @@ async def export(kit: Kit, *, user_id: str) -> dict[str, Any]:
         "spotify": bool(doc.get("spotify", False)),
         "createdAt": created.isoformat() if created else None,
     }
+
+
+async def _confirm(
+    kit: Kit,
+    *,
+    hasher: passwords.Hasher,
+    doc: dict[str, Any],
+    password: str,
+    client: str,
+    limits: attempts.Limits,
+    wrong: errors.ApiError,
+) -> None:
+    """Check the account's password as a sign-in does: the attempt is reserved first and a
+    failure counts toward the same limits, so no route is a way around them."""
+    reservation = await attempts.reserve(
+        kit, login=doc["user_name_key"], client=client, limits=limits
+    )
+    try:
+        matches = await hasher.verify(doc["password"], password)
+    except passwords.Busy:
+        await attempts.unchecked(kit, reservation)
+        raise busy() from None
+    if not matches:
+        raise wrong
+    await attempts.succeeded(kit, reservation)
