@@ -187,6 +187,7 @@ COMPONENTS: tuple[Component, ...] = (
         consumes=("post.created", "post.deleted", "user.deleted"),
         publishes=("comment.created", "comment.deleted"),
         prefixes=("/api/comments",),
+        calls=("post",),  # a post too fresh for its event to have arrived
         description="Comments on posts.",
     ),
     Component(
@@ -205,6 +206,7 @@ COMPONENTS: tuple[Component, ...] = (
         publishes=("like.toggled",),
         prefixes=("/api/likes",),
         redis_keys=("likes:mine:*", "likes:seq:*"),
+        calls=("post",),  # a post too fresh for its event to have arrived
         description="Like and unlike posts and comments; is it liked by me.",
     ),
     Component(

@@ -6,28 +6,46 @@ must not outlive its author's account (older documents' `user_id` is dropped on 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from rhime import events
-from rhime.kit import outbox
+from rhime.kit import calls, errors, outbox
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
 
 COLLECTION = "posts"
+log = logging.getLogger(__name__)
 
 
 async def exists(kit: Kit, *, post_id: str) -> bool:
     doc = await kit.database[COLLECTION].find_one({"_id": post_id}, {"deleted": 1})
-    return doc is not None and not doc.get("deleted", False)
+    if doc is not None:
+        return not doc.get("deleted", False)
+    # A post shared a moment ago may not have reached us yet: ask its owner, and remember
+    # the answer as its `post.created` would (a tombstone written meanwhile still wins).
+    try:
+        found = await calls.call(
+            kit, "post", "POST", "/internal/posts/batch", json={"ids": [post_id]}, timeout=2.0
+        )
+    except errors.ApiError:
+        log.warning("could not ask the post service about post %s", post_id)
+        return False
+    if post_id not in found.get("posts", {}):
+        return False
+    await _record(kit, post_id)
+    return True
+
+
+async def _record(kit: Kit, post_id: str) -> None:
+    await kit.database[COLLECTION].update_one(
+        {"_id": post_id}, {"$setOnInsert": {"deleted": False}}, upsert=True
+    )
 
 
 async def on_created(kit: Kit, event: events.PostCreated) -> None:
-    await kit.database[COLLECTION].update_one(
-        {"_id": event.post_id},
-        {"$setOnInsert": {"deleted": False}},
-        upsert=True,
-    )
+    await _record(kit, event.post_id)
 
 
 async def on_deleted(kit: Kit, event: events.PostDeleted) -> None:
