@@ -89,6 +89,8 @@ class Component:
     rq: bool = False
     # components this one calls over HTTP/gRPC (drives NetworkPolicies and local start order)
     calls: tuple[str, ...] = ()
+    # components whose consumers' progress this one reads (on the events both consume)
+    watches: tuple[str, ...] = ()
     schedule: str | None = None  # cron schedule, for kind CRON
     probe: Probe = Probe()
     description: str = ""
@@ -225,7 +227,16 @@ COMPONENTS: tuple[Component, ...] = (
         entrypoint="rhime.likes.batch:create",
         database="likes",
         consumes=("like.toggled",),
-        redis_keys=("likes:{*", "likes:dirty"),
+        redis_keys=(
+            "likes:{*",
+            "likes:dirty",
+            "likes:counted",
+            "likes:resyncing",
+            "likes:flushes",
+            "likes:recorded",
+        ),
+        # after a Redis loss it rebuilds from the like-updater's state once that has caught up
+        watches=("like-updater",),
         description="Coalesces like count changes and writes them in bulk.",
     ),
     Component(

@@ -100,7 +100,8 @@ def durable(component: str, subject: str) -> str:
 def nats_permissions(component: catalogue.Component, *, namespace: str) -> dict[str, Any]:
     """Publish its own events, declare and watch the streams (every component does: at start,
     and for the near-limit warning), run its own durable consumers and dead-letter their
-    messages; subscribe to its own inbox only."""
+    messages, read the progress of the consumers it watches; subscribe to its own inbox
+    only."""
     streams = [events.stream_name(namespace, n) for n in (*events.STREAMS, events.DEAD_LETTER)]
     publish = [f"{namespace}.{subject}" for subject in component.publishes]
     for stream in streams:
@@ -121,6 +122,10 @@ def nats_permissions(component: catalogue.Component, *, namespace: str) -> dict[
             f"$JS.ACK.{stream}.{name}.>",
             f"{namespace}.{events.DEAD_LETTER}.{name}",
         ]
+    for other in map(catalogue.get, component.watches):
+        for subject in set(other.consumes) & set(component.consumes):
+            stream = events.stream_name(namespace, events.noun(subject))
+            publish.append(f"$JS.API.CONSUMER.INFO.{stream}.{durable(other.name, subject)}")
     return {
         "publish": {"allow": publish},
         "subscribe": {"allow": [f"{inbox_prefix(component.name)}.>"]},

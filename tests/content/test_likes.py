@@ -11,7 +11,17 @@ import pytest
 
 from rhime import events
 from rhime.kit import app as kit_app
-from rhime.likes import batch, consumer, count, counts, like, reconcile, state, updater
+from rhime.likes import (
+    batch,
+    consumer,
+    count,
+    counts,
+    like,
+    reconcile,
+    resync,
+    state,
+    updater,
+)
 from tests.content.content_helpers import service_headers
 from tests.support import auth_headers, eventually, published
 
@@ -264,6 +274,7 @@ async def test_flush_crash_windows_never_double_count(
 ) -> None:
     settings = make_settings(batch.Settings, component="like-batch-updater", flush_seconds=3600)
     kit = (await serve(batch.create(settings))).app.state.kit
+    assert await batch.rebuild_if_lost(kit, state_ttl=DAY)  # a new deployment's
     deliveries, final = storm(users=30, per_pair=4, seed=3)
     half = len(deliveries) // 2
     await batch.record(kit, deliveries[:half], state_ttl=DAY)
@@ -283,12 +294,14 @@ async def test_counts_are_coalesced_into_few_writes(
 ) -> None:
     settings = make_settings(batch.Settings, component="like-batch-updater", flush_seconds=3600)
     kit = (await serve(batch.create(settings))).app.state.kit
+    assert await batch.rebuild_if_lost(kit, state_ttl=DAY)  # a new deployment's
     deliveries, final = storm(users=50, per_pair=8, seed=5)
     for start in range(0, len(deliveries), 500):
         await batch.record(kit, deliveries[start : start + 500], state_ttl=DAY)
     await batch.flush(kit)
     assert await counts.get_many(kit, item_ids=POSTS) == final
-    assert counts.mongo_writes(kit)._value.get() <= len(POSTS)
+    # one per item, and the flush's generation
+    assert counts.mongo_writes(kit)._value.get() <= len(POSTS) + 1
 
 
 async def test_reconcile_repairs_drift(likes: Likes) -> None:
@@ -315,17 +328,139 @@ async def test_reconcile_repairs_drift(likes: Likes) -> None:
     assert fixed == {}
 
 
+async def test_a_redis_loss_neither_double_counts_nor_loses_a_like(likes: Likes) -> None:
+    """Redis comes back empty and JetStream hands the last events over again (their acks were
+    lost too): counting waits for the like-updater, rebuilds from its state, and goes on."""
+    deliveries, final = storm(users=12, per_pair=3, seed=2)
+    bus = likes.kit.require_bus()
+    await bus.publish_many(deliveries)
+
+    async def exact() -> None:
+        assert await likes.counts(POSTS) == final
+        states = await likes.persisted()
+        liked = {p: sum(v for k, v in states.items() if k.startswith(f"{p}:")) for p in POSTS}
+        assert liked == final
+
+    await eventually(exact, timeout=90)
+    kit = likes.batch.app.state.kit
+    # the like-updater falls behind: the batch updater counts events it has not persisted
+    await likes.updater.stop()
+    newer = [
+        events.LikeToggled(
+            id=f"like.toggled:late:{u}",
+            item_id=POSTS[0],
+            item_type="post",
+            user_id=f"late{u}",
+            liked=True,
+            seq=1,
+        )
+        for u in range(4)
+    ]
+    await bus.publish_many(newer)
+    final[POSTS[0]] += len(newer)
+
+    async def counted() -> None:
+        assert await likes.counts(POSTS) == final
+
+    await eventually(counted)
+    await kit.redis.delete(*[k async for k in kit.redis.scan_iter(match=kit.key("*"))])
+    await bus.publish_many([e.model_copy(update={"id": e.id + ":redelivered"}) for e in deliveries])
+    await asyncio.sleep(2)
+    # rebuilding now would forget the newer likes: it waits, counting nothing
+    assert not await kit.redis.exists(resync.marker_key(kit))
+    assert await likes.counts(POSTS) == final
+    likes.updater = await likes.serve(
+        updater.create(likes.make_settings(updater.Settings, component="like-updater"))
+    )
+    await eventually(exact, timeout=90)
+
+    async def marked() -> None:
+        assert await kit.redis.exists(resync.marker_key(kit))
+
+    await eventually(marked)
+    # and counting goes on from the rebuilt state: one more unlike is one less
+    unlike = events.LikeToggled(
+        id="like.toggled:late:0:unlike",
+        item_id=POSTS[0],
+        item_type="post",
+        user_id="late0",
+        liked=False,
+        seq=2,
+    )
+    await bus.publish_many([unlike, unlike.model_copy(update={"id": unlike.id + ":again"})])
+    final[POSTS[0]] -= 1
+    await eventually(exact, timeout=90)
+
+
+async def test_redis_back_a_moment_behind_is_noticed_and_rebuilt(likes: Likes) -> None:
+    """Redis restarts from a log or snapshot that misses its last writes: counting state
+    behind what MongoDB counted and JetStream holds as acked. Counting on top of it would be
+    wrong for every pair it forgot."""
+    first, final = storm(users=10, per_pair=2, seed=4)
+    bus = likes.kit.require_bus()
+    await bus.publish_many(first)
+
+    async def exact() -> None:
+        assert await likes.counts(POSTS) == final
+        states = await likes.persisted()
+        liked = {p: sum(v for k, v in states.items() if k.startswith(f"{p}:")) for p in POSTS}
+        assert liked == final
+
+    await eventually(exact, timeout=90)
+    kit = likes.batch.app.state.kit
+    keys = [k async for k in kit.redis.scan_iter(match=kit.key("likes", "*"))]
+    before = {k: await kit.redis.dump(k) for k in keys}
+    # everyone likes every post, counted and flushed...
+    liked_all = [
+        events.LikeToggled(
+            id=f"like.toggled:all:{p}:{u}",
+            item_id=p,
+            item_type="post",
+            user_id=f"user{u}",
+            liked=True,
+            seq=1000,
+        )
+        for p in POSTS
+        for u in range(10)
+    ]
+    await bus.publish_many(liked_all)
+    final = dict.fromkeys(POSTS, 10)
+    await eventually(exact, timeout=90)
+    # ...then Redis comes back without it
+    await kit.redis.delete(*[k async for k in kit.redis.scan_iter(match=kit.key("likes", "*"))])
+    for k, dumped in before.items():
+        await kit.redis.restore(k, 0, dumped, replace=True)
+    # and everyone unlikes the first post: ten transitions from liked
+    unliked = [
+        events.LikeToggled(
+            id=f"like.toggled:none:{u}",
+            item_id=POSTS[0],
+            item_type="post",
+            user_id=f"user{u}",
+            liked=False,
+            seq=2000,
+        )
+        for u in range(10)
+    ]
+    await bus.publish_many(unliked)
+    final[POSTS[0]] = 0
+    await eventually(exact, timeout=90)
+
+
 async def test_like_state_left_in_redis_expires(
     make_settings: Callable[..., Any], serve: Any
 ) -> None:
     settings = make_settings(batch.Settings, component="like-batch-updater", flush_seconds=3600)
     kit = (await serve(batch.create(settings))).app.state.kit
+    assert await batch.rebuild_if_lost(kit, state_ttl=DAY)  # a new deployment's
     deliveries, final = storm(users=5, per_pair=2, seed=7)
     await batch.record(kit, deliveries, state_ttl=DAY)
     await batch.flush(kit)
     assert await counts.get_many(kit, item_ids=POSTS) == final
-    # what stays after a flush is the per-item state, and none of it for ever
-    left = [key async for key in kit.redis.scan_iter(match=kit.key("likes", "*"))]
+    # what stays after a flush is the per-item state, none of it for ever (and three
+    # constant-size progress keys)
+    progress = {resync.marker_key(kit), resync.flushes_key(kit), resync.recorded_key(kit)}
+    left = [k async for k in kit.redis.scan_iter(match=kit.key("likes", "*")) if k not in progress]
     assert sorted(left) == sorted(kit.key("likes", "{" + p + "}", "state") for p in POSTS)
     for key in left:
         assert 0 < await kit.redis.ttl(key) <= DAY, key

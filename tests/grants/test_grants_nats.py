@@ -247,3 +247,25 @@ async def test_a_component_watches_every_stream_with_its_own_user(
         assert not watcher.problems()
     finally:
         await watcher.close(grace=1)
+
+
+async def test_the_batch_updater_reads_the_like_updaters_progress_and_no_one_else_does(
+    as_component: Any, nats_url: str
+) -> None:
+    """After a Redis loss the batch updater waits for the like-updater's ack floor."""
+    stream = events.stream_name(NS, "like")
+    durable = grants.durable("like-updater", "like.toggled")
+    admin = await nats.connect(nats_url)
+    try:
+        js = admin.jetstream()
+        await bus.Bus(
+            nc=admin, namespace=NS, metrics=metrics.create(), max_deliver=2, backoff=()
+        ).ensure_streams()
+        await js.add_consumer(stream, nats.js.api.ConsumerConfig(durable_name=durable))
+    finally:
+        await admin.close()
+    watcher = (await as_component("like-batch-updater")).jetstream()
+    assert (await watcher.consumer_info(stream, durable)).name == durable
+    for other in ("like", "feed"):
+        with pytest.raises(nats.errors.TimeoutError):  # refused: no one answers
+            await (await as_component(other)).jetstream(timeout=0.5).consumer_info(stream, durable)

@@ -28,8 +28,13 @@ _STATUS_MESSAGES = {
 }
 
 
+class Recovering(Exception):
+    """A store lost data and what depends on it is being rebuilt: wait, as for an outage."""
+
+
 # Errors that mean a store (Redis, MongoDB) could not be reached or answered in time.
 _STORE_DOWN: tuple[type[BaseException], ...] = (
+    Recovering,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     pymongo.errors.AutoReconnect,

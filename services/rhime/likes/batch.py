@@ -19,8 +19,8 @@ like). Three steps, each safe to repeat:
 
 So every Mongo write carries the net change of many events on one item: a storm of N events on
 k items costs about k writes per flush interval. Redis holds the transition state and pending
-deltas (persisted with the rest of Redis); if Redis itself loses data, the daily
-like-reconcile job recounts from the like-updater's persisted state and repairs the counts.
+deltas (persisted with the rest of Redis); if Redis itself loses data, counting pauses and
+the state is rebuilt from the like-updater's persisted state (`resync`).
 The state hash of an item nobody touched for `state_ttl_days` expires (Redis must not grow
 with every like ever made): longer than the like stream keeps events, so a redelivery always
 finds its seq; a later unlike of such an item is counted by the reconcile job.
@@ -41,8 +41,9 @@ from pydantic import Field
 
 from rhime import events
 from rhime.kit import app as kit_app
+from rhime.kit import errors
 from rhime.kit.settings import Settings as KitSettings
-from rhime.likes import consumer, counts, guarded
+from rhime.likes import consumer, counts, guarded, resync
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -52,7 +53,15 @@ APPLIED_KEEP = 50  # epochs remembered per count document; a retry comes within 
 
 # ARGV[5] = '1': the person deleted their account; their field goes (it names them) after
 # the unlike is counted, and a repeat finds nothing to count.
+# KEYS[3], the marker, is missing when Redis lost the state: count nothing until it is
+# rebuilt. KEYS[4] below ARGV[6] (what this worker has acked) means Redis came back without
+# writes it had made: the marker goes.
 _TRANSITION = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return 'lost' end
+if tonumber(redis.call('GET', KEYS[4]) or '0') < tonumber(ARGV[6]) then
+  redis.call('DEL', KEYS[3])
+  return 'lost'
+end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local seq = tonumber(ARGV[2])
 local was = '0'
@@ -71,6 +80,12 @@ if was == ARGV[3] then return 0 end
 local delta = (ARGV[3] == '1') and 1 or -1
 redis.call('INCRBY', KEYS[2], delta)
 return delta
+"""
+
+_RAISE = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
 """
 
 _SNAPSHOT = """
@@ -111,7 +126,7 @@ class Settings(KitSettings):
     )
 
 
-def _keys(kit: Kit, item_id: str) -> tuple[str, str, str]:
+def item_keys(kit: Kit, item_id: str) -> tuple[str, str, str]:
     tag = "{" + item_id + "}"
     return (
         kit.key("likes", tag, "state"),
@@ -124,28 +139,40 @@ def dirty_key(kit: Kit) -> str:
     return kit.key("likes", "dirty")
 
 
-async def record(kit: Kit, batch: Sequence[events.LikeToggled], *, state_ttl: int) -> None:
-    """Step 1 for a batch of events, in one pipeline round trip."""
+async def record(
+    kit: Kit, batch: Sequence[events.LikeToggled], *, state_ttl: int, acked: int = 0
+) -> None:
+    """Step 1 for a batch of events, in one pipeline round trip. Raises `errors.Recovering`
+    (the events are held, not failed) while the state is being rebuilt after a loss."""
+    marker, recorded = resync.marker_key(kit), resync.recorded_key(kit)
     pipe = kit.redis.pipeline(transaction=False)
     for e in batch:
-        state_key, pending_key, _ = _keys(kit, e.item_id)
+        state_key, pending_key, _ = item_keys(kit, e.item_id)
         liked = "1" if e.liked else "0"
         forget = "1" if e.forget else "0"
         pipe.eval(
             _TRANSITION,
-            2,
+            4,
             state_key,
             pending_key,
+            marker,
+            recorded,
             e.user_id,
             str(e.seq),
             liked,
             state_ttl,
             forget,
+            acked,
         )
     items = sorted({e.item_id for e in batch})
     if items:
         pipe.sadd(dirty_key(kit), *items)
-    await pipe.execute()
+    if last := consumer.last_sequence.get():
+        pipe.eval(_RAISE, 1, recorded, last)
+    results = await pipe.execute()
+    # all or none: Redis cannot lose data in the middle of one connection's pipeline
+    if any(r in (b"lost", "lost") for r in results):
+        raise errors.Recovering("the like counting state is being rebuilt")
 
 
 async def flush(kit: Kit, *, limit: int = 500, crash_before_done: bool = False) -> int:
@@ -157,24 +184,28 @@ async def flush(kit: Kit, *, limit: int = 500, crash_before_done: bool = False) 
         return 0
     pipe = kit.redis.pipeline(transaction=False)
     epoch = uuid.uuid4().hex
+    pipe.incr(resync.flushes_key(kit))
     for item in items:
-        _, pending_key, flushing_key = _keys(kit, item)
+        _, pending_key, flushing_key = item_keys(kit, item)
         pipe.eval(_SNAPSHOT, 2, pending_key, flushing_key, f"{epoch}:{item}")
-    snapshots: list[Any] = await pipe.execute()
+    generation, *snapshots = await pipe.execute()
     taken = {
         item: (str(snap[0]), int(snap[1]))
         for item, snap in zip(items, snapshots, strict=True)
         if snap and snap[0] is not None
     }
+    if taken:
+        # before the counts: a Redis that forgets this snapshot is then seen to be behind
+        await resync.flushed(kit, generation=int(generation))
     await apply(kit, taken)
     if crash_before_done:
         return len(items)
     pipe = kit.redis.pipeline(transaction=False)
     for item, (item_epoch, _) in taken.items():
-        pipe.eval(_DONE, 1, _keys(kit, item)[2], item_epoch)
+        pipe.eval(_DONE, 1, item_keys(kit, item)[2], item_epoch)
     pipe.srem(dirty_key(kit), *items)
     for item in items:
-        _, pending_key, flushing_key = _keys(kit, item)
+        _, pending_key, flushing_key = item_keys(kit, item)
         pipe.exists(pending_key, flushing_key)
     results = await pipe.execute()
     # An event recorded after the snapshot left a pending delta: keep the item dirty.
@@ -182,6 +213,18 @@ async def flush(kit: Kit, *, limit: int = 500, crash_before_done: bool = False) 
     if again:
         await kit.redis.sadd(dirty_key(kit), *again)
     return len(items)
+
+
+async def rebuild_if_lost(kit: Kit, *, state_ttl: int) -> bool:
+    """Rebuild the counting state when Redis lost some of it (see `resync`); True when it
+    was lost."""
+    reason = await resync.lost(kit)
+    if reason is None:
+        return False
+    log.warning("like counting state lost (%s): rebuilding it", reason)
+    await kit.redis.delete(resync.marker_key(kit))
+    await resync.run(kit, keys=item_keys, dirty=dirty_key(kit), state_ttl=state_ttl)
+    return True
 
 
 async def apply(kit: Kit, taken: dict[str, tuple[str, int]]) -> int:
@@ -207,9 +250,18 @@ async def apply(kit: Kit, taken: dict[str, tuple[str, int]]) -> int:
 
 
 def create(settings: Settings) -> FastAPI:
+    state_ttl = int(settings.state_ttl_days * 86_400)
+
     async def consume(kit: kit_app.Kit) -> None:
+        # the highest stream sequence acked: what JetStream has at the start, then ours
+        acked = await resync.acked(kit)
+
+        def note(sequence: int) -> None:
+            nonlocal acked
+            acked = max(acked, sequence)
+
         async def handle(batch: Sequence[events.LikeToggled]) -> None:
-            await record(kit, batch, state_ttl=int(settings.state_ttl_days * 86_400))
+            await record(kit, batch, state_ttl=state_ttl, acked=acked)
 
         await consumer.run(
             kit,
@@ -218,6 +270,7 @@ def create(settings: Settings) -> FastAPI:
                 handler=handle,
                 batch=settings.batch,
                 window=settings.window_seconds,
+                acked=note,
             ),
         )
 
@@ -225,6 +278,8 @@ def create(settings: Settings) -> FastAPI:
         while True:
             await asyncio.sleep(settings.flush_seconds)
             try:
+                if await rebuild_if_lost(kit, state_ttl=state_ttl):
+                    continue
                 while await flush(kit, limit=settings.flush_items) == settings.flush_items:
                     pass  # more items are dirty than one bulk takes
             except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import logging
 import time
@@ -45,10 +46,17 @@ class BatchConsumer(Generic[E]):
     # the handler's deadline per call; below ack_wait, so a hung handler fails (and its
     # events are retried) before JetStream would hand them to another replica anyway
     timeout: float | None = None
+    # told the highest stream sequence of each batch (or event) once it is acked
+    acked: Callable[[int], None] | None = None
 
     @property
     def deadline(self) -> float:
         return self.timeout if self.timeout is not None else self.ack_wait * 2 / 3
+
+
+# The highest stream sequence of the batch being handled, for handlers that keep their own
+# progress (the batch updater notices by it that Redis lost writes it had acked).
+last_sequence: contextvars.ContextVar[int] = contextvars.ContextVar("last_sequence", default=0)
 
 
 def durable_name(component: str, event: type[events.Event]) -> str:
@@ -106,6 +114,7 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
         return
 
     async def attempt() -> None:
+        last_sequence.set(max(_sequence(msg) for msg, _ in good))
         async with asyncio.timeout(consumer.deadline):
             await consumer.handler([event for _, event in good])
 
@@ -124,6 +133,8 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
         return
     for msg, _ in good:
         await msg.ack()
+    if consumer.acked is not None:
+        consumer.acked(max(_sequence(msg) for msg, _ in good))
     kit.metrics.consumed.labels(consumer.event.SUBJECT, durable, "ok").inc(len(good))
 
 
@@ -154,6 +165,7 @@ async def _one(
     """A failed batch is retried event by event, so one poison message cannot hold the rest."""
 
     async def attempt() -> None:
+        last_sequence.set(_sequence(msg))
         async with asyncio.timeout(consumer.deadline):
             await consumer.handler([event])
 
@@ -170,6 +182,12 @@ async def _one(
             await msg.nak(delay=backoff[min(delivered, len(backoff)) - 1])
         return
     await msg.ack()
+    if consumer.acked is not None:
+        consumer.acked(_sequence(msg))
+
+
+def _sequence(msg: Msg) -> int:
+    return int(msg.metadata.sequence.stream)
 
 
 async def _dead_letter(
