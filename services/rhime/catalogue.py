@@ -243,10 +243,10 @@ COMPONENTS: tuple[Component, ...] = (
         port=8109,
         entrypoint="rhime.graph.app:create",
         database="graph",
-        consumes=("user.created", "user.deleted"),
-        publishes=("user.followed", "user.unfollowed"),
+        consumes=("user.created", "user.deleted", "user.blocked"),
+        publishes=("user.followed", "user.unfollowed", "user.blocked", "user.unblocked"),
         prefixes=("/api/graph",),
-        description="Follow and unfollow, follower and following lists and counts.",
+        description="Follow and unfollow, block and unblock, follower and following lists.",
     ),
     Component(
         name="user-graph-view",

@@ -93,6 +93,24 @@ def follow_version(event: UserFollowed | UserUnfollowed) -> int:
         return 0
 
 
+class UserBlocked(Event):
+    """`blocker_id` blocked `blocked_id`: the two cannot reach each other (either way) until
+    it is lifted. `version` orders one pair's blocks and unblocks (odd: block, even:
+    unblock), so consumers keep the highest and late deliveries change nothing."""
+
+    SUBJECT = "user.blocked"
+    blocker_id: str
+    blocked_id: str
+    version: int = Field(ge=1)
+
+
+class UserUnblocked(Event):
+    SUBJECT = "user.unblocked"
+    blocker_id: str
+    blocked_id: str
+    version: int = Field(ge=1)
+
+
 class PostCreated(Event):
     SUBJECT = "post.created"
     post_id: str
@@ -142,6 +160,8 @@ EVENTS: tuple[type[Event], ...] = (
     UserDeleted,
     UserFollowed,
     UserUnfollowed,
+    UserBlocked,
+    UserUnblocked,
     PostCreated,
     PostDeleted,
     CommentCreated,
