@@ -80,7 +80,10 @@ async def transition(db: Any, *, blocker: str, blocked: str, active: bool) -> in
         event = _event(blocker=blocker, blocked=blocked, version=version)
         result = await coll.update_one(
             {"_id": key, "version": doc["version"]},
-            {"$set": {"active": active, "version": version, "changed_at": now}, **outbox.push(event)},
+            {
+                "$set": {"active": active, "version": version, "changed_at": now},
+                **outbox.push(event),
+            },
         )
         if result.modified_count:
             return version
