@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rhime import events
+from rhime import blocking, events
 from rhime.graph import edges
 from rhime.recommendation import app as rec_app
 from rhime.recommendation import jobs, store, worker
@@ -346,3 +346,23 @@ async def test_a_deleted_account_is_forgotten_by_the_music_context(
     assert bob in await recs_of(res.db, cy)
     r = await client.get(f"/internal/connected/{alice}", headers=service_headers())
     assert r.json() == {"connected": False}
+
+
+async def test_people_apart_are_never_computed_for_each_other(
+    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources
+) -> None:
+    """Once the music context holds a block, neither side's computation pairs the two (in
+    either direction); once lifted, the next computation does."""
+    client, _ = spotify
+    alice, bob, carol = await connected_users(client, listeners(1, 3))
+    block = events.UserBlocked(id="b", blocker_id=bob, blocked_id=alice, version=1)
+    await blocking.apply(res.db, block)
+    for user in (alice, bob, carol):
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    assert set(await recs_of(res.db, alice)) == {carol}
+    assert set(await recs_of(res.db, bob)) == {carol}
+    lifted = events.UserUnblocked(id="u", blocker_id=bob, blocked_id=alice, version=2)
+    await blocking.apply(res.db, lifted)
+    await jobs.sync_user(res, user_id=bob, time_range="medium_term")
+    assert alice in await recs_of(res.db, bob)
+    assert bob in await recs_of(res.db, alice)
