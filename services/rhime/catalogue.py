@@ -304,6 +304,7 @@ COMPONENTS: tuple[Component, ...] = (
         entrypoint="rhime.recommendation.app:create",
         database="music",
         consumes=("user.blocked", "user.unblocked", "user.deleted"),
+        publishes=("user.recommended",),  # staged by recommendation-worker's weekly refresh
         prefixes=("/api/recommendations",),
         calls=("user-graph-view",),
         backing=(Backing.MONGO, Backing.REDIS, Backing.NATS),
@@ -338,11 +339,14 @@ COMPONENTS: tuple[Component, ...] = (
             "user.followed",
             "user.unfollowed",
             "user.deleted",
+            "user.recommended",
+            "user.blocked",
+            "user.unblocked",
         ),
         prefixes=("/api/notifications",),
         gate=Gate.LOGIN,
         backing=(Backing.MONGO, Backing.NATS),
-        description="Likes, comments and follows on what is mine, grouped; the unread count.",
+        description="Likes, comments, follows and new recommendations, grouped; unread count.",
     ),
     Component(
         name="web",

@@ -111,6 +111,16 @@ class UserUnblocked(Event):
     version: int = Field(ge=1)
 
 
+class UserRecommended(Event):
+    """The weekly refresh recommends `other_id` to `user_id` for the first time (once per
+    pair, ever: the id is the pair's). `week` is the refresh's ISO week (`2026-W49`)."""
+
+    SUBJECT = "user.recommended"
+    user_id: str
+    other_id: str
+    week: str = Field(min_length=1, max_length=20)
+
+
 class PostCreated(Event):
     SUBJECT = "post.created"
     post_id: str
@@ -162,6 +172,7 @@ EVENTS: tuple[type[Event], ...] = (
     UserUnfollowed,
     UserBlocked,
     UserUnblocked,
+    UserRecommended,
     PostCreated,
     PostDeleted,
     CommentCreated,

@@ -255,6 +255,8 @@ def create(settings: Settings) -> FastAPI:
         indexes=indexes,
         on_ready=[open_channel],
         subscriptions=subscriptions,
+        # the worker stages `user.recommended` here; this component publishes it
+        outboxes=[store.ANNOUNCED],
         tasks=[close_channel],
         description="My friend recommendations with an explanation; dismiss one.",
     )

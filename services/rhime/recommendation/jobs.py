@@ -31,7 +31,7 @@ from rhime.graphview import client as graphview
 from rhime.kit import stores
 from rhime.kit.settings import Settings as KitSettings
 from rhime.music import proximity
-from rhime.recommendation import compute, fetch, follows, store, tastes
+from rhime.recommendation import announce, compute, fetch, follows, store, tastes
 from rhime.recommendation.settings import WorkerSettings
 from rhime.spotify import api, tokens
 
@@ -129,6 +129,8 @@ async def sync_user(
     # never whom they follow, nor anyone of whom one blocks the other
     exclude = followees | await blocking.hidden(res.db, user_id=user_id)
     top = await compute.recommend(res.db, user_id=user_id, exclude=exclude, near=near)
+    # the weekly refresh (`week`) tells of people new among the top; a first fetch does not
+    await announce.remember(res.db, user_id=user_id, others=[o for o, _ in top], week=week)
     return len(top)
 
 
