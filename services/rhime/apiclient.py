@@ -91,6 +91,12 @@ class Session:
     async def unfollow(self, user_id: str) -> None:
         await self.request("DELETE", f"/api/graph/following/{user_id}")
 
+    async def block(self, user_id: str) -> None:
+        await self.request("PUT", f"/api/graph/blocks/{user_id}")
+
+    async def unblock(self, user_id: str) -> None:
+        await self.request("DELETE", f"/api/graph/blocks/{user_id}")
+
     async def search_tracks(self, query: str, *, limit: int = 5) -> list[dict[str, Any]]:
         out = await self.request("GET", "/api/spotify/search", params={"q": query, "limit": limit})
         tracks: list[dict[str, Any]] = out["tracks"]

@@ -93,6 +93,34 @@ def follow_version(event: UserFollowed | UserUnfollowed) -> int:
         return 0
 
 
+class UserBlocked(Event):
+    """`blocker_id` blocked `blocked_id`: the two cannot reach each other (either way) until
+    it is lifted. `version` orders one pair's blocks and unblocks (odd: block, even:
+    unblock), so consumers keep the highest and late deliveries change nothing."""
+
+    SUBJECT = "user.blocked"
+    blocker_id: str
+    blocked_id: str
+    version: int = Field(ge=1)
+
+
+class UserUnblocked(Event):
+    SUBJECT = "user.unblocked"
+    blocker_id: str
+    blocked_id: str
+    version: int = Field(ge=1)
+
+
+class UserRecommended(Event):
+    """The weekly refresh recommends `other_id` to `user_id` for the first time (once per
+    pair, ever: the id is the pair's). `week` is the refresh's ISO week (`2026-W49`)."""
+
+    SUBJECT = "user.recommended"
+    user_id: str
+    other_id: str
+    week: str = Field(min_length=1, max_length=20)
+
+
 class PostCreated(Event):
     SUBJECT = "post.created"
     post_id: str
@@ -142,6 +170,9 @@ EVENTS: tuple[type[Event], ...] = (
     UserDeleted,
     UserFollowed,
     UserUnfollowed,
+    UserBlocked,
+    UserUnblocked,
+    UserRecommended,
     PostCreated,
     PostDeleted,
     CommentCreated,

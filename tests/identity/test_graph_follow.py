@@ -15,8 +15,8 @@ from bson import ObjectId
 
 from rhime import events
 from rhime.graph import app as graph_app
-from rhime.graph import edges
-from rhime.kit import identity
+from rhime.graph import blocks, edges
+from rhime.kit import identity, outbox
 from tests.support import SECRET, auth_headers, published
 
 
@@ -41,6 +41,12 @@ class Graph:
 
     async def unfollow(self, a: str, b: str) -> httpx.Response:
         return await self.client.delete(f"/api/graph/following/{b}", headers=auth_headers(a))
+
+    async def block(self, a: str, b: str) -> httpx.Response:
+        return await self.client.put(f"/api/graph/blocks/{b}", headers=auth_headers(a))
+
+    async def unblock(self, a: str, b: str) -> httpx.Response:
+        return await self.client.delete(f"/api/graph/blocks/{b}", headers=auth_headers(a))
 
     async def counts(self, uid: str) -> dict[str, int]:
         r = await self.client.get(f"/api/graph/users/{uid}/counts", headers=auth_headers(uid))
@@ -73,9 +79,9 @@ async def test_follow_and_unfollow_are_idempotent(graph: Graph) -> None:
     assert await graph.counts(a) == {"followers": 0, "following": 1}
     assert await graph.counts(b) == {"followers": 1, "following": 0}
     r = await graph.client.get(f"/api/graph/relationship/{b}", headers=auth_headers(a))
-    assert r.json() == {"following": True, "followedBy": False}
+    assert r.json() == {"following": True, "followedBy": False, "blocking": False}
     r = await graph.client.get(f"/api/graph/relationship/{a}", headers=auth_headers(b))
-    assert r.json() == {"following": False, "followedBy": True}
+    assert r.json() == {"following": False, "followedBy": True, "blocking": False}
     for _ in range(2):
         r = await graph.unfollow(a, b)
         assert r.status_code == 200, r.text
@@ -144,6 +150,8 @@ async def test_cannot_follow_yourself_or_a_missing_user(graph: Graph) -> None:
         ("GET", "/api/graph/users/{id}/counts"),
         ("GET", "/api/graph/users/{id}/followers"),
         ("GET", "/api/graph/users/{id}/following"),
+        ("PUT", "/api/graph/blocks/{id}"),
+        ("DELETE", "/api/graph/blocks/{id}"),
     ],
 )
 async def test_every_route_checks_identity_and_ids(graph: Graph, method: str, path: str) -> None:
@@ -337,3 +345,104 @@ async def test_a_deleted_account_unfollows_both_ways_and_leaves_nothing(graph: G
 async def _collections(db: Any) -> AsyncIterator[str]:
     for name in await db.list_collection_names():
         yield name
+
+
+async def test_a_block_ends_follows_both_ways_and_bars_new_ones(graph: Graph) -> None:
+    a, b, c = await graph.users(3)
+    for follower, followee in ((a, b), (b, a), (c, b)):
+        assert (await graph.follow(follower, followee)).status_code == 200
+    for _ in range(2):
+        r = await graph.block(a, b)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"blocking": True}
+    assert await graph.counts(a) == {"followers": 0, "following": 0}
+    assert await graph.counts(b) == {"followers": 1, "following": 0}  # c still follows b
+    for follower, followee in ((a, b), (b, a)):
+        r = await graph.follow(follower, followee)
+        assert r.status_code == 403
+        assert r.json() == {"errors": [{"msg": "You cannot follow this person."}]}
+    r = await graph.client.get(f"/api/graph/relationship/{b}", headers=auth_headers(a))
+    assert r.json() == {"following": False, "followedBy": False, "blocking": True}
+    r = await graph.client.get(f"/api/graph/relationship/{a}", headers=auth_headers(b))
+    assert r.json() == {"following": False, "followedBy": False, "blocking": False}
+    # the one blocked cannot lift it; the one blocking can, and old follows stay ended
+    assert (await graph.unblock(b, a)).json() == {"blocking": False}
+    assert (await graph.follow(b, a)).status_code == 403
+    for _ in range(2):
+        assert (await graph.unblock(a, b)).json() == {"blocking": False}
+    assert await graph.counts(a) == {"followers": 0, "following": 0}
+    assert (await graph.follow(b, a)).status_code == 200
+    assert await graph.counts(a) == {"followers": 1, "following": 0}
+
+
+async def test_blocks_publish_versioned_events_and_list_mine(graph: Graph) -> None:
+    a, *others = await graph.users(23)
+    await graph.follow(others[0], a)
+    for other in others:
+        assert (await graph.block(a, other)).status_code == 200
+    await graph.unblock(a, others[0])
+    await graph.block(a, others[0])
+    r = await graph.client.get("/api/graph/blocks", headers=auth_headers(a))
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert first["userIds"] == others[:20]
+    r = await graph.client.get(
+        "/api/graph/blocks", params={"after": first["next"]}, headers=auth_headers(a)
+    )
+    assert r.json() == {"userIds": others[20:], "next": None}
+    blocked = await published(graph.kit.settings, "user.blocked", expect=23)
+    assert {(e["blocker_id"], e["blocked_id"], e["version"]) for e in blocked} == {
+        *((a, o, 1) for o in others),
+        (a, others[0], 3),
+    }
+    unblocked = await published(graph.kit.settings, "user.unblocked", expect=1)
+    assert [(e["blocked_id"], e["version"]) for e in unblocked] == [(others[0], 2)]
+    unfollowed = await published(graph.kit.settings, "user.unfollowed", expect=1)
+    assert [(e["follower_id"], e["followee_id"]) for e in unfollowed] == [(others[0], a)]
+
+
+async def test_block_refuses_yourself_and_missing_users(graph: Graph) -> None:
+    (a,) = await graph.users(1)
+    r = await graph.block(a, a)
+    assert r.status_code == 403
+    assert r.json() == {"errors": [{"msg": "You cannot block yourself."}]}
+    r = await graph.block(a, oid())
+    assert r.status_code == 404
+    r = await graph.client.get("/api/graph/blocks", params={"after": "x"}, headers=auth_headers(a))
+    assert r.status_code == 400
+
+
+async def test_a_block_event_ends_follows_a_crash_left(graph: Graph) -> None:
+    """The block is stored but the request died before ending the follows: consuming its
+    `user.blocked` ends them; a late one after the block was lifted ends nothing."""
+    a, b = await graph.users(2)
+    await graph.follow(b, a)
+    db = graph.kit.database
+    await blocks.transition(db, blocker=a, blocked=b, active=True)
+    await outbox.flush(graph.kit, collection=blocks.BLOCKS, doc_id=blocks.block_id(a, b))
+
+    async def ended() -> bool:
+        return await graph.counts(a) == {"followers": 0, "following": 0}
+
+    await wait_for(ended)
+    assert (await graph.unblock(a, b)).status_code == 200
+    assert (await graph.follow(b, a)).status_code == 200
+    late = events.UserBlocked(id="user.blocked:late", blocker_id=a, blocked_id=b, version=1)
+    await graph.kit.require_bus().publish(late)
+    await asyncio.sleep(1.0)
+    assert await graph.counts(a) == {"followers": 1, "following": 0}
+
+
+async def test_a_deleted_account_leaves_no_block(graph: Graph) -> None:
+    gone, a, b = await graph.users(3)
+    await graph.block(gone, a)
+    await graph.block(b, gone)
+    await graph.kit.require_bus().publish(
+        events.UserDeleted(id=f"user.deleted:{gone}", user_id=gone)
+    )
+    db = graph.kit.database
+
+    async def forgotten() -> bool:
+        return await db[blocks.BLOCKS].count_documents({}) == 0
+
+    await wait_for(forgotten)

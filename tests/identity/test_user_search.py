@@ -11,6 +11,7 @@ import httpx
 import pytest
 from bson import ObjectId
 
+from rhime import blocking, events
 from rhime.auth import app as auth_app
 from rhime.gateway import app as gateway_app
 from rhime.runtime import servers
@@ -280,3 +281,46 @@ async def test_search_through_the_gateway_is_signed_in_and_rate_limited(
     ]
     statuses = await asyncio.gather(*burst)
     assert 429 in {s.status_code for s in statuses}
+
+
+async def test_people_who_block_each_other_never_find_each_other(
+    users: httpx.AsyncClient,
+) -> None:
+    """From `user.blocked` on, neither finds the other (both ways); others still find both;
+    `user.unblocked` (a late `user.blocked` changes nothing then) lets them find each other
+    again, and a deleted account's blocks leave nothing behind."""
+    ana = await person(users, "blockana", "Ana")
+    bo = await person(users, "blockbo", "Bo")
+    bus = kit_of(users).require_bus()
+
+    async def finds(viewer: str, q: str) -> list[str]:
+        r = await users.get("/api/users/search", params={"q": q}, headers=auth_headers(viewer))
+        assert r.status_code == 200, r.text
+        return [u["userName"] for u in r.json()["users"]]
+
+    blocked = events.UserBlocked(id="b1", blocker_id=ana, blocked_id=bo, version=1)
+    await bus.publish(blocked)
+
+    async def hidden() -> None:
+        assert await finds(bo, "block") == ["blockbo"]
+        assert await finds(ana, "block") == ["blockana"]
+
+    await eventually(hidden)
+    assert await finds(str(ObjectId()), "block") == ["blockana", "blockbo"]
+    await bus.publish(events.UserUnblocked(id="u2", blocker_id=ana, blocked_id=bo, version=2))
+    await bus.publish(blocked.model_copy(update={"id": "b1-late"}))
+
+    async def shown() -> None:
+        assert await finds(bo, "blocka") == ["blockana"]
+        assert await finds(ana, "blockb") == ["blockbo"]
+
+    await eventually(shown)
+    await bus.publish(events.UserBlocked(id="b3", blocker_id=bo, blocked_id=ana, version=1))
+    await eventually(hidden)
+    await bus.publish(events.UserDeleted(id="d", user_id=bo))
+
+    async def forgotten() -> None:
+        left = kit_of(users).database[blocking.COLLECTION].find({})
+        assert [doc async for doc in left if bo in repr(doc)] == []
+
+    await eventually(forgotten)

@@ -1,12 +1,13 @@
 """Deleting an account through the gateway, on the platform as `make run` starts it: a person
-with posts, comments, likes, follows both ways, a profile picture, Spotify, notifications
-and recommendations deletes their account, and afterwards no store of the platform holds
-their id or userName, and the counts others see are corrected.
+with posts, comments, likes, follows both ways, blocks both ways, a profile picture, Spotify,
+notifications and recommendations deletes their account, and afterwards no store of the
+platform holds their id or userName, and the counts others see are corrected.
 
 The stores walked (`holders`): every document of every collection of every MongoDB database
 (`rhime_` auth, user, post, comment, likes, graph, feed, music, notification, and any other the
-server lists), every Redis key (SCAN over all of them, under every namespace and rq's,
-with each value read by its type) and every object of every S3 bucket (key and body).
+server lists: the graph's blocks and each context's copy of them among them), every Redis key
+(SCAN over all of them, under every namespace and rq's, with each value read by its type)
+and every object of every S3 bucket (key and body).
 Two Redis keys may still name the person, each asserted to expire by itself: auth's
 `signed-out:{id}`, which keeps their unexpired tokens refused (it outlives the last token by
 a minute), and the gateway's `rate:user:{id}:…` window, which a request with their old token
@@ -214,6 +215,9 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
         )
         await eventually(gone.recommendations, bool)
         await eventually(ana.home, lambda page: mine in [p["postId"] for p in page["posts"]])
+        # A block each way: every context's copy of blocks names them too.
+        await gone.block(others[0].user_id)
+        await others[1].block(gone.user_id)
 
         # The data export holds all of it, and no secret. Likes are exported from the stored
         # like state, which trails a like by the like-updater's linger (about a second).
@@ -234,6 +238,7 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
         assert {x["itemId"] for x in archive["likes"]} == {theirs, bo_comment}
         assert archive["followers"] == sorted([ana.user_id, bo.user_id])
         assert archive["following"] == [ana.user_id]
+        assert archive["blocking"] == [others[0].user_id]
         assert archive["spotify"]["connected"] is True
         assert archive["taste"]["artists"]
         assert archive["recommendations"]
@@ -241,9 +246,9 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
         assert not _keys(archive) & {"password", "access", "refresh", "accessToken"}
         assert "$argon2" not in r.text
 
-        # Before: the walk sees the person in every kind of store (so it can see them at all).
-        before = await holders(platform, gone.user_id, name)
-        for store in (
+        # Before: the walk sees the person in every kind of store (so it can see them at all;
+        # the copies of blocks follow by events).
+        stores = (
             "mongo rhime_auth.users",
             "mongo rhime_user.profiles",
             "mongo rhime_post.posts",
@@ -259,8 +264,16 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
             "mongo rhime_notification.inboxes",
             "redis rhime:connected:",
             "s3 ",
-        ):
-            assert any(h.startswith(store) for h in before), (store, before)
+            *(
+                f"mongo rhime_{db}.blocks"
+                for db in ("graph", "user", "comment", "likes", "feed", "music")
+            ),
+        )
+
+        def everywhere(found: list[str]) -> bool:
+            return all(any(h.startswith(store) for h in found) for store in stores)
+
+        await eventually(lambda: holders(platform, gone.user_id, name), everywhere)
 
         # A wrong password is refused in the envelope, and changes nothing.
         with pytest.raises(ApiError) as wrong:
@@ -289,8 +302,11 @@ async def test_a_deleted_account_leaves_nothing_behind(platform: local.Platform)
             lambda: ana.request("GET", counts),
             lambda c: c == {"followers": 1, "following": 0},
         )
-        bo_counts = await bo.request("GET", f"/api/graph/users/{bo.user_id}/counts")
-        assert bo_counts == {"followers": 0, "following": 1}
+        # each edge is unfollowed in turn: bo's may settle after ana's
+        await eventually(
+            lambda: bo.request("GET", f"/api/graph/users/{bo.user_id}/counts"),
+            lambda c: c == {"followers": 0, "following": 1},
+        )
 
         def without_them(body: dict[str, Any]) -> bool:
             found = body["notifications"]

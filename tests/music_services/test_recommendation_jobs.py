@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rhime import events
+from rhime import blocking, events
 from rhime.graph import edges
 from rhime.recommendation import app as rec_app
 from rhime.recommendation import jobs, store, worker
@@ -19,7 +19,7 @@ from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
 from rhime.spotify.settings import Settings as SpotifySettings
 from tests.music_services.music_helpers import connect, listeners, oid, service_headers
-from tests.support import auth_headers, eventually
+from tests.support import auth_headers, eventually, published
 
 
 @pytest.fixture
@@ -346,3 +346,60 @@ async def test_a_deleted_account_is_forgotten_by_the_music_context(
     assert bob in await recs_of(res.db, cy)
     r = await client.get(f"/internal/connected/{alice}", headers=service_headers())
     assert r.json() == {"connected": False}
+
+
+async def test_people_apart_are_never_computed_for_each_other(
+    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources
+) -> None:
+    """Once the music context holds a block, neither side's computation pairs the two (in
+    either direction); once lifted, the next computation does."""
+    client, _ = spotify
+    alice, bob, carol = await connected_users(client, listeners(1, 3))
+    block = events.UserBlocked(id="b", blocker_id=bob, blocked_id=alice, version=1)
+    await blocking.apply(res.db, block)
+    for user in (alice, bob, carol):
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    assert set(await recs_of(res.db, alice)) == {carol}
+    assert set(await recs_of(res.db, bob)) == {carol}
+    lifted = events.UserUnblocked(id="u", blocker_id=bob, blocked_id=alice, version=2)
+    await blocking.apply(res.db, lifted)
+    await jobs.sync_user(res, user_id=bob, time_range="medium_term")
+    assert alice in await recs_of(res.db, bob)
+    assert bob in await recs_of(res.db, alice)
+
+
+async def test_the_weekly_refresh_announces_people_new_to_someone_once(
+    spotify: tuple[httpx.AsyncClient, Any],
+    res: jobs.Resources,
+    music_settings: Callable[..., Any],
+    serve: Any,
+) -> None:
+    """A first computation records its top silently; a weekly refresh stages one
+    `user.recommended` per person new among someone's top (never twice, never for a blocked
+    pair), and the recommendation component publishes what is staged."""
+    client, _ = spotify
+    alice, bob = await connected_users(client, listeners(1, 2))
+    for user in (alice, bob, alice):  # alice's own computation ranks bob: known to her
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    carol, dave = await connected_users(client, listeners(3, 2))
+    await blocking.apply(
+        res.db, events.UserBlocked(id="b", blocker_id=dave, blocked_id=alice, version=1)
+    )
+    for user in (carol, dave):
+        await jobs.sync_user(res, user_id=user, time_range="medium_term")
+    for _ in range(2):  # a batch retried: nothing new the second time
+        await jobs.sync_user(res, user_id=alice, time_range="short_term", week="2026-W49")
+    announced = res.db[store.ANNOUNCED]
+    staged = [d async for d in announced.find({"userId": alice, "_outbox.0": {"$exists": True}})]
+    assert [d["otherId"] for d in staged] == [carol]  # bob known already, dave apart
+    assert await announced.find_one({"_id": f"{alice}:{dave}"}) is None
+    assert await announced.find_one({"_id": f"{alice}:{bob}"}) is not None
+    await serve(rec_app.create(music_settings(Settings)))
+    [event] = await published(res.settings, "user.recommended", expect=1)
+    assert (event["user_id"], event["other_id"], event["week"]) == (alice, carol, "2026-W49")
+
+    async def relayed() -> None:
+        assert await announced.count_documents({"_outbox.0": {"$exists": True}}) == 0
+
+    await eventually(relayed)
+    assert await announced.find_one({"_id": f"{alice}:{carol}"}) is not None  # remembered

@@ -302,3 +302,51 @@ async def test_a_deleted_account_leaves_no_trace_whatever_the_order(notes: Notif
 
     await eventually(settled)
     assert (await notes.page(user=ANA))["notifications"] == []
+
+
+def recommended(user: str, other: str, week: str = "2026-W49") -> events.UserRecommended:
+    return events.UserRecommended(
+        id=f"user.recommended:{user}:{other}", user_id=user, other_id=other, week=week
+    )
+
+
+async def test_new_recommendations_group_per_week_once_per_person(notes: Notifications) -> None:
+    """One cause per person new among OWNER's recommendations, grouped per refresh week;
+    repeats change nothing, and never to yourself."""
+    await notes.send(recommended(OWNER, ANA), recommended(OWNER, BO), recommended(OWNER, OWNER))
+    await notes.send(recommended(OWNER, ANA))  # redelivered
+    page = await eventually(lambda: _has(notes, lambda n: n["actorCount"] == 2))
+    [note] = page["notifications"]
+    assert note["kind"] == "recommendation"
+    assert note["subject"] is None
+    assert set(note["actors"]) == {ANA, BO}
+    assert note["count"] == 2
+    assert await notes.unread() == 1
+    await notes.send(recommended(OWNER, CY, week="2026-W50"))
+    page = await eventually(lambda: _has(notes, lambda n: n["actors"] == [CY]))
+    assert kinds(page) == [("recommendation", 1), ("recommendation", 2)]
+    assert (await notes.page(user=ANA))["notifications"] == []
+
+
+async def test_never_a_recommendation_between_people_apart(notes: Notifications) -> None:
+    """A block withdraws what was announced of either to the other, and a recommendation of a
+    blocked pair arriving later tells nobody; lifting the block announces nothing again."""
+    await notes.send(recommended(OWNER, ANA), recommended(OWNER, BO), recommended(ANA, OWNER))
+    await eventually(lambda: _has(notes, lambda n: n["actorCount"] == 2))
+    block = events.UserBlocked(
+        id=f"user.blocked:{ANA}:{OWNER}:1", blocker_id=ANA, blocked_id=OWNER, version=1
+    )
+    await notes.send(block)
+
+    async def withdrawn() -> None:
+        page = await notes.page()
+        assert [(n["kind"], n["actors"]) for n in page["notifications"]] == [
+            ("recommendation", [BO])
+        ]
+        assert (await notes.page(user=ANA))["notifications"] == []
+
+    await eventually(withdrawn)
+    await notes.send(recommended(OWNER, ANA, week="2026-W50"), recommended(OWNER, CY))
+    await eventually(lambda: _has(notes, lambda n: n["actorCount"] == 2))
+    page = await notes.page()
+    assert [sorted(n["actors"]) for n in page["notifications"]] == [sorted([BO, CY])]

@@ -408,6 +408,55 @@ async def test_find_people_and_change_password(page: Any, site: str, shots: Path
         await me.close()
 
 
+async def test_block_from_a_profile_and_unblock_from_settings(
+    page: Any, site: str, shots: Path
+) -> None:
+    expect = playwright_api.expect
+    other = ws.Person(site, ws.unique("kai"))
+    me = ws.Person(site, ws.unique("me"))
+    try:
+        await other.join()
+        await me.join()
+        await other.share("a", "from kai")
+        await page.goto("/signin")
+        await page.get_by_label("Username or email").fill(me.name)
+        await page.get_by_label("Password").fill(ws.PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("heading", name="Recommend a track")).to_be_visible()
+
+        await page.goto(f"/users/{other.user_id}")
+        await page.get_by_role("button", name="Follow", exact=True).click()
+        await expect(page.get_by_role("button", name=re.compile("^Following"))).to_be_visible()
+        await expect(page.get_by_text("from kai")).to_be_visible()
+        await page.get_by_role("button", name="Block", exact=True).click()
+        await expect(page).to_have_url(re.compile(f"/users/{other.user_id}$"))
+        await expect(page.get_by_role("button", name=re.compile("^Blocked"))).to_be_visible()
+        await expect(page.get_by_role("status")).to_contain_text("You block")
+        await expect(page.locator("[data-follow]")).to_have_count(0)
+        await expect(page.locator("[data-followers]")).to_have_text("0")
+
+        async def unseen() -> bool:
+            await page.reload()
+            return await page.get_by_text("from kai").count() == 0
+
+        await ws.eventually(unseen, timeout=30, every=0.5)
+        await shoot(page, shots, "profile-blocked")
+
+        await page.goto("/settings/profile")
+        listed = page.locator(".blocked-list li", has_text=f"@{other.name}")
+        await expect(listed).to_have_count(1)
+        await shoot(page, shots, "settings-blocked")
+        await listed.get_by_role("button", name=re.compile("^Unblock")).click()
+        await expect(page).to_have_url(re.compile(r"/settings/profile$"))
+        await expect(page.get_by_text("You block no one")).to_be_visible()
+        await page.goto(f"/users/{other.user_id}")
+        await expect(page.get_by_role("button", name="Block", exact=True)).to_be_visible()
+        await expect(page.get_by_role("button", name="Follow", exact=True)).to_be_visible()
+    finally:
+        await other.close()
+        await me.close()
+
+
 async def test_download_my_data_and_delete_my_account(page: Any, site: str, shots: Path) -> None:
     expect = playwright_api.expect
     me = ws.Person(site, ws.unique("cy"))

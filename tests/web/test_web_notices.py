@@ -43,6 +43,16 @@ def note(**fields: Any) -> dict[str, Any]:
         ({"kind": "comment"}, "Ana Lima commented on your post", None),
         ({"kind": "follow", "subject": None}, "Ana Lima started following you", "/users/a"),
         ({"actors": ["zz"], "actorCount": 2}, "Someone and 1 other liked your post", None),
+        (
+            {"kind": "recommendation", "subject": None},
+            "Ana Lima is a new recommendation for you",
+            "/connect",
+        ),
+        (
+            {"kind": "recommendation", "subject": None, "actors": ["b", "a"], "actorCount": 4},
+            "Bo and 3 others are new recommendations for you",
+            "/connect",
+        ),
     ],
 )
 def test_a_notice_names_the_newest_and_counts_the_others(

@@ -466,6 +466,45 @@ def test_own_profile_offers_edit_and_no_follow(env: jinja2.Environment) -> None:
     assert "No posts yet." in text
 
 
+def test_profile_offers_block_and_a_blocked_one_offers_unblock_only(
+    env: jinja2.Environment,
+) -> None:
+    text = render(env, "profile.html", **profile_context())
+    assert f'action="/users/{wp.OTHER}/block"' in text
+    assert 'name="blocking" value="1"' in text
+    assert ">Block</button>" in text
+    blocked = render(
+        env,
+        "profile.html",
+        **profile_context(relation={"following": False, "followedBy": False, "blocking": True}),
+    )
+    assert 'name="blocking" value="0"' in blocked
+    assert "(unblock)" in blocked
+    assert "/follow" not in blocked  # no follow while blocking
+    assert "You block Bo" in blocked
+    own = render(env, "profile.html", **profile_context(own=True, relation={}))
+    assert "/block" not in own
+
+
+def test_settings_list_whom_i_block_with_unblock_buttons(env: jinja2.Environment) -> None:
+    context: dict[str, Any] = {
+        "person": {"userId": wp.ME, "userName": "ana", "displayName": "Ana"},
+        "errors": {},
+        "messages": [],
+        "saved": False,
+    }
+    bo = {"userId": wp.OTHER, "userName": "bo", "displayName": "Bo"}
+    text = render(env, "profile_edit.html", **context, blocked=[bo], blocked_more=False)
+    assert "Blocked people" in text
+    assert f'action="/users/{wp.OTHER}/block"' in text
+    assert 'name="back" value="settings"' in text
+    assert "Unblock" in text
+    assert "You block no one" in render(
+        env, "profile_edit.html", **context, blocked=[], blocked_more=False
+    )
+    assert "Blocked people" not in render(env, "profile_edit.html", **context)
+
+
 def test_profile_following_button_unfollows(env: jinja2.Environment) -> None:
     text = render(
         env,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import Field
 
-from rhime import events
+from rhime import blocking, events
 from rhime.comment import comments, models, posts
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity
@@ -74,12 +74,18 @@ def create(settings: Settings) -> FastAPI:
 
         async def user_deleted(event: events.UserDeleted) -> None:
             await comments.delete_all(kit, user_id=event.user_id)
+            await blocking.forget(kit.database, user_id=event.user_id)
+
+        async def block_changed(event: blocking.Change) -> None:
+            await blocking.apply(kit.database, event)
 
         return [
             bus.Subscription(event=events.PostCreated, handler=created),
             bus.Subscription(event=events.PostDeleted, handler=deleted),
             # many comments take a while; what a timeout interrupts, a redelivery finishes
             bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0),
+            bus.Subscription(event=events.UserBlocked, handler=block_changed),
+            bus.Subscription(event=events.UserUnblocked, handler=block_changed),
         ]
 
     return kit_app.create_app(

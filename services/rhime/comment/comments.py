@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import bson
 from pymongo import DESCENDING, IndexModel
 
-from rhime import events
+from rhime import blocking, events
 from rhime.comment import models, posts
 from rhime.kit import errors, ids, outbox
 
@@ -45,8 +45,11 @@ def render(doc: dict[str, Any]) -> models.CommentOut:
 
 
 async def create(kit: Kit, *, user_id: str, post_id: str, text: str) -> models.CommentOut:
-    if not await posts.exists(kit, post_id=post_id):
+    author = await posts.author(kit, post_id=post_id)
+    if author is None:
         raise errors.not_found("No such post exists.")
+    if await blocking.between(kit.database, a=user_id, b=author):
+        raise errors.forbidden("You cannot comment on this person's posts.")
     oid = bson.ObjectId()
     comment_id = str(oid)
     event = events.CommentCreated(

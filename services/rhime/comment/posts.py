@@ -1,8 +1,9 @@
 """The comment service's own copy of which posts exist, kept from post events.
 
 Upserts are idempotent and a deletion leaves a tombstone, so a late or repeated
-`post.created` cannot bring a deleted post back. Nothing here names the author: a tombstone
-must not outlive its author's account (older documents' `user_id` is dropped on deletion)."""
+`post.created` cannot bring a deleted post back. A live post names its author (`user_id`:
+the comment service refuses comments between people of whom one blocks the other); the
+tombstone does not, so it cannot outlive its author's account."""
 
 from __future__ import annotations
 
@@ -20,32 +21,51 @@ log = logging.getLogger(__name__)
 
 
 async def exists(kit: Kit, *, post_id: str) -> bool:
-    doc = await kit.database[COLLECTION].find_one({"_id": post_id}, {"deleted": 1})
+    return await author(kit, post_id=post_id) is not None
+
+
+async def author(kit: Kit, *, post_id: str) -> str | None:
+    """Who shared the post, or None when it does not exist (or was deleted)."""
+    doc = await kit.database[COLLECTION].find_one({"_id": post_id}, {"deleted": 1, "user_id": 1})
     if doc is not None:
-        return not doc.get("deleted", False)
-    # A post shared a moment ago may not have reached us yet: ask its owner, and remember
-    # the answer as its `post.created` would (a tombstone written meanwhile still wins).
+        if doc.get("deleted", False):
+            return None
+        if doc.get("user_id"):
+            return str(doc["user_id"])
+    # A post shared a moment ago may not have reached us yet (or was recorded before its
+    # author was): ask its owner, and remember the answer as its `post.created` would (a
+    # tombstone written meanwhile still wins).
     try:
         found = await calls.call(
             kit, "post", "POST", "/internal/posts/batch", json={"ids": [post_id]}, timeout=2.0
         )
     except errors.ApiError:
         log.warning("could not ask the post service about post %s", post_id)
-        return False
-    if post_id not in found.get("posts", {}):
-        return False
-    await _record(kit, post_id)
-    return True
+        return None
+    post = found.get("posts", {}).get(post_id)
+    if post is None:
+        return None
+    await _record(kit, post_id, post["userId"])
+    return str(post["userId"])
 
 
-async def _record(kit: Kit, post_id: str) -> None:
+async def _record(kit: Kit, post_id: str, user_id: str) -> None:
+    # A lone `_id` filter (anything more is a scan on the embedded store): a tombstone keeps
+    # `deleted`, and a deletion after this unsets the author again.
     await kit.database[COLLECTION].update_one(
-        {"_id": post_id}, {"$setOnInsert": {"deleted": False}}, upsert=True
+        {"_id": post_id},
+        {"$set": {"user_id": user_id}, "$setOnInsert": {"deleted": False}},
+        upsert=True,
     )
 
 
 async def on_created(kit: Kit, event: events.PostCreated) -> None:
-    await _record(kit, event.post_id)
+    # only a new record gets the author: a tombstone must not name one again
+    await kit.database[COLLECTION].update_one(
+        {"_id": event.post_id},
+        {"$setOnInsert": {"deleted": False, "user_id": event.user_id}},
+        upsert=True,
+    )
 
 
 async def on_deleted(kit: Kit, event: events.PostDeleted) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query
 from pydantic import Field
 
-from rhime import events
+from rhime import blocking, events
 from rhime.feed import authors, fanout, graph, pages
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
@@ -100,7 +100,7 @@ def create(settings: Settings) -> FastAPI:
         before: Before = None,
         limit: Limit = settings.page_size,
     ) -> dict[str, Any]:
-        """A person's own posts, newest first."""
+        """A person's own posts, newest first; none while one of us blocks the other."""
         author = object_id(user_id, what="userId")
         assert author is not None
         return await pages.profile(
@@ -129,12 +129,17 @@ def create(settings: Settings) -> FastAPI:
         async def user_deleted(event: events.UserDeleted) -> None:
             await fanout.user_deleted(kit, event)
 
+        async def blocked(event: blocking.Change) -> None:
+            await fanout.block_changed(kit, event)
+
         return [
             bus.Subscription(event=events.UserDeleted, handler=user_deleted),
             bus.Subscription(event=events.PostCreated, handler=created),
             bus.Subscription(event=events.PostDeleted, handler=deleted),
             bus.Subscription(event=events.UserFollowed, handler=followed),
             bus.Subscription(event=events.UserUnfollowed, handler=unfollowed),
+            bus.Subscription(event=events.UserBlocked, handler=blocked),
+            bus.Subscription(event=events.UserUnblocked, handler=blocked),
         ]
 
     return kit_app.create_app(

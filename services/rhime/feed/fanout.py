@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from rhime import events
+from rhime import blocking, events
 from rhime.feed import authors, graph, pages, timelines
 
 if TYPE_CHECKING:
@@ -126,6 +126,17 @@ async def user_unfollowed(kit: Kit, event: events.UserUnfollowed) -> None:
     await timelines.drop(kit, user_id=event.follower_id)
 
 
+async def block_changed(kit: Kit, event: blocking.Change) -> None:
+    """Keep the copy of blocks that profile pages are checked against. A block drops both
+    timelines too: rebuilt on the next read from the follows as the graph now has them (the
+    block ended them both ways), so neither reads the other's posts even when their
+    `user.unfollowed` is late."""
+    await blocking.apply(kit.database, event)
+    if isinstance(event, events.UserBlocked):
+        for user_id in (event.blocker_id, event.blocked_id):
+            await timelines.drop(kit, user_id=user_id)
+
+
 async def user_deleted(kit: Kit, event: events.UserDeleted) -> None:
     """Their timeline keys and author card go; their posts leave others' timelines with
     `post.deleted`, and their follows with `user.unfollowed` (which drops the follower's
@@ -133,3 +144,4 @@ async def user_deleted(kit: Kit, event: events.UserDeleted) -> None:
     timeline, active, bigs = timelines.keys(kit, event.user_id)
     await kit.redis.delete(timeline, active, bigs, pages.card_key(kit, event.user_id))
     await authors.forget_author(kit, user_id=event.user_id)
+    await blocking.forget(kit.database, user_id=event.user_id)

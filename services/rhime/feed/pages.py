@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rhime import blocking
 from rhime.feed import authors, graph, timelines
 from rhime.kit import calls, errors
 
@@ -102,6 +103,8 @@ async def home(
 async def profile(
     kit: Kit, *, viewer: str, user_id: str, before: str | None, limit: int, limits: Limits
 ) -> dict[str, Any]:
+    if await blocking.between(kit.database, a=viewer, b=user_id):
+        return {"posts": [], "next": None}
     page = await authors.recent(kit, user_ids=[user_id], before=before, limit=limit)
     posts, _ = await hydrate(kit, viewer=viewer, post_ids=page, limits=limits)
     return {"posts": posts, "next": page[-1] if len(page) == limit else None}

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from rhime import events
-from rhime.graph import edges, follows
+from rhime.graph import blocks, edges, follows
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
@@ -32,6 +32,11 @@ class Following(Out):
 class Relationship(Out):
     following: bool = Field(description="The caller follows the user.")
     followed_by: bool = Field(description="The user follows the caller.")
+    blocking: bool = Field(description="The caller blocks the user.")
+
+
+class Blocking(Out):
+    blocking: bool = Field(description="Whether the caller now blocks the user.")
 
 
 class Counts(Out):
@@ -92,10 +97,30 @@ def create(settings: Settings) -> FastAPI:
         user: identity.User, user_id: UserId, kit: kit_app.KitDep
     ) -> Relationship:
         """Whether you follow the user and whether the user follows you."""
-        following, followed_by = await follows.relationship(
+        following, followed_by, blocking = await follows.relationship(
             kit, caller=user.user_id, target=user_id
         )
-        return Relationship(following=following, followed_by=followed_by)
+        return Relationship(following=following, followed_by=followed_by, blocking=blocking)
+
+    @router.put("/blocks/{userId}", responses={403: {"description": "Yourself"}})
+    async def block(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Blocking:
+        """Block the user: neither of you can follow the other (follows both ways end), see
+        the other's posts, comment on or like them, find the other in search, or be
+        recommended to the other. Idempotent."""
+        now = await follows.set_blocking(kit, blocker=user.user_id, blocked=user_id, active=True)
+        return Blocking(blocking=now)
+
+    @router.delete("/blocks/{userId}", responses={403: {"description": "Yourself"}})
+    async def unblock(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Blocking:
+        """Lift your block (the follows it ended stay ended). Idempotent."""
+        now = await follows.set_blocking(kit, blocker=user.user_id, blocked=user_id, active=False)
+        return Blocking(blocking=now)
+
+    @router.get("/blocks")
+    async def blocked(user: identity.User, after: After, kit: kit_app.KitDep) -> Page:
+        """Whom I block, 20 per page, by id (keyset: pass `next` as `after`)."""
+        ids, cursor = await follows.blocked_page(kit, blocker=user.user_id, after=after)
+        return Page(user_ids=ids, next=cursor)
 
     @router.get("/users/{userId}/counts")
     async def counts(user: identity.User, user_id: UserId, kit: kit_app.KitDep) -> Counts:
@@ -126,10 +151,14 @@ def create(settings: Settings) -> FastAPI:
         async def on_user_deleted(event: events.UserDeleted) -> None:
             await follows.forget_all(kit, user_id=event.user_id)
 
+        async def on_user_blocked(event: events.UserBlocked) -> None:
+            await follows.end_follows(kit, a=event.blocker_id, b=event.blocked_id)
+
         return [
             bus.Subscription(event=events.UserCreated, handler=on_user_created),
             # many follows take a while; what a timeout interrupts, a redelivery finishes
             bus.Subscription(event=events.UserDeleted, handler=on_user_deleted, ack_wait=90.0),
+            bus.Subscription(event=events.UserBlocked, handler=on_user_blocked),
         ]
 
     return kit_app.create_app(
@@ -139,8 +168,8 @@ def create(settings: Settings) -> FastAPI:
         database="graph",
         api_prefix=PREFIX,
         routers=[router, internal],
-        indexes=edges.INDEXES,
-        outboxes=[edges.EDGES],
+        indexes={**edges.INDEXES, **blocks.INDEXES},
+        outboxes=[edges.EDGES, blocks.BLOCKS],
         subscriptions=subscriptions,
         tasks=[follows.settle_forever],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rhime.graph import edges
+from rhime.graph import blocks, edges
 from rhime.kit import errors, outbox
 from rhime.kit.app import Kit
 
@@ -21,8 +21,21 @@ async def _target(kit: Kit, *, caller: str, target: str) -> None:
 
 async def set_following(kit: Kit, *, follower: str, followee: str, active: bool) -> bool:
     """Follow (`active`) or unfollow; repeating an operation changes nothing. Returns whether
-    the follower now follows the followee."""
+    the follower now follows the followee. Two people of whom one blocks the other cannot
+    follow each other."""
     await _target(kit, caller=follower, target=followee)
+    if active and await blocks.either(kit.database, a=follower, b=followee):
+        raise errors.forbidden("You cannot follow this person.")
+    await _change(kit, follower=follower, followee=followee, active=active)
+    # A block made since the check unfollowed before this follow was stored: looking again
+    # after the write closes the gap between the two.
+    if active and await blocks.either(kit.database, a=follower, b=followee):
+        await _change(kit, follower=follower, followee=followee, active=False)
+        raise errors.forbidden("You cannot follow this person.")
+    return active
+
+
+async def _change(kit: Kit, *, follower: str, followee: str, active: bool) -> None:
     try:
         version = await edges.transition(
             kit.database, follower=follower, followee=followee, active=active
@@ -37,15 +50,54 @@ async def set_following(kit: Kit, *, follower: str, followee: str, active: bool)
         except Exception:
             # the change is stored with its event; the outbox relay publishes it later
             log.warning("event for %s left to the outbox relay", key, exc_info=True)
+
+
+async def set_blocking(kit: Kit, *, blocker: str, blocked: str, active: bool) -> bool:
+    """Block (`active`) or unblock; repeating an operation changes nothing. A block ends the
+    follows between the two both ways (counts settled, `user.unfollowed` published); lifting
+    it restores none. Returns whether the blocker now blocks the other."""
+    if blocker == blocked:
+        raise errors.forbidden("You cannot block yourself.")
+    if not await edges.exists(kit.database, user_id=blocked):
+        raise errors.not_found("The user does not exist.")
+    try:
+        version = await blocks.transition(
+            kit.database, blocker=blocker, blocked=blocked, active=active
+        )
+    except blocks.ConcurrentChange:
+        raise errors.conflict("The block is changing; try again.") from None
+    if active:
+        await end_follows(kit, a=blocker, b=blocked)
+    if version is not None:
+        await outbox.try_flush(
+            kit, collection=blocks.BLOCKS, doc_id=blocks.block_id(blocker, blocked)
+        )
     return active
 
 
-async def relationship(kit: Kit, *, caller: str, target: str) -> tuple[bool, bool]:
-    """(caller follows target, target follows caller)."""
+async def end_follows(kit: Kit, *, a: str, b: str) -> None:
+    """Unfollow both ways while a block stands between the two; repeating it changes
+    nothing (also run on `user.blocked`, so a crash after the block was stored and before
+    the follows ended loses nothing)."""
+    if not await blocks.either(kit.database, a=a, b=b):
+        return  # lifted meanwhile: a late event must not end follows made since
+    for follower, followee in ((a, b), (b, a)):
+        await _change(kit, follower=follower, followee=followee, active=False)
+
+
+async def blocked_page(
+    kit: Kit, *, blocker: str, after: str | None
+) -> tuple[list[str], str | None]:
+    return await blocks.page(kit.database, blocker=blocker, after=after)
+
+
+async def relationship(kit: Kit, *, caller: str, target: str) -> tuple[bool, bool, bool]:
+    """(caller follows target, target follows caller, caller blocks target)."""
     await _target(kit, caller=caller, target=target)
     return await asyncio.gather(
         edges.follows(kit.database, follower=caller, followee=target),
         edges.follows(kit.database, follower=target, followee=caller),
+        blocks.blocks(kit.database, blocker=caller, blocked=target),
     )
 
 
@@ -91,6 +143,7 @@ async def forget_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
             for key in keys:
                 await _forget_edge(kit, key=key)
                 removed += 1
+    await blocks.forget(db, user_id=user_id)
     await db[edges.USERS].delete_one({"_id": user_id})
     return removed
 
@@ -127,4 +180,5 @@ async def export(kit: Kit, *, user_id: str) -> dict[str, list[str]]:
             )
             for uid in batch
         ]
+    found["blocking"] = await blocks.export(kit.database, blocker=user_id)
     return found

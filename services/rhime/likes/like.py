@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from pydantic import Field
 
-from rhime import events
+from rhime import blocking, events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity
 from rhime.kit.settings import Settings as KitSettings
@@ -79,10 +79,15 @@ def create(settings: Settings) -> FastAPI:
         async def user_deleted(event: events.UserDeleted) -> None:
             await mine.forget_all(kit, user_id=event.user_id)
 
+        async def block_changed(event: blocking.Change) -> None:
+            await blocking.apply(kit.database, event)
+
         return [
             *items.subscriptions(kit),
             # many likes take a while; what a timeout interrupts, a redelivery finishes
             bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0),
+            bus.Subscription(event=events.UserBlocked, handler=block_changed),
+            bus.Subscription(event=events.UserUnblocked, handler=block_changed),
         ]
 
     return kit_app.create_app(

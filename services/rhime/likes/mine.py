@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rhime import events
+from rhime import blocking, events
 from rhime.kit import errors
 from rhime.likes import items, state
 
@@ -64,9 +64,13 @@ async def liked_many(kit: Kit, *, user_id: str, item_ids: Sequence[str]) -> dict
 async def set_liked(
     kit: Kit, *, user_id: str, item_id: str, liked: bool, overlay_seconds: int
 ) -> bool:
-    item_type = await items.kind(kit, item_id=item_id)
-    if item_type is None:
+    item = await items.find(kit, item_id=item_id)
+    if item is None:
         raise errors.not_found("No such item exists.")
+    # an unlike is always taken: whoever is blocked may still take back a like
+    if liked and item.owner and await blocking.between(kit.database, a=user_id, b=item.owner):
+        raise errors.forbidden("You cannot like this person's posts.")
+    item_type = item.type
     seq = int(
         await kit.redis.eval(
             _NEXT_SEQ, 1, kit.key("likes", "seq", item_id, user_id), str(time.time_ns() // 1000)
@@ -125,4 +129,5 @@ async def forget_all(kit: Kit, *, user_id: str) -> int:
         await kit.require_bus().publish(event)
         await kit.redis.delete(seq_key)
     await kit.redis.delete(overlay_key(kit, user_id))
+    await blocking.forget(kit.database, user_id=user_id)
     return len(found)

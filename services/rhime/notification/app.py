@@ -1,5 +1,6 @@
-"""The notification component: likes, comments and follows others did to me, grouped, with
-an unread count cheap enough for every open page to ask often."""
+"""The notification component: likes, comments and follows others did to me and people new
+among my recommendations, grouped, with an unread count cheap enough for every open page to
+ask often."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from rhime import events
+from rhime import blocking, events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
@@ -116,8 +117,16 @@ def create(settings: Settings) -> FastAPI:
             await causes.follow_changed(kit, event, limits=limits)
             await recheck(event.follower_id, event.followee_id)
 
+        async def recommended(event: events.UserRecommended) -> None:
+            await causes.recommended(kit, event, limits=limits)
+            await recheck(event.user_id, event.other_id)
+
+        async def block_changed(event: blocking.Change) -> None:
+            await causes.block_changed(kit, event, limits=limits)
+
         async def user_deleted(event: events.UserDeleted) -> None:
             await forgotten.forget(kit, user_id=event.user_id, limits=limits)
+            await blocking.forget(kit.database, user_id=event.user_id)
 
         return [
             bus.Subscription(event=events.PostCreated, handler=post_created),
@@ -127,6 +136,9 @@ def create(settings: Settings) -> FastAPI:
             bus.Subscription(event=events.LikeToggled, handler=like_toggled),
             bus.Subscription(event=events.UserFollowed, handler=followed),
             bus.Subscription(event=events.UserUnfollowed, handler=unfollowed),
+            bus.Subscription(event=events.UserRecommended, handler=recommended),
+            bus.Subscription(event=events.UserBlocked, handler=block_changed),
+            bus.Subscription(event=events.UserUnblocked, handler=block_changed),
             # many groups take a while; what a timeout interrupts, a redelivery finishes
             bus.Subscription(event=events.UserDeleted, handler=user_deleted, ack_wait=90.0),
         ]

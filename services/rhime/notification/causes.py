@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pymongo import IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from rhime import events
+from rhime import blocking, events
 from rhime.notification import groups, inbox, items
 
 if TYPE_CHECKING:
@@ -144,6 +144,41 @@ async def follow_changed(
         at=event.occurred_at,
     )
     await _apply(kit, state, limits)
+
+
+async def recommended(kit: Kit, event: events.UserRecommended, *, limits: Limits) -> None:
+    """A person new among the recipient's recommendations: one cause of the week's group (the
+    pair is announced once, and a repeat of it changes nothing). Never for two people of
+    whom one blocks the other."""
+    recipient, other = event.user_id, event.other_id
+    if recipient == other or await blocking.between(kit.database, a=recipient, b=other):
+        return
+    state = await groups.record(
+        kit,
+        group=groups.recommendation_group(recipient=recipient, week=event.week),
+        cause=other,
+        actor=other,
+        seq=1,
+        active=True,
+        at=event.occurred_at,
+    )
+    await _apply(kit, state, limits)
+
+
+async def block_changed(kit: Kit, event: blocking.Change, *, limits: Limits) -> None:
+    """Keep the copy of blocks; a block also withdraws the recommendations it announced of
+    either to the other."""
+    await blocking.apply(kit.database, event)
+    if not isinstance(event, events.UserBlocked):
+        return
+    for recipient, other in (
+        (event.blocker_id, event.blocked_id),
+        (event.blocked_id, event.blocker_id),
+    ):
+        query = {"recipient": recipient, "kind": "recommendation", groups.ACTORS: other}
+        async for doc in kit.database[groups.COLLECTION].find(query, {"_id": 1}):
+            state = await groups.drop_actor(kit, group_id=doc["_id"], actor=other)
+            await _apply(kit, state, limits)
 
 
 async def _comment_on(

@@ -1,5 +1,6 @@
 """Notification groups: one document per thing people act on ("likes on this post",
-"comments on this post", "follows of me on this day"), one entry per cause in it.
+"comments on this post", "follows of me on this day", "people new among my recommendations
+this week"), one entry per cause in it.
 
 A cause is keyed (the liker, the comment, the follower) and carries the sequence number of
 its latest fact, so a like/unlike/like storm, a redelivery or a late event moves one entry
@@ -31,7 +32,7 @@ ACTORS = "actor_ids"
 # removing a person's causes can tell that none was written meanwhile
 WRITES = "writes"
 INDEXES = [IndexModel([("recipient", 1)]), IndexModel([(ACTORS, 1)])]
-Kind = Literal["like", "comment", "follow"]
+Kind = Literal["like", "comment", "follow", "recommendation"]
 LIVE = {"deleted": {"$ne": True}}
 
 
@@ -74,6 +75,13 @@ def comment_group(*, owner: str, post_id: str) -> Group:
 
 def follow_group(*, followee: str, day: datetime.date) -> Group:
     return Group(group_id=f"follow:{followee}:{day.isoformat()}", recipient=followee, kind="follow")
+
+
+def recommendation_group(*, recipient: str, week: str) -> Group:
+    """The people the weekly refresh recommended to `recipient` for the first time that week."""
+    return Group(
+        group_id=f"recommendation:{recipient}:{week}", recipient=recipient, kind="recommendation"
+    )
 
 
 async def _ensure(kit: Kit, group: Group) -> None:

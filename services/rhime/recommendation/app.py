@@ -15,9 +15,10 @@ import orjson
 from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import BaseModel
 
+from rhime import blocking, events
 from rhime.graphview import client as graphview
 from rhime.kit import app as kit_app
-from rhime.kit import errors, identity, ids
+from rhime.kit import bus, errors, identity, ids
 from rhime.recommendation import follows, store
 from rhime.recommendation.settings import Settings
 
@@ -128,6 +129,16 @@ async def read_page(
     return shown, position
 
 
+async def blocked(db: Any, event: blocking.Change) -> None:
+    """Keep the copy of blocks that computations exclude; a block also removes what was
+    computed of the pair, both ways (dismissals too: lifting the block starts afresh)."""
+    await blocking.apply(db, event)
+    if isinstance(event, events.UserBlocked):
+        a, b = event.blocker_id, event.blocked_id
+        ids_ = [store.recommendation_id(a, b), store.recommendation_id(b, a)]
+        await db[store.RECOMMENDATIONS].delete_many({"_id": {"$in": ids_}})
+
+
 async def bring_back(db: Any, *, user_id: str, now: datetime.datetime) -> None:
     """Dismissals whose period is over: the person may be shown again. One never computed
     (dismissed before any match was stored) is dropped instead: the next computation brings
@@ -157,8 +168,9 @@ def create(settings: Settings) -> FastAPI:
         if position is None:  # once per reading, on its first page
             await bring_back(kit.database, user_id=user.user_id, now=_now())
         channel: grpc.aio.Channel | None = kit.extras.get("graphview")
-        # a follow made after the computation hides the person at once
+        # a follow or a block made after the computation hides the person at once
         hidden = await follows.followees(channel, user_id=user.user_id)
+        hidden |= await blocking.hidden(kit.database, user_id=user.user_id)
         docs, following = await read_page(
             kit.database,
             user_id=user.user_id,
@@ -220,6 +232,19 @@ def create(settings: Settings) -> FastAPI:
             if channel is not None:
                 await channel.close(grace=None)
 
+    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
+        async def block_changed(event: blocking.Change) -> None:
+            await blocked(kit.database, event)
+
+        async def user_deleted(event: events.UserDeleted) -> None:
+            await blocking.forget(kit.database, user_id=event.user_id)
+
+        return [
+            bus.Subscription(event=events.UserBlocked, handler=block_changed),
+            bus.Subscription(event=events.UserUnblocked, handler=block_changed),
+            bus.Subscription(event=events.UserDeleted, handler=user_deleted),
+        ]
+
     indexes: Any = store.INDEXES
     return kit_app.create_app(
         settings,
@@ -229,6 +254,9 @@ def create(settings: Settings) -> FastAPI:
         routers=[router],
         indexes=indexes,
         on_ready=[open_channel],
+        subscriptions=subscriptions,
+        # the worker stages `user.recommended` here; this component publishes it
+        outboxes=[store.ANNOUNCED],
         tasks=[close_channel],
         description="My friend recommendations with an explanation; dismiss one.",
     )

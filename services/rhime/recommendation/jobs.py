@@ -26,11 +26,12 @@ from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
+from rhime import blocking
 from rhime.graphview import client as graphview
 from rhime.kit import stores
 from rhime.kit.settings import Settings as KitSettings
 from rhime.music import proximity
-from rhime.recommendation import compute, fetch, follows, store, tastes
+from rhime.recommendation import announce, compute, fetch, follows, store, tastes
 from rhime.recommendation.settings import WorkerSettings
 from rhime.spotify import api, tokens
 
@@ -121,11 +122,15 @@ async def sync_user(
     if not await tokens.is_connected(res.db, user_id=user_id):
         return None  # disconnected while we fetched: keep nothing
     await tastes.save(res.db, user_id=user_id, items=items, time_range=time_range, week=week)
-    exclude = await follows.followees(res.channel, user_id=user_id)
+    followees = await follows.followees(res.channel, user_id=user_id)
     # people you may know: whom the people I follow follow (none for a newcomer)
-    following, degree = await follows.following_of(res.channel, user_ids=exclude)
-    near = proximity.proximities(user=user_id, mine=exclude, following=following, degree=degree)
+    following, degree = await follows.following_of(res.channel, user_ids=followees)
+    near = proximity.proximities(user=user_id, mine=followees, following=following, degree=degree)
+    # never whom they follow, nor anyone of whom one blocks the other
+    exclude = followees | await blocking.hidden(res.db, user_id=user_id)
     top = await compute.recommend(res.db, user_id=user_id, exclude=exclude, near=near)
+    # the weekly refresh (`week`) tells of people new among the top; a first fetch does not
+    await announce.remember(res.db, user_id=user_id, others=[o for o, _ in top], week=week)
     return len(top)
 
 

@@ -12,6 +12,10 @@
   by `closeness` (a's follow graph; set only by a's own computation, as are the explanation's
   `mutualFollows` and `followedBy`).
 - `refreshes`: the weekly refresh's durable progress, one document per week.
+- `announced`: `{_id: "a:b", userId: a, otherId: b, at}`, one per pair ever among a's top
+  recommendations, so the weekly refresh tells a only of people new to them; the document
+  stages its `user.recommended` (rhime.recommendation.announce).
+- `blocks`: the recommendation component's copy of blocks (rhime.blocking).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ POSTINGS = "postings"
 STATS = "stats"
 RECOMMENDATIONS = "recommendations"
 REFRESHES = "refreshes"
+ANNOUNCED = "announced"
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
     POSTINGS: [IndexModel([("key", ASCENDING), ("wt", DESCENDING)])],
@@ -43,6 +48,8 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         IndexModel([("otherId", ASCENDING)]),
         IndexModel([("explanation.followedBy", ASCENDING)]),
     ],
+    # the announcements naming a person, when they delete their account
+    ANNOUNCED: [IndexModel([("userId", ASCENDING)]), IndexModel([("otherId", ASCENDING)])],
     # the weekly refresh pages through connected users by id
     TOKENS: [IndexModel([("connected", ASCENDING), ("_id", ASCENDING)])],
 }

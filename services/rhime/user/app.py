@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from rhime import events
+from rhime import blocking, events
 from rhime.kit import app as kit_app
 from rhime.kit import bus, identity, ids
 from rhime.kit.settings import Settings as KitSettings
@@ -168,10 +168,11 @@ def create(settings: Settings) -> FastAPI:
         after: Annotated[str | None, Query(max_length=400)] = None,
     ) -> Found:
         """People whose userName, display name, or a word of their display name starts with
-        `q` (1 to 50 characters; case and accents ignored), 20 a page in that term's order."""
+        `q` (1 to 50 characters; case and accents ignored), 20 a page in that term's order.
+        People who block me or whom I block are never found."""
         term = search.query(q)
         anchor = search.after(after) if after else None
-        found, next_ = await profiles.find(kit, q=term, after=anchor)
+        found, next_ = await profiles.find(kit, viewer=user.user_id, q=term, after=anchor)
         return Found(users=[Card(**c) for c in found], next=next_)
 
     @router.get("/me/export", responses={502: {"description": "A part could not be had"}})
@@ -254,9 +255,14 @@ def create(settings: Settings) -> FastAPI:
         async def on_user_deleted(event: events.UserDeleted) -> None:
             await profiles.forget(kit, store=store, user_id=event.user_id)
 
+        async def on_block(event: blocking.Change) -> None:
+            await blocking.apply(kit.database, event)
+
         return [
             bus.Subscription(event=events.UserCreated, handler=on_user_created),
             bus.Subscription(event=events.UserDeleted, handler=on_user_deleted),
+            bus.Subscription(event=events.UserBlocked, handler=on_block),
+            bus.Subscription(event=events.UserUnblocked, handler=on_block),
         ]
 
     async def bucket(kit: kit_app.Kit) -> None:

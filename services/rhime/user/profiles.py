@@ -6,6 +6,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from rhime import blocking
 from rhime.kit import errors
 from rhime.kit.app import Kit
 from rhime.user import images, names, search
@@ -72,10 +73,12 @@ async def update(kit: Kit, *, caller: str, user_id: str, fields: dict[str, Any])
 
 
 async def find(
-    kit: Kit, *, q: str, after: tuple[str, str] | None
+    kit: Kit, *, viewer: str, q: str, after: tuple[str, str] | None
 ) -> tuple[list[dict[str, str]], str | None]:
-    """People whose userName, display name or a word of it starts with `q` (normalised)."""
-    docs, next_ = await search.find(kit, q=q, after=after, collection=PROFILES)
+    """People whose userName, display name or a word of it starts with `q` (normalised), but
+    those blocking the viewer or blocked by them."""
+    hidden = await blocking.hidden(kit.database, user_id=viewer)
+    docs, next_ = await search.find(kit, q=q, after=after, collection=PROFILES, hidden=hidden)
     return [card(d) for d in docs], next_
 
 
@@ -149,6 +152,7 @@ async def forget(kit: Kit, *, store: images.Store, user_id: str) -> None:
     if doc is not None:
         await search.unindex(kit, user_id=user_id, profile=doc)
     await kit.database[PROFILES].delete_one({"_id": user_id})
+    await blocking.forget(kit.database, user_id=user_id)
 
 
 async def cards(kit: Kit, *, ids: list[str]) -> dict[str, dict[str, str]]:

@@ -20,7 +20,7 @@ import binascii
 import dataclasses
 import logging
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from rhime.kit import errors, ids
@@ -132,10 +132,16 @@ async def unindex(
 
 
 async def find(
-    kit: Kit, *, q: str, after: tuple[str, str] | None, collection: str, limit: int = PAGE
+    kit: Kit,
+    *,
+    q: str,
+    after: tuple[str, str] | None,
+    collection: str,
+    hidden: Collection[str] = (),
+    limit: int = PAGE,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Up to `limit` profiles (their documents) whose terms start with `q`, in term order, and
-    the cursor of the next page (None at the end)."""
+    the cursor of the next page (None at the end). The people in `hidden` are passed over."""
     prefix = q.encode()
     start = b"[" + (f"{after[0]}{_SEP}{after[1]}\x01".encode() if after else prefix)
     end = b"[" + prefix + b"\xff"  # above every UTF-8 continuation of the prefix
@@ -149,7 +155,7 @@ async def find(
         chosen: list[Hit] = []
         used = len(hits)
         for n, hit in enumerate(hits):
-            if first_match(hit, q):
+            if first_match(hit, q) and hit.user_id not in hidden:
                 chosen.append(hit)
                 if len(chosen) == limit - len(found):
                     used = n + 1

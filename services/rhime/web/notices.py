@@ -7,7 +7,7 @@ from typing import Any
 
 from rhime.web import views
 
-VERBS = {"like": "liked", "comment": "commented on", "follow": "started following"}
+VERBS = {"like": "liked", "comment": "commented on"}
 
 
 def notice(note: Mapping[str, Any], names: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -24,14 +24,18 @@ def notice(note: Mapping[str, Any], names: Mapping[str, Mapping[str, Any]]) -> d
         who = f"{actors[0]} and {rest} other{'s' if rest != 1 else ''}"
     kind = str(note.get("kind", ""))
     subject = note.get("subject") or {}
-    if kind == "follow":
-        what, href = "you", f"/users/{(note.get('actors') or [''])[0]}"
+    if kind == "recommendation":
+        news = "new recommendations" if total > 1 else "a new recommendation"
+        text, href = f"{who} {'are' if total > 1 else 'is'} {news} for you", "/connect"
+    elif kind == "follow":
+        text, href = f"{who} started following you", f"/users/{(note.get('actors') or [''])[0]}"
     else:
         what = "your comment" if subject.get("type") == "comment" else "your post"
+        text = f"{who} {VERBS.get(kind, 'acted on')} {what}"
         href = f"/posts/{subject.get('postId', '')}/comments"
     return {
         "id": note.get("notificationId", ""),
-        "text": f"{who} {VERBS.get(kind, 'acted on')} {what}",
+        "text": text,
         "href": href,
         "at": note.get("at"),
         "unread": not note.get("read", True),

@@ -77,12 +77,32 @@ def router(max_upload_bytes: int) -> APIRouter:
         )
         return v.fragment("_follow.html", user_id=user_id, counts=counts, relation=relation)
 
+    @r.post("/users/{user_id}/block")
+    async def block(
+        v: VisitDep,
+        user_id: UserId,
+        blocking: Annotated[str, Form()] = "1",
+        back: Annotated[Literal["profile", "settings"], Form()] = "profile",
+    ) -> Response:
+        await v.require()
+        if blocking == "1":
+            await v.api.put(f"/api/graph/blocks/{user_id}")
+        else:
+            await v.api.delete(f"/api/graph/blocks/{user_id}")
+        target = "/settings/profile" if back == "settings" else f"/users/{user_id}"
+        return visit.redirect(v.request, target)
+
     @r.get("/settings/profile")
     async def edit_page(v: VisitDep, password: Annotated[str, Query()] = "") -> Response:
         viewer = await v.require()
-        person = await people.one(v.api, viewer.user_id)
+        person, page = await gateway.gather(
+            people.one(v.api, viewer.user_id), v.api.get("/api/graph/blocks")
+        )
+        blocked = await people.many(v.api, page.get("userIds") or [])
         return v.page(
             "profile_edit.html",
+            blocked=list(blocked.values()),
+            blocked_more=page.get("next") is not None,
             person=person,
             errors={},
             messages=[],
