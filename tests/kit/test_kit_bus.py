@@ -21,6 +21,8 @@ from rhime.kit import app as kit_app
 from rhime.kit import bus, metrics, outbox, streams
 from rhime.kit.settings import Settings
 from rhime.runtime import servers
+from tests import support
+from tests.support import stream_gone
 
 
 def created(n: int) -> events.UserCreated:
@@ -495,3 +497,56 @@ async def test_a_store_outage_longer_than_the_redelivery_schedule_dead_letters_n
     finally:
         await store.aclose()
         own.stop()
+
+
+def gauge(scraped: str, name: str, **labels: str) -> float | None:
+    """The value of one series in a `/metrics` text, None when it is absent."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in scraped.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} "):
+            return float(line.split()[-1])
+    return None
+
+
+async def test_events_the_outbox_cannot_publish_show_as_its_backlog(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    """While the stream refuses events, what stays staged is counted and its age grows; once
+    the relay publishes it the backlog is empty again."""
+    seen: list[str] = []
+
+    async def handler(event: events.UserCreated) -> None:
+        seen.append(event.user_id)
+
+    settings = make_settings(component="c15")
+    served = await serve(consumer_app(settings, handler))
+    kit: kit_app.Kit = served.app.state.kit
+    things = kit.database["things"]
+    async with httpx.AsyncClient(base_url=served.url) as client:
+
+        async def backlog() -> tuple[float | None, float | None]:
+            scraped = (await client.get("/metrics")).text
+            return (
+                gauge(scraped, "rhime_outbox_staged_events", collection="things"),
+                gauge(scraped, "rhime_outbox_oldest_staged_seconds", collection="things"),
+            )
+
+        async def empty() -> None:
+            assert await backlog() == (0.0, 0.0)
+
+        await support.eventually(empty)
+        async with stream_gone(settings, "user"):
+            staged = [
+                created(n).model_copy(update={"occurred_at": events.now().replace(year=2020)})
+                for n in (1, 2)
+            ]
+            await things.insert_one({"_id": "a", outbox.FIELD: outbox.staged(*staged)})
+
+            async def stuck() -> None:
+                count, age = await backlog()
+                assert count == 2
+                assert age is not None and age > 365 * 86400
+
+            await support.eventually(stuck)
+        await support.eventually(empty)
+    await wait_for(lambda: sorted(seen) == ["u1", "u2"])
