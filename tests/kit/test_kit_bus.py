@@ -499,15 +499,6 @@ async def test_a_store_outage_longer_than_the_redelivery_schedule_dead_letters_n
         own.stop()
 
 
-def gauge(scraped: str, name: str, **labels: str) -> float | None:
-    """The value of one series in a `/metrics` text, None when it is absent."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in scraped.splitlines():
-        if line.startswith(f"{name}{{{wanted}}} "):
-            return float(line.split()[-1])
-    return None
-
-
 async def test_events_the_outbox_cannot_publish_show_as_its_backlog(
     make_settings: Callable[..., Any], serve: Any
 ) -> None:
@@ -527,8 +518,8 @@ async def test_events_the_outbox_cannot_publish_show_as_its_backlog(
         async def backlog() -> tuple[float | None, float | None]:
             scraped = (await client.get("/metrics")).text
             return (
-                gauge(scraped, "rhime_outbox_staged_events", collection="things"),
-                gauge(scraped, "rhime_outbox_oldest_staged_seconds", collection="things"),
+                support.sample(scraped, "rhime_outbox_staged_events", collection="things"),
+                support.sample(scraped, "rhime_outbox_oldest_staged_seconds", collection="things"),
             )
 
         async def empty() -> None:
