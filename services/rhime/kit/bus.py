@@ -119,6 +119,7 @@ class Bus:
         self.stream_warn_ratio = stream_warn_ratio
         self.stream_storage_bytes = stream_storage_bytes
         self._stream_usage: dict[str, float] = {}
+        self._downstream: Sequence[tuple[str, str]] = ()
         self._stopping = asyncio.Event()
         self._inflight = 0
         self._idle = asyncio.Event()
@@ -180,8 +181,10 @@ class Bus:
             except nats.js.errors.BadRequestError:
                 await self.js.update_stream(config)
 
-    def watch_streams(self) -> None:
-        """Keep `rhime_stream_usage_ratio` and the near-limit warnings current."""
+    def watch_streams(self, *, downstream: Sequence[tuple[str, str]] = ()) -> None:
+        """Keep `rhime_stream_usage_ratio` and the near-limit warnings current, and
+        `rhime_downstream_pending` for the `downstream` (stream, durable) consumers."""
+        self._downstream = downstream
         self.tasks.start("stream-watch", self._watch_streams)
 
     async def _watch_streams(self) -> None:
@@ -197,6 +200,13 @@ class Bus:
                     continue
                 self._stream_usage[name] = streams.usage(info)
                 self.metrics.stream_usage.labels(name).set(self._stream_usage[name])
+            for stream, durable in self._downstream:
+                try:
+                    consumer = await self.js.consumer_info(stream, durable)
+                except nats.js.errors.NotFoundError:
+                    continue  # its consumer has not started yet: nothing to lag behind
+                pending = consumer.num_pending or 0
+                self.metrics.downstream_pending.labels(durable).set(pending)
             await asyncio.sleep(self.stream_watch_seconds)
 
     def warnings(self) -> list[str]:
