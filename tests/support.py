@@ -48,8 +48,9 @@ def sample(scraped: str, name: str, **labels: str) -> float | None:
     """One series' value in a `/metrics` text (labels in the metric's declared order), None
     when it is absent."""
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    series = f"{name}{{{wanted}}} " if labels else f"{name} "
     for line in scraped.splitlines():
-        if line.startswith(f"{name}{{{wanted}}} "):
+        if line.startswith(series):
             return float(line.split()[-1])
     return None
 

@@ -494,6 +494,11 @@ async def test_a_store_outage_longer_than_the_redelivery_schedule_dead_letters_n
         )
         assert info.num_ack_pending == 0
         assert info.num_redelivered == 0  # held through the outage, never handed out again
+        async with httpx.AsyncClient(base_url=served.url) as client:
+            scraped = (await client.get("/metrics")).text
+        held = support.sample(scraped, "rhime_store_unavailable_total", store="redis")
+        assert held is not None
+        assert held >= 3  # each attempt that met the outage
     finally:
         await store.aclose()
         own.stop()
@@ -536,8 +541,41 @@ async def test_events_the_outbox_cannot_publish_show_as_its_backlog(
             async def stuck() -> None:
                 count, age = await backlog()
                 assert count == 2
-                assert age is not None and age > 365 * 86400
+                assert age is not None
+                assert age > 365 * 86400
 
             await support.eventually(stuck)
         await support.eventually(empty)
     await wait_for(lambda: sorted(seen) == ["u1", "u2"])
+
+
+async def test_a_lost_nats_connection_is_counted(
+    make_settings: Callable[..., Any], serve: Any, tmp_path: Path
+) -> None:
+    own = servers.Runtime(directory=tmp_path, names=("nats",))
+    own.start()
+    try:
+
+        async def handler(event: events.UserCreated) -> None:
+            pass
+
+        settings = make_settings(component="c16", nats_url=own.urls["nats"])
+        served = await serve(consumer_app(settings, handler))
+        async with httpx.AsyncClient(base_url=served.url) as client:
+
+            async def disconnects() -> float | None:
+                scraped = (await client.get("/metrics")).text
+                return support.sample(scraped, "rhime_nats_disconnects_total")
+
+            assert await disconnects() == 0
+            own.servers["nats"].stop()
+
+            async def counted() -> None:
+                assert await disconnects() == 1
+
+            await support.eventually(counted)
+            await asyncio.to_thread(own.restart, "nats")
+            b: bus.Bus = served.app.state.kit.require_bus()
+            await wait_for(lambda: b.nc.is_connected, timeout=20)
+    finally:
+        own.stop()

@@ -164,7 +164,10 @@ def create_app(
         openapi_url=f"{api_prefix}/openapi.json" if api_prefix else None,
     )
     app.state.kit = kit
-    errors.install(app)
+    errors.install(
+        app,
+        on_store_down=lambda exc: kit.metrics.store_unavailable.labels(errors.store_of(exc)).inc(),
+    )
     app.add_middleware(_Observe, kit=kit, max_body_bytes=max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)

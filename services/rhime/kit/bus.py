@@ -66,6 +66,7 @@ async def through_outage(
     held: Sequence[Msg],
     stopping: asyncio.Event,
     label: str,
+    metrics: Metrics | None = None,
 ) -> bool:
     """Run `attempt` until it stops failing for a store being down; returns False when the
     component began stopping first (the messages are then left to come back after ack_wait).
@@ -82,6 +83,8 @@ async def through_outage(
         except Exception as exc:
             if not errors.store_down(exc):
                 raise
+            if metrics is not None:
+                metrics.store_unavailable.labels(errors.store_of(exc)).inc()
             log.warning("%s: a store is down (%r); holding %d events", label, exc, len(held))
         for msg in held:
             with contextlib.suppress(Exception):
@@ -144,9 +147,13 @@ class Bus:
         stream_storage_bytes: int = streams.DEFAULT_BUDGET,
         tracing: traces.Tracing | None = None,
     ) -> Bus:
+        async def disconnected() -> None:
+            metrics.nats_disconnects.inc()
+
         nc = await nats.connect(
             url,
             name=name,
+            disconnected_cb=disconnected,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=2,
@@ -405,7 +412,11 @@ class Bus:
             try:
                 with traces.OFF if self.tracing is None else self._span(sub, durable, msg):
                     if not await through_outage(
-                        attempt, held=[msg], stopping=self._stopping, label=durable
+                        attempt,
+                        held=[msg],
+                        stopping=self._stopping,
+                        label=durable,
+                        metrics=self.metrics,
                     ):
                         return
             except Exception as exc:

@@ -30,6 +30,8 @@ class Metrics:
     cache: Counter
     job_queue: Gauge
     jobs: Histogram
+    store_unavailable: Counter
+    nats_disconnects: Counter
 
 
 def create() -> Metrics:
@@ -135,6 +137,18 @@ def create() -> Metrics:
             "Background job duration, by job and outcome",
             ["job", "outcome"],
             buckets=_JOB_BUCKETS,
+            registry=registry,
+        ),
+        store_unavailable=Counter(
+            "rhime_store_unavailable",
+            "Requests answered 503 and event attempts held because a store (mongodb, redis) "
+            "could not be reached or did not answer in time",
+            ["store"],
+            registry=registry,
+        ),
+        nats_disconnects=Counter(
+            "rhime_nats_disconnects",
+            "Times the NATS connection was lost (the client reconnects by itself)",
             registry=registry,
         ),
     )

@@ -16,11 +16,9 @@ import time
 from typing import Any
 
 import redis
-
 from fastapi import FastAPI
 from rq import Queue, SimpleWorker
 from rq.job import Job
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
@@ -130,13 +128,12 @@ class Threads:
 
 def depth(settings: WorkerSettings, conn: redis.Redis) -> dict[str, int]:
     """Jobs per state in the queue and its registries (blocking: run it in a thread)."""
-    name = jobs.queue_name(settings)
-    registry: dict[str, Any] = {"connection": conn, "serializer": JSONSerializer}
+    q = jobs.queue(settings, conn)
     return {
-        "queued": jobs.queue(settings, conn).count,
-        "scheduled": ScheduledJobRegistry(name, **registry).count,
-        "started": StartedJobRegistry(name, **registry).count,
-        "failed": FailedJobRegistry(name, **registry).count,
+        "queued": q.count,
+        "scheduled": q.scheduled_job_registry.count,
+        "started": q.started_job_registry.count,
+        "failed": q.failed_job_registry.count,
     }
 
 
