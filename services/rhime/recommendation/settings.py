@@ -46,8 +46,7 @@ class WorkerSettings(SpotifySettings):
     queue_watch_seconds: float = Field(
         default=15.0,
         gt=0,
-        description="seconds between readings of the job queue's depth for "
-        "`rhime_job_queue_depth`",
+        description="seconds between readings of the job queue's depth for `rhime_job_queue_depth`",
     )
 
 
