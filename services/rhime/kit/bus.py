@@ -211,7 +211,10 @@ class Bus:
                 try:
                     consumer = await self.js.consumer_info(stream, durable)
                 except nats.js.errors.NotFoundError:
-                    continue  # its consumer has not started yet: nothing to lag behind
+                    # not started yet, or deleted: nothing to lag behind, no stale value
+                    with contextlib.suppress(KeyError):
+                        self.metrics.downstream_pending.remove(durable)
+                    continue
                 pending = consumer.num_pending or 0
                 self.metrics.downstream_pending.labels(durable).set(pending)
             await asyncio.sleep(self.stream_watch_seconds)
