@@ -26,6 +26,7 @@ import httpx
 from cryptography.fernet import Fernet
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from rhime.kit import metrics
 from rhime.music import evaluation as ev
 from rhime.music import population as pop
 from rhime.recommendation import jobs, refresh, store, worker
@@ -76,7 +77,7 @@ async def quality(db: Any, listeners: Sequence[int]) -> tuple[float, float]:
 
 
 def run_workers(settings: WorkerSettings, count: int, queue: Any) -> None:
-    threads = [worker.Threads(settings) for _ in range(count)]
+    threads = [worker.Threads(settings, metrics=metrics.create()) for _ in range(count)]
     for t in threads:
         t.start()
     try:

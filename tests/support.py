@@ -44,6 +44,17 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0)
         await asyncio.sleep(0.05)
 
 
+def sample(scraped: str, name: str, **labels: str) -> float | None:
+    """One series' value in a `/metrics` text (labels in the metric's declared order), None
+    when it is absent."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    series = f"{name}{{{wanted}}} " if labels else f"{name} "
+    for line in scraped.splitlines():
+        if line.startswith(series):
+            return float(line.split()[-1])
+    return None
+
+
 async def published(settings: Any, subject: str, *, expect: int) -> list[dict[str, Any]]:
     """The payloads published on `subject` in this test's namespace: waits (up to 10 s) for
     `expect` of them, then takes whatever else is already there."""

@@ -129,6 +129,8 @@ def env_data(
         "RHIME_PUBLIC_URL": public_url(spec, instance=instance, namespace=namespace),
         "RHIME_LOG_LEVEL": spec.log_level,
     }
+    if spec.monitoring.tracing is not None:
+        data["RHIME_OTLP_ENDPOINT"] = spec.monitoring.tracing.endpoint
     for kind in infra_used(component):
         # URLs of managed stores with users carry credentials: they come from the stores Secret
         if spec.infra(kind).managed and kind not in stores.managed(spec):

@@ -34,6 +34,8 @@ ERROR_RATIO = 0.05
 P99_SECONDS = 1.0
 CONSUMER_LAG = 1000
 STREAM_FULL = 0.8
+OUTBOX_OLDEST_SECONDS = 300
+JOB_QUEUE = 1000
 
 
 def _meta(spec: spec_mod.Spec, *, name: str, instance: str, namespace: str) -> dict[str, Any]:
@@ -141,7 +143,8 @@ def alert_rules(*, instance: str, namespace: str) -> list[dict[str, Any]]:
         ),
         rule(
             "RhimeConsumerLag",
-            f"max by ({_COMPONENT}, durable) (rhime_consumer_pending{{{sel}}}) > {CONSUMER_LAG}",
+            # the consumer's own reading, or its publishers' (which outlives a stopped consumer)
+            f"max by (durable) ({_lag(sel)}) > {CONSUMER_LAG}",
             for_="10m",
             severity="warning",
             summary=f"{{{{ $labels.durable }}}} is more than {CONSUMER_LAG} events behind",
@@ -171,6 +174,23 @@ def alert_rules(*, instance: str, namespace: str) -> list[dict[str, Any]]:
             summary="staged events of {{ $labels.collection }} could not be published and "
             "were set aside",
         ),
+        rule(
+            "RhimeOutboxBacklog",
+            f"max by ({_COMPONENT}, collection) (rhime_outbox_oldest_staged_seconds{{{sel}}}) "
+            f"> {OUTBOX_OLDEST_SECONDS}",
+            for_="5m",
+            severity="warning",
+            summary=f"events of {{{{ $labels.collection }}}} have waited in the outbox for over "
+            f"{OUTBOX_OLDEST_SECONDS // 60} minutes: NATS is not taking them",
+        ),
+        rule(
+            "RhimeJobQueueBacklog",
+            f'max by (queue) (rhime_job_queue_depth{{{sel},state="queued"}}) > {JOB_QUEUE}',
+            for_="60m",
+            severity="warning",
+            summary=f"more than {JOB_QUEUE} {{{{ $labels.queue }}}} jobs have been waiting for "
+            "an hour: the recommendation workers do not keep up",
+        ),
         *(
             rule(
                 "RhimeCronJobMissed",
@@ -183,6 +203,11 @@ def alert_rules(*, instance: str, namespace: str) -> list[dict[str, Any]]:
             for name, c in sorted(cron.items())
         ),
     ]
+
+
+def _lag(sel: str) -> str:
+    """Consumer lag series: each consumer's own and its publishers' reading of it."""
+    return f"rhime_consumer_pending{{{sel}}} or rhime_downstream_pending{{{sel}}}"
 
 
 def _missed_after(component: catalogue.Component) -> int:
@@ -278,7 +303,7 @@ def dashboards(*, instance: str, namespace: str) -> dict[str, dict[str, Any]]:
             ),
             _panel(
                 "Consumer lag",
-                {"{{durable}}": f"max by (durable) (rhime_consumer_pending{{{sel}}})"},
+                {"{{durable}}": f"max by (durable) ({_lag(sel)})"},
                 unit="short",
                 x=0,
                 y=8,
@@ -333,7 +358,7 @@ def dashboards(*, instance: str, namespace: str) -> dict[str, dict[str, Any]]:
     )
     events = board(
         "events",
-        "events, timelines and likes",
+        "events, outbox, caches and jobs",
         [
             _panel(
                 "Events published per second",
@@ -374,6 +399,61 @@ def dashboards(*, instance: str, namespace: str) -> dict[str, dict[str, Any]]:
                 unit="s",
                 x=12,
                 y=8,
+            ),
+            _panel(
+                "Outbox: events staged, not yet published",
+                {"{{collection}}": f"sum by (collection) (rhime_outbox_staged_events{{{sel}}})"},
+                unit="short",
+                x=0,
+                y=16,
+            ),
+            _panel(
+                "Outbox: oldest staged event",
+                {
+                    "{{collection}}": "max by (collection) "
+                    f"(rhime_outbox_oldest_staged_seconds{{{sel}}})"
+                },
+                unit="s",
+                x=12,
+                y=16,
+            ),
+            _panel(
+                "Cache hit ratio (timelines, posts, author cards)",
+                {
+                    "{{cache}}": "sum by (cache) "
+                    f'(rate(rhime_cache_lookups_total{{{sel},result="hit"}}{rate})) '
+                    f"/ sum by (cache) (rate(rhime_cache_lookups_total{{{sel}}}{rate}))"
+                },
+                unit="percentunit",
+                x=0,
+                y=24,
+            ),
+            _panel(
+                "Job queue depth",
+                {"{{state}}": f"max by (state) (rhime_job_queue_depth{{{sel}}})"},
+                unit="short",
+                x=12,
+                y=24,
+            ),
+            _panel(
+                "Job duration p99",
+                {
+                    "{{job}}": "histogram_quantile(0.99, sum by (job, le) "
+                    f"(rate(rhime_job_seconds_bucket{{{sel}}}{rate})))"
+                },
+                unit="s",
+                x=0,
+                y=32,
+            ),
+            _panel(
+                "Jobs failed per second",
+                {
+                    "{{job}}": "sum by (job) "
+                    f'(rate(rhime_job_seconds_count{{{sel},outcome="failed"}}{rate}))'
+                },
+                unit="ops",
+                x=12,
+                y=32,
             ),
         ],
     )

@@ -7,8 +7,8 @@ stand-ins only from their users.
 Egress (unless `spec.network.egress` is false) is denied too, except what a component needs:
 the cluster's DNS, the components its `calls` name, the stores its `backing` names (managed:
 their pods; external: the networks and port of `external`), and, for the outside services its
-`backing` names (Spotify, S3), their stand-ins or else HTTPS to the internet. Stores and
-stand-ins open no connection out.
+`backing` names (Spotify, S3), their stand-ins or else HTTPS to the internet, and the OTLP
+collector of `spec.monitoring.tracing`. Stores and stand-ins open no connection out.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def outside_services(component: catalogue.Component) -> list[config.StandIn]:
 
 
 def egress_rules(
-    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str
+    spec: spec_mod.Spec, *, component: catalogue.Component, instance: str, namespace: str
 ) -> list[dict[str, Any]]:
     """Where the component may connect to (see the module's docstring)."""
     rules = [dns_egress(spec.network)]
@@ -248,7 +248,18 @@ def egress_rules(
         ]
     elif outside:
         rules.append(internet_egress(spec.network))
+    if spec.monitoring.tracing is not None:
+        rules.append(tracing_egress(spec.monitoring.tracing, namespace=namespace))
     return rules
+
+
+def tracing_egress(tracing: spec_mod.Tracing, *, namespace: str) -> dict[str, Any]:
+    """The OTLP collector: any pod of its namespace, on the endpoint's port."""
+    where = tracing.namespace or namespace
+    return {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": where}}}],
+        "ports": [{"protocol": "TCP", "port": tracing.port}],
+    }
 
 
 def render_default_deny(spec: spec_mod.Spec, *, instance: str, namespace: str) -> dict[str, Any]:
@@ -281,7 +292,7 @@ def render_component_policy(
         namespace=namespace,
         component=component.name,
         ingress=ingress,
-        egress=egress_rules(spec, component=component, instance=instance)
+        egress=egress_rules(spec, component=component, instance=instance, namespace=namespace)
         if spec.network.egress
         else None,
     )

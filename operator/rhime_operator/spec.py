@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -143,8 +144,23 @@ class Gateway:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Tracing:
+    """An OTLP/HTTP collector every component exports its spans to (RHIME_OTLP_ENDPOINT)."""
+
+    endpoint: str
+    # The collector's namespace (default: the platform's): egress to it there is allowed.
+    namespace: str | None = None
+
+    @property
+    def port(self) -> int:
+        parts = urllib.parse.urlsplit(self.endpoint)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Monitoring:
-    """Prometheus Operator objects and Grafana dashboards for the platform (monitoring.py)."""
+    """Prometheus Operator objects and Grafana dashboards for the platform (monitoring.py),
+    and where traces go (independent of `enabled`, which is about Prometheus and Grafana)."""
 
     enabled: bool = False
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -153,6 +169,7 @@ class Monitoring:
     prometheus_namespace: str | None = None
     alerts: bool = True
     dashboards: bool = True
+    tracing: Tracing | None = None
 
 
 # Where "the internet" is for egress: everything but private, shared and link-local ranges
@@ -464,9 +481,13 @@ def _monitoring(raw: Mapping[str, Any]) -> Monitoring:
     if not _INTERVAL.fullmatch(interval):
         raise SpecError("spec.monitoring.interval must be like 30s or 1m")
     namespace = raw.get("prometheusNamespace")
+    tracing = raw.get("tracing")
     return Monitoring(
         labels=labels,
         interval=interval,
+        tracing=None
+        if tracing is None
+        else _tracing(_mapping(tracing, field="monitoring.tracing")),
         prometheus_namespace=_dns_label(
             _str(namespace, field="monitoring.prometheusNamespace"),
             field="monitoring.prometheusNamespace",
@@ -474,6 +495,36 @@ def _monitoring(raw: Mapping[str, Any]) -> Monitoring:
         if namespace
         else None,
         **flags,
+    )
+
+
+def _tracing(raw: Mapping[str, Any]) -> Tracing:
+    endpoint = _str(raw.get("endpoint"), field="monitoring.tracing.endpoint")
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        raise SpecError(
+            "spec.monitoring.tracing.endpoint must be an OTLP/HTTP base URL like "
+            "http://otel-collector.monitoring:4318"
+        )
+    namespace = raw.get("namespace")
+    return Tracing(
+        endpoint=endpoint.rstrip("/"),
+        namespace=_dns_label(
+            _str(namespace, field="monitoring.tracing.namespace"),
+            field="monitoring.tracing.namespace",
+        )
+        if namespace
+        else None,
     )
 
 

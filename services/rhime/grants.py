@@ -97,13 +97,31 @@ def durable(component: str, subject: str) -> str:
     return f"{component}-{subject.replace('.', '-')}"
 
 
+def downstream(component: catalogue.Component, *, namespace: str) -> list[tuple[str, str]]:
+    """(stream, durable) of every consumer of the subjects `component` publishes: their lag
+    is read by the publisher too, so a consumer that is down still shows how far behind it is
+    (its own reading stops with it)."""
+    return sorted(
+        {
+            (events.stream_name(namespace, events.noun(subject)), durable(other.name, subject))
+            for other in catalogue.COMPONENTS
+            for subject in other.consumes
+            if subject in component.publishes
+        }
+    )
+
+
 def nats_permissions(component: catalogue.Component, *, namespace: str) -> dict[str, Any]:
     """Publish its own events, declare and watch the streams (every component does: at start,
-    and for the near-limit warning), run its own durable consumers and dead-letter their
-    messages, read the progress of the consumers it watches; subscribe to its own inbox
-    only."""
+    and for the near-limit warning), read the lag of the consumers of its events and the
+    progress of the consumers it watches, run its own durable consumers and dead-letter
+    their messages; subscribe to its own inbox only."""
     streams = [events.stream_name(namespace, n) for n in (*events.STREAMS, events.DEAD_LETTER)]
     publish = [f"{namespace}.{subject}" for subject in component.publishes]
+    publish += [
+        f"$JS.API.CONSUMER.INFO.{stream}.{name}"
+        for stream, name in downstream(component, namespace=namespace)
+    ]
     for stream in streams:
         publish += [
             f"$JS.API.STREAM.CREATE.{stream}",

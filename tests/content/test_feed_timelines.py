@@ -10,7 +10,7 @@ import pytest
 from rhime import catalogue, events
 from rhime.comment import app as comment_app
 from rhime.feed import app as feed_app
-from rhime.feed import timelines
+from rhime.feed import pages, timelines
 from rhime.graph import app as graph_app
 from rhime.graphview import server as graphview_server
 from rhime.kit import app as kit_app
@@ -26,7 +26,7 @@ from tests.content.content_helpers import (
     loopback_host,
     spotify_settings,
 )
-from tests.support import auth_headers, eventually
+from tests.support import auth_headers, eventually, sample
 
 
 def port_of(name: str) -> int:
@@ -283,6 +283,52 @@ async def test_cold_and_evicted_timelines_rebuild_with_pages_past_the_cache(
     await timelines.drop(p.kit, user_id=bo)  # evicted
     assert await p.all_pages(bo, limit=5) == expected
     assert await p.in_cache(bo) == expected[:10]
+
+
+async def test_cache_hits_and_misses_are_counted_per_cache(
+    platform: Callable[..., Any],
+) -> None:
+    """`rhime_cache_lookups_total` on the feed's own /metrics: a timeline, post or author card
+    found in Redis is a hit, one fetched or rebuilt is a miss (counted per key)."""
+    p: Platform = await platform()
+    ana, bo = await p.person("ana"), await p.person("bo")
+    await p.follow(bo, ana)
+    made = [await p.share(ana, f"a{n}") for n in range(2)]
+
+    async def indexed() -> None:
+        assert await p.all_pages(bo, limit=5) == sorted(made, reverse=True)
+
+    await eventually(indexed)
+
+    async def lookups() -> dict[tuple[str, str], float]:
+        scraped = (await p.http.get(f"{p.feed.url}/metrics")).text
+        return {
+            (cache, result): sample(
+                scraped, "rhime_cache_lookups_total", cache=cache, result=result
+            )
+            or 0.0
+            for cache in ("timeline", "post", "card")
+            for result in ("hit", "miss")
+        }
+
+    await timelines.drop(p.kit, user_id=bo)  # evicted
+    await p.kit.redis.delete(pages.post_key(p.kit, made[0]), pages.card_key(p.kit, ana))
+    before = await lookups()
+    await p.home(bo)  # rebuilt; one post and the card fetched again
+    between = await lookups()
+    await p.home(bo)  # all from Redis
+    after = await lookups()
+
+    def delta(a: dict[tuple[str, str], float], b: dict[tuple[str, str], float]) -> dict[str, int]:
+        return {f"{c} {r}": int(b[c, r] - a[c, r]) for c, r in a if b[c, r] != a[c, r]}
+
+    assert delta(before, between) == {
+        "timeline miss": 1,
+        "post hit": 1,
+        "post miss": 1,
+        "card miss": 1,
+    }
+    assert delta(between, after) == {"timeline hit": 1, "post hit": 2, "card hit": 1}
 
 
 async def test_follow_adds_and_unfollow_removes(platform: Callable[..., Any]) -> None:

@@ -143,6 +143,7 @@ async def test_a_journey_is_traced_from_the_gateway_to_the_consumers(
             ("post", "POST /api/posts"),
             ("post", "publish post.created"),
             ("feed", "process post.created"),
+            ("feed", "/rhime.graphview.v1.UserGraphView/Followers"),
             ("user-graph-view", "/rhime.graphview.v1.UserGraphView/Followers"),
         } <= names[post_rid], sorted(names[post_rid])
         assert {
@@ -163,7 +164,11 @@ async def test_a_journey_is_traced_from_the_gateway_to_the_consumers(
     consumer = post_trace[("feed", "process post.created")]
     producer = post_trace[("post", "publish post.created")]
     assert consumer.parent_id == producer.span_id
-    grpc_span = post_trace[("user-graph-view", "/rhime.graphview.v1.UserGraphView/Followers")]
-    assert grpc_span.parent_id == consumer.span_id
+    # the gRPC call: the consumer's client span, the server's span its child
+    grpc_client = post_trace[("feed", "/rhime.graphview.v1.UserGraphView/Followers")]
+    grpc_server = post_trace[("user-graph-view", "/rhime.graphview.v1.UserGraphView/Followers")]
+    assert (grpc_client.kind, grpc_server.kind) == ("client", "server")
+    assert grpc_client.parent_id == consumer.span_id
+    assert grpc_server.parent_id == grpc_client.span_id
     # span names are bounded: no id of this journey in any of them
     assert not [s.name for s in sink.spans() if user_id in s.name or post_id in s.name]

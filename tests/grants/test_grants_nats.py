@@ -14,6 +14,7 @@ from typing import Any
 
 import nats
 import nats.errors
+import nats.js.errors
 import pytest
 
 from rhime import catalogue, events, grants
@@ -266,6 +267,60 @@ async def test_the_batch_updater_reads_the_like_updaters_progress_and_no_one_els
         await admin.close()
     watcher = (await as_component("like-batch-updater")).jetstream()
     assert (await watcher.consumer_info(stream, durable)).name == durable
-    for other in ("like", "feed"):
+    for other in ("post", "feed"):  # (like publishes the events: it reads their lag)
         with pytest.raises(nats.errors.TimeoutError):  # refused: no one answers
             await (await as_component(other)).jetstream(timeout=0.5).consumer_info(stream, durable)
+
+
+PUBLISHERS = [c.name for c in NATS_USERS if grants.downstream(c, namespace=NS)]
+
+
+@pytest.mark.parametrize("component", PUBLISHERS)
+async def test_a_publisher_reads_the_lag_of_its_events_consumers_only(
+    component: str, access: grants.Access, nats_url: str, as_component: Any
+) -> None:
+    """`rhime_downstream_pending`: the publisher reads each consumer of its events, with its
+    own user; another component's consumers stay closed to it."""
+    downstream = grants.downstream(catalogue.get(component), namespace=NS)
+    admin = await nats.connect(nats_url)
+    watcher = await bus.Bus.connect(
+        url=access.url(nats_url, user=component),
+        name=component,
+        namespace=NS,
+        metrics=metrics.create(),
+        stream_watch_seconds=0.05,
+    )
+    try:
+        await watcher.ensure_streams()
+        js = admin.jetstream()
+        subjects = {grants.durable(c.name, s): s for c in catalogue.COMPONENTS for s in c.consumes}
+        for stream, durable in downstream:
+            try:
+                await js.consumer_info(stream, durable)
+            except nats.js.errors.NotFoundError:  # not made by an earlier test
+                await js.add_consumer(
+                    stream,
+                    durable_name=durable,
+                    filter_subject=f"{NS}.{subjects[durable]}",
+                    ack_policy="explicit",
+                )
+        watcher.watch_streams(downstream=downstream)
+        gauge = watcher.metrics.downstream_pending
+        wanted = {durable for _, durable in downstream}
+        while {s.labels["durable"] for m in gauge.collect() for s in m.samples} != wanted:
+            assert not watcher.problems(), watcher.problems()
+            await asyncio.sleep(0.05)
+        assert not watcher.problems()
+    finally:
+        await watcher.close(grace=1)
+        await admin.close()
+    theirs = {
+        f"$JS.API.CONSUMER.INFO.{stream}.{durable}"
+        for c in NATS_USERS
+        for stream, durable in grants.downstream(c, namespace=NS)
+    } - set(grants.nats_permissions(catalogue.get(component), namespace=NS)["publish"]["allow"])
+    assert theirs
+    nc = await as_component(component)
+    for api in sorted(theirs)[:3]:
+        with pytest.raises(nats.errors.TimeoutError):  # refused: no one answers
+            await nc.request(api, b"", timeout=0.5)

@@ -13,6 +13,9 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from rhime.graph import edges
 from rhime.graphview import client, server
 from rhime.graphview.proto import health_pb2, health_pb2_grpc
+from rhime.kit import traces
+from rhime.runtime import otlpsink
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -93,3 +96,58 @@ async def test_health_check(view: Any) -> None:
 def test_channel_target_comes_from_the_catalogue(make_settings: Callable[..., Any]) -> None:
     settings = make_settings(service_url_template="http://{name}.rhime.svc:{port}")
     assert client.target(settings) == "user-graph-view.rhime.svc:8110"
+
+
+async def test_a_traced_call_has_a_client_span_for_its_whole_stream(
+    make_settings: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's client span is the server span's parent and ends with the stream; a
+    refused call marks it with the gRPC status."""
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    with otlpsink.Sink() as sink:
+        settings = make_settings(
+            server.Settings,
+            component="user-graph-view",
+            host="127.0.0.1",
+            port=0,
+            otlp_endpoint=sink.url,
+        )
+        running = await server.start(settings)
+        caller = make_settings(
+            service_urls={"user-graph-view": f"http://127.0.0.1:{running.port}"},
+            component="feed",
+            otlp_endpoint=sink.url,
+        )
+        tracing = traces.create(caller)
+        assert tracing is not None
+        channel = client.channel(caller, tracing=tracing)
+        try:
+            user = oid()
+            with tracing.span("handle", kind=traces.SpanKind.INTERNAL):
+                assert await collect(client.followers(channel=channel, user_id=user)) == []
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await collect(client.followees(channel=channel, user_id="not-an-id"))
+        finally:
+            await channel.close()
+            await running.stop(0)
+            tracing.shutdown()
+
+        async def exported() -> list[otlpsink.Span]:
+            spans = sink.spans()
+            assert len(spans) >= 5, spans
+            return spans
+
+        spans = await eventually(exported)
+    by = {(s.service, s.kind, s.name.rsplit("/", 1)[-1]): s for s in spans}
+    handle = by["feed", "internal", "handle"]
+    calls = by["feed", "client", "Followers"], by["feed", "client", "Followees"]
+    served = (
+        by["user-graph-view", "server", "Followers"],
+        by["user-graph-view", "server", "Followees"],
+    )
+    for call, answer in zip(calls, served, strict=True):
+        assert call.parent_id == handle.span_id
+        assert answer.parent_id == call.span_id
+        assert call.trace_id == answer.trace_id == handle.trace_id
+    assert "rpc.grpc.status_code" not in calls[0].attributes
+    assert calls[1].attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]

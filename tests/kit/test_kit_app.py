@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from rhime.kit import app as kit_app
 from rhime.kit import errors, identity, stores
 from rhime.runtime import servers
-from tests.support import SECRET, auth_headers
+from tests.support import SECRET, auth_headers, sample
 
 
 class Body(BaseModel):
@@ -176,6 +176,8 @@ async def test_a_store_that_is_down_answers_503_to_retry(
             assert r.status_code == 503
             assert r.headers["retry-after"] == "1"
             assert r.json() == {"errors": [{"msg": "The service is not ready."}]}
+            scraped = (await client.get("/metrics")).text
+            assert sample(scraped, "rhime_store_unavailable_total", store="redis") == 1
             await asyncio.to_thread(own.restart, "redis")
             assert (await client.get("/count")).status_code == 200
     finally:

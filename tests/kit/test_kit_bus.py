@@ -21,6 +21,8 @@ from rhime.kit import app as kit_app
 from rhime.kit import bus, metrics, outbox, streams
 from rhime.kit.settings import Settings
 from rhime.runtime import servers
+from tests import support
+from tests.support import stream_gone
 
 
 def created(n: int) -> events.UserCreated:
@@ -492,6 +494,88 @@ async def test_a_store_outage_longer_than_the_redelivery_schedule_dead_letters_n
         )
         assert info.num_ack_pending == 0
         assert info.num_redelivered == 0  # held through the outage, never handed out again
+        async with httpx.AsyncClient(base_url=served.url) as client:
+            scraped = (await client.get("/metrics")).text
+        held = support.sample(scraped, "rhime_store_unavailable_total", store="redis")
+        assert held is not None
+        assert held >= 3  # each attempt that met the outage
     finally:
         await store.aclose()
+        own.stop()
+
+
+async def test_events_the_outbox_cannot_publish_show_as_its_backlog(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    """While the stream refuses events, what stays staged is counted and its age grows; once
+    the relay publishes it the backlog is empty again."""
+    seen: list[str] = []
+
+    async def handler(event: events.UserCreated) -> None:
+        seen.append(event.user_id)
+
+    settings = make_settings(component="c15")
+    served = await serve(consumer_app(settings, handler))
+    kit: kit_app.Kit = served.app.state.kit
+    things = kit.database["things"]
+    async with httpx.AsyncClient(base_url=served.url) as client:
+
+        async def backlog() -> tuple[float | None, float | None]:
+            scraped = (await client.get("/metrics")).text
+            return (
+                support.sample(scraped, "rhime_outbox_staged_events", collection="things"),
+                support.sample(scraped, "rhime_outbox_oldest_staged_seconds", collection="things"),
+            )
+
+        async def empty() -> None:
+            assert await backlog() == (0.0, 0.0)
+
+        await support.eventually(empty)
+        async with stream_gone(settings, "user"):
+            staged = [
+                created(n).model_copy(update={"occurred_at": events.now().replace(year=2020)})
+                for n in (1, 2)
+            ]
+            await things.insert_one({"_id": "a", outbox.FIELD: outbox.staged(*staged)})
+
+            async def stuck() -> None:
+                count, age = await backlog()
+                assert count == 2
+                assert age is not None
+                assert age > 365 * 86400
+
+            await support.eventually(stuck)
+        await support.eventually(empty)
+    await wait_for(lambda: sorted(seen) == ["u1", "u2"])
+
+
+async def test_a_lost_nats_connection_is_counted(
+    make_settings: Callable[..., Any], serve: Any, tmp_path: Path
+) -> None:
+    own = servers.Runtime(directory=tmp_path, names=("nats",))
+    own.start()
+    try:
+
+        async def handler(event: events.UserCreated) -> None:
+            pass
+
+        settings = make_settings(component="c16", nats_url=own.urls["nats"])
+        served = await serve(consumer_app(settings, handler))
+        async with httpx.AsyncClient(base_url=served.url) as client:
+
+            async def disconnects() -> float | None:
+                scraped = (await client.get("/metrics")).text
+                return support.sample(scraped, "rhime_nats_disconnects_total")
+
+            assert await disconnects() == 0
+            own.servers["nats"].stop()
+
+            async def counted() -> None:
+                assert await disconnects() == 1
+
+            await support.eventually(counted)
+            await asyncio.to_thread(own.restart, "nats")
+            b: bus.Bus = served.app.state.kit.require_bus()
+            await wait_for(lambda: b.nc.is_connected, timeout=20)
+    finally:
         own.stop()

@@ -4,6 +4,7 @@ rq worker end to end with the HTTP service."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
 from rhime.spotify.settings import Settings as SpotifySettings
 from tests.music_services.music_helpers import connect, listeners, oid, service_headers
-from tests.support import auth_headers, eventually, published
+from tests.support import auth_headers, eventually, published, sample
 
 
 @pytest.fixture
@@ -167,6 +168,41 @@ async def test_initial_job_is_deduplicated(music_settings: Callable[..., Any]) -
         assert not jobs.enqueue_initial(conn, settings=settings, user_id="u1")
         assert jobs.enqueue_initial(conn, settings=settings, user_id="u2")
         assert jobs.queue(settings, conn).count == 2
+    finally:
+        conn.close()
+
+
+async def test_the_worker_reports_job_durations_and_queue_depth(
+    music_settings: Callable[..., Any], serve: Any
+) -> None:
+    """On the worker's own /metrics: each job's duration by function and outcome, and the
+    queue's depth per state (a retry waiting is `scheduled`, a job given up on `failed`)."""
+    settings = music_settings(WorkerSettings, queue_watch_seconds=0.1)
+    conn = jobs.connection(settings)
+    try:
+        assert jobs.enqueue_initial(conn, settings=settings, user_id=oid())  # not connected
+        q = jobs.queue(settings, conn)
+        q.enqueue("rhime.recommendation.jobs.refresh_batch", "2026-W01", None)  # raises
+        q.enqueue_in(datetime.timedelta(hours=1), "rhime.recommendation.jobs.initial_fetch", "x")
+        served = await serve(worker.create(settings))
+        async with httpx.AsyncClient(base_url=served.url) as client:
+
+            async def reported() -> None:
+                scraped = (await client.get("/metrics")).text
+
+                def value(name: str, **labels: str) -> float | None:
+                    return sample(scraped, name, **labels)
+
+                jobs_seconds = "rhime_job_seconds_count"
+                assert value(jobs_seconds, job="initial_fetch", outcome="ok") == 1
+                assert value(jobs_seconds, job="refresh_batch", outcome="failed") == 1
+                depth = {
+                    state: value("rhime_job_queue_depth", queue="music", state=state)
+                    for state in ("queued", "scheduled", "started", "failed")
+                }
+                assert depth == {"queued": 0, "scheduled": 1, "started": 0, "failed": 1}
+
+            await eventually(reported)
     finally:
         conn.close()
 

@@ -114,6 +114,8 @@ def test_examples_validate_against_the_crd_and_parse(path: pathlib.Path) -> None
         {"spec": {"paused": "yes"}},
         {"spec": {"unknownField": 1}},
         {"spec": {"logLevel": "LOUD"}},
+        {"spec": {"monitoring": {"tracing": {}}}},
+        {"spec": {"monitoring": {"tracing": {"endpoint": "otel-collector:4318"}}}},
     ],
 )
 def test_invalid_resources_fail_the_crd_schema(bad: dict[str, Any]) -> None:

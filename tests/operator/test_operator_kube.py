@@ -59,7 +59,10 @@ async def test_create_applies_every_child_with_owner_references(
     stored = children["NetworkPolicy", "demo-spotify"]["spec"]
     assert stored["policyTypes"] == ["Ingress", "Egress"]
     rendered = network.egress_rules(
-        spec_mod.parse({}, name="demo"), component=catalogue.get("spotify"), instance="demo"
+        spec_mod.parse({}, name="demo"),
+        component=catalogue.get("spotify"),
+        instance="demo",
+        namespace=kube.namespace,
     )
     assert stored["egress"] == rendered
     assert any("ipBlock" in peer for rule in stored["egress"] for peer in rule["to"])

@@ -17,7 +17,7 @@ from test_operator_kube import created
 
 from rhime import catalogue
 from rhime.kit import metrics
-from rhime_operator import monitoring, names, render, spec, stores
+from rhime_operator import config, monitoring, names, render, spec, stores
 
 TOOLS = ROOT / ".rhime" / "monitoring"
 CRDS = sorted((TOOLS / "crds").glob("*.yaml"))
@@ -235,3 +235,78 @@ def test_the_observability_doc_lists_every_metric_and_alert() -> None:
         if f"`{name}`" not in doc and f"`{name}_total`" not in doc
     }
     assert missing == set()
+
+
+def _platform(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    return render.render_platform(
+        spec.parse(raw, name="rd"), instance="rd", namespace="shop", secrets=SEED
+    )
+
+
+def test_tracing_gives_every_component_the_endpoint_and_a_way_out_to_it() -> None:
+    tracing = {
+        "endpoint": "http://otel-collector.observability:4318/",
+        "namespace": "observability",
+    }
+    objs = _platform({"monitoring": {"tracing": tracing}})  # without `enabled`: traces only
+    envs = {
+        o["metadata"]["name"]: o["data"]
+        for o in objs
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-env")
+    }
+    every = {c.name for c in catalogue.COMPONENTS}
+    assert set(envs) == {config.configmap_name(instance="rd", component=c) for c in every}
+    assert {e["RHIME_OTLP_ENDPOINT"] for e in envs.values()} == {
+        "http://otel-collector.observability:4318"
+    }
+    policies = {
+        o["metadata"]["labels"][names.LABEL_COMPONENT]: o["spec"]
+        for o in objs
+        if o["kind"] == "NetworkPolicy"
+    }
+    out = {
+        "to": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}
+        ],
+        "ports": [{"protocol": "TCP", "port": 4318}],
+    }
+    for component in every:
+        assert out in policies[component]["egress"], component
+    assert not any(o["metadata"]["labels"][names.LABEL_COMPONENT] == "monitoring" for o in objs)
+
+    # in the platform's own namespace by default; https on 443 unless a port is given
+    (same,) = {
+        json.dumps(rule)
+        for o in _platform({"monitoring": {"tracing": {"endpoint": "https://otel"}}})
+        if o["kind"] == "NetworkPolicy" and "egress" in o["spec"]
+        for rule in o["spec"]["egress"]
+        if rule["ports"] == [{"protocol": "TCP", "port": 443}]
+        and "namespaceSelector" in rule["to"][0]
+    }
+    assert json.loads(same)["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "shop"
+    }
+
+
+def test_without_tracing_no_component_exports_traces() -> None:
+    for obj in _platform({"monitoring": {"enabled": True}}):
+        if obj["kind"] == "ConfigMap":
+            assert "RHIME_OTLP_ENDPOINT" not in obj.get("data", {})
+
+
+@pytest.mark.parametrize(
+    "tracing",
+    [
+        {},
+        {"endpoint": ""},
+        {"endpoint": "otel-collector:4318"},
+        {"endpoint": "grpc://otel-collector:4317"},
+        {"endpoint": "http://otel-collector:port"},
+        {"endpoint": "http://otel-collector:4318?x=1"},
+        {"endpoint": "http://otel-collector:4318", "namespace": "Not_A_Namespace"},
+        "http://otel-collector:4318",
+    ],
+)
+def test_bad_tracing_specs_are_refused(tracing: Any) -> None:
+    with pytest.raises(spec.SpecError, match=r"monitoring\.tracing"):
+        spec.parse({"monitoring": {"tracing": tracing}}, name="rd")

@@ -76,7 +76,9 @@ async def rebuild(kit: Kit, *, user_id: str, limits: Limits) -> None:
 async def home(
     kit: Kit, *, user_id: str, before: str | None, limit: int, limits: Limits
 ) -> dict[str, Any]:
-    if not await timelines.touch(kit, user_id=user_id, inactive_seconds=limits.inactive_seconds):
+    built = await timelines.touch(kit, user_id=user_id, inactive_seconds=limits.inactive_seconds)
+    _looked_up(kit, "timeline", hits=int(built), misses=int(not built))
+    if not built:
         await rebuild(kit, user_id=user_id, limits=limits)
     ids, complete = await timelines.page(kit, user_id=user_id, before=before, limit=limit)
     lists = [ids]
@@ -153,6 +155,14 @@ async def hydrate(
     return items, gone
 
 
+def _looked_up(kit: Kit, cache: str, *, hits: int, misses: int) -> None:
+    """`rhime_cache_lookups_total`: the hit ratio of each cache, per key looked up."""
+    if hits:
+        kit.metrics.cache.labels(cache, "hit").inc(hits)
+    if misses:
+        kit.metrics.cache.labels(cache, "miss").inc(misses)
+
+
 def post_key(kit: Kit, post_id: str) -> str:
     return kit.key("feed", "post", post_id)
 
@@ -161,6 +171,7 @@ async def _posts(kit: Kit, post_ids: Sequence[str], limits: Limits) -> dict[str,
     cached: list[Any] = await kit.redis.mget([post_key(kit, p) for p in post_ids])
     found = {p: orjson.loads(raw) for p, raw in zip(post_ids, cached, strict=True) if raw}
     missing = [p for p in post_ids if p not in found]
+    _looked_up(kit, "post", hits=len(found), misses=len(missing))
     if missing:
         body = await calls.call(kit, "post", "POST", "/internal/posts/batch", json={"ids": missing})
         fetched: dict[str, dict[str, Any]] = body["posts"]
@@ -182,6 +193,7 @@ async def _cards(kit: Kit, user_ids: Sequence[str], limits: Limits) -> dict[str,
     cached: list[Any] = await kit.redis.mget(keys)
     found = {u: orjson.loads(raw) for u, raw in zip(user_ids, cached, strict=True) if raw}
     missing = [u for u in user_ids if u not in found]
+    _looked_up(kit, "card", hits=len(found), misses=len(missing))
     if missing:
         fetched = await _optional(
             kit, "user", "/internal/users/cards", {"ids": missing}, key="cards"

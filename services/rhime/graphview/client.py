@@ -47,13 +47,44 @@ class _SignedCalls(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-
         rid = logs.request_id.get()
         if rid:
             metadata.add(logs.HEADER, rid)
-        if self._tracing is not None:
-            # the caller's span (a request's, an event handler's) is the server span's parent
-            carrier: dict[str, str] = {}
-            traces.inject(carrier)
-            for name, value in carrier.items():
-                metadata.add(name, value)
-        return await continuation(client_call_details._replace(metadata=metadata), request)
+        if self._tracing is None:
+            return await continuation(client_call_details._replace(metadata=metadata), request)
+        method = client_call_details.method
+        name = method.decode() if isinstance(method, bytes) else str(method)
+        # a child of the caller's span (a request's, an event handler's), and the server
+        # span's parent; it lasts until the stream ends, not until the call is sent
+        span = self._tracing.start(
+            name,
+            kind=traces.SpanKind.CLIENT,
+            parent=None,
+            attributes={"rpc.system": "grpc", **({traces.REQUEST_ID: rid} if rid else {})},
+        )
+        carrier: dict[str, str] = {}
+        traces.inject(carrier, span)
+        for key, value in carrier.items():
+            metadata.add(key, value)
+        try:
+            call = await continuation(client_call_details._replace(metadata=metadata), request)
+        except BaseException:
+            span.set_status(traces.Status(traces.StatusCode.ERROR))
+            span.end()
+            raise
+        return _spanned(call, span)
+
+
+async def _spanned(call: Any, span: traces.Span) -> AsyncIterator[Any]:
+    """The call's replies; its span ends with the stream, an error status marking it."""
+    try:
+        async for reply in call:
+            yield reply
+    except grpc.aio.AioRpcError as exc:
+        span.set_attribute("rpc.grpc.status_code", exc.code().value[0])
+        span.set_status(traces.Status(traces.StatusCode.ERROR, exc.code().name))
+        raise
+    finally:
+        if not call.done():
+            call.cancel()  # the caller stopped reading early
+        span.end()
 
 
 def channel(settings: Settings, *, tracing: traces.Tracing | None = None) -> grpc.aio.Channel:

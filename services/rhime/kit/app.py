@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rhime import catalogue, grants
 from rhime.kit import bus as bus_module
 from rhime.kit import errors, logs, metrics, outbox, stores, supervisor, traces
 from rhime.kit.settings import Settings
@@ -163,7 +164,10 @@ def create_app(
         openapi_url=f"{api_prefix}/openapi.json" if api_prefix else None,
     )
     app.state.kit = kit
-    errors.install(app)
+    errors.install(
+        app,
+        on_store_down=lambda exc: kit.metrics.store_unavailable.labels(errors.store_of(exc)).inc(),
+    )
     app.add_middleware(_Observe, kit=kit, max_body_bytes=max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)
@@ -236,7 +240,11 @@ async def _connect(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
     if kit.bus is not None:
-        kit.bus.watch_streams()
+        component = catalogue.BY_NAME.get(kit.settings.component or "")
+        downstream = (
+            grants.downstream(component, namespace=kit.settings.namespace) if component else []
+        )
+        kit.bus.watch_streams(downstream=downstream)
     if subscriptions is not None and kit.bus is not None:
         for sub in subscriptions(kit):
             kit.bus.start(sub, component=kit.settings.component or "rhime")

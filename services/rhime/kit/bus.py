@@ -66,6 +66,7 @@ async def through_outage(
     held: Sequence[Msg],
     stopping: asyncio.Event,
     label: str,
+    metrics: Metrics | None = None,
 ) -> bool:
     """Run `attempt` until it stops failing for a store being down; returns False when the
     component began stopping first (the messages are then left to come back after ack_wait).
@@ -82,6 +83,8 @@ async def through_outage(
         except Exception as exc:
             if not errors.store_down(exc):
                 raise
+            if metrics is not None:
+                metrics.store_unavailable.labels(errors.store_of(exc)).inc()
             log.warning("%s: a store is down (%r); holding %d events", label, exc, len(held))
         for msg in held:
             with contextlib.suppress(Exception):
@@ -119,6 +122,7 @@ class Bus:
         self.stream_warn_ratio = stream_warn_ratio
         self.stream_storage_bytes = stream_storage_bytes
         self._stream_usage: dict[str, float] = {}
+        self._downstream: Sequence[tuple[str, str]] = ()
         self._stopping = asyncio.Event()
         self._inflight = 0
         self._idle = asyncio.Event()
@@ -143,9 +147,13 @@ class Bus:
         stream_storage_bytes: int = streams.DEFAULT_BUDGET,
         tracing: traces.Tracing | None = None,
     ) -> Bus:
+        async def disconnected() -> None:
+            metrics.nats_disconnects.inc()
+
         nc = await nats.connect(
             url,
             name=name,
+            disconnected_cb=disconnected,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=2,
@@ -180,8 +188,10 @@ class Bus:
             except nats.js.errors.BadRequestError:
                 await self.js.update_stream(config)
 
-    def watch_streams(self) -> None:
-        """Keep `rhime_stream_usage_ratio` and the near-limit warnings current."""
+    def watch_streams(self, *, downstream: Sequence[tuple[str, str]] = ()) -> None:
+        """Keep `rhime_stream_usage_ratio` and the near-limit warnings current, and
+        `rhime_downstream_pending` for the `downstream` (stream, durable) consumers."""
+        self._downstream = downstream
         self.tasks.start("stream-watch", self._watch_streams)
 
     async def _watch_streams(self) -> None:
@@ -197,6 +207,16 @@ class Bus:
                     continue
                 self._stream_usage[name] = streams.usage(info)
                 self.metrics.stream_usage.labels(name).set(self._stream_usage[name])
+            for stream, durable in self._downstream:
+                try:
+                    consumer = await self.js.consumer_info(stream, durable)
+                except nats.js.errors.NotFoundError:
+                    # not started yet, or deleted: nothing to lag behind, no stale value
+                    with contextlib.suppress(KeyError):
+                        self.metrics.downstream_pending.remove(durable)
+                    continue
+                pending = consumer.num_pending or 0
+                self.metrics.downstream_pending.labels(durable).set(pending)
             await asyncio.sleep(self.stream_watch_seconds)
 
     def warnings(self) -> list[str]:
@@ -395,7 +415,11 @@ class Bus:
             try:
                 with traces.OFF if self.tracing is None else self._span(sub, durable, msg):
                     if not await through_outage(
-                        attempt, held=[msg], stopping=self._stopping, label=durable
+                        attempt,
+                        held=[msg],
+                        stopping=self._stopping,
+                        label=durable,
+                        metrics=self.metrics,
                     ):
                         return
             except Exception as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pymongo.errors
@@ -47,6 +47,11 @@ def store_down(exc: BaseException) -> bool:
     """Whether `exc` says a store could not be reached or answer in time: nothing is wrong
     with the request or event, and trying again later is right."""
     return isinstance(exc, _STORE_DOWN)
+
+
+def store_of(exc: BaseException) -> str:
+    """The store a `store_down` error came from, as `rhime_store_unavailable_total` names it."""
+    return "redis" if isinstance(exc, redis.exceptions.RedisError) else "mongodb"
 
 
 class ApiError(Exception):
@@ -117,8 +122,9 @@ def _validation_items(errors: Sequence[Any]) -> list[dict[str, str]]:
     return items
 
 
-def install(app: FastAPI) -> None:
-    """Route every error through the envelope; 500s never leak internals."""
+def install(app: FastAPI, *, on_store_down: Callable[[BaseException], None] | None = None) -> None:
+    """Route every error through the envelope; 500s never leak internals. `on_store_down`
+    hears of each request a store outage turned into a 503."""
 
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -139,6 +145,8 @@ def install(app: FastAPI) -> None:
         if store_down(exc):
             # A store restarting or unreachable: nothing was done, and trying again is right.
             log.warning("store unavailable on %s %s: %r", request.method, request.url.path, exc)
+            if on_store_down is not None:
+                on_store_down(exc)
             return envelope(503, [_item(message(503), None)], {"Retry-After": "1"})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(500, [_item("Internal server error.", None)])

@@ -7,6 +7,8 @@ import dataclasses
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# background jobs run for seconds to the half hour of their timeout
+_JOB_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +24,14 @@ class Metrics:
     handling: Histogram
     stream_usage: Gauge
     outbox_dead: Counter
+    outbox_staged: Gauge
+    outbox_oldest: Gauge
+    downstream_pending: Gauge
+    cache: Counter
+    job_queue: Gauge
+    jobs: Histogram
+    store_unavailable: Counter
+    nats_disconnects: Counter
 
 
 def create() -> Metrics:
@@ -88,6 +98,57 @@ def create() -> Metrics:
             "rhime_outbox_dead_lettered",
             "Staged events the outbox relay could not publish and set aside",
             ["collection"],
+            registry=registry,
+        ),
+        outbox_staged=Gauge(
+            "rhime_outbox_staged_events",
+            "Events staged in documents and not yet published, as the outbox relay last saw "
+            "them (at most 500 documents a pass)",
+            ["collection"],
+            registry=registry,
+        ),
+        outbox_oldest=Gauge(
+            "rhime_outbox_oldest_staged_seconds",
+            "Age of the oldest event still staged, as the outbox relay last saw it (0: none)",
+            ["collection"],
+            registry=registry,
+        ),
+        downstream_pending=Gauge(
+            "rhime_downstream_pending",
+            "Events of the subjects this component publishes not yet delivered to a durable "
+            "consumer of them, read from JetStream (a stopped consumer still shows its lag)",
+            ["durable"],
+            registry=registry,
+        ),
+        cache=Counter(
+            "rhime_cache_lookups",
+            "Cache lookups by outcome (hit or miss), per cache",
+            ["cache", "result"],
+            registry=registry,
+        ),
+        job_queue=Gauge(
+            "rhime_job_queue_depth",
+            "Background jobs per state: queued, scheduled (retries waiting), started, failed",
+            ["queue", "state"],
+            registry=registry,
+        ),
+        jobs=Histogram(
+            "rhime_job_seconds",
+            "Background job duration, by job and outcome",
+            ["job", "outcome"],
+            buckets=_JOB_BUCKETS,
+            registry=registry,
+        ),
+        store_unavailable=Counter(
+            "rhime_store_unavailable",
+            "Requests answered 503 and event attempts held because a store (mongodb, redis) "
+            "could not be reached or did not answer in time",
+            ["store"],
+            registry=registry,
+        ),
+        nats_disconnects=Counter(
+            "rhime_nats_disconnects",
+            "Times the NATS connection was lost (the client reconnects by itself)",
             registry=registry,
         ),
     )

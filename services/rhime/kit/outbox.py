@@ -10,6 +10,8 @@ Each staged event is handled on its own: one that cannot be turned back into an 
 unknown subject, a payload an event schema no longer accepts) is moved to the document's
 `_outbox_dead` field with the reason, counted in `rhime_outbox_dead_lettered` and logged, and
 the relay goes on with the rest; one that fails to publish stays staged for the next pass.
+Each pass reports what it leaves staged (`rhime_outbox_staged_events`) and how old the
+oldest of it is (`rhime_outbox_oldest_staged_seconds`).
 """
 
 from __future__ import annotations
@@ -130,8 +132,11 @@ async def relay_once(kit: Kit, *, collection: str, grace_seconds: float) -> int:
     coll = kit.database[collection]
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=grace_seconds)
     published = 0
+    left: list[datetime.datetime] = []  # when each event this pass leaves staged was staged
     async for doc in coll.find(PENDING, {FIELD: 1, PURGE: 1}).limit(500):
-        if min(_staged_at(e) for e in doc[FIELD]) > cutoff:
+        times = [_staged_at(e) for e in doc[FIELD]]
+        if min(times) > cutoff:
+            left += times
             continue
         # one document's failure must not hold back the documents after it
         try:
@@ -140,6 +145,16 @@ async def relay_once(kit: Kit, *, collection: str, grace_seconds: float) -> int:
             log.warning(
                 "relaying %s/%s failed; retrying later", collection, doc["_id"], exc_info=True
             )
+            left += times
             continue
         published += len(doc[FIELD])
+    _report_backlog(kit, collection=collection, staged_at=left)
     return published
+
+
+def _report_backlog(kit: Kit, *, collection: str, staged_at: Sequence[datetime.datetime]) -> None:
+    """The backlog gauges: a growing count or age means events are not reaching NATS."""
+    kit.metrics.outbox_staged.labels(collection).set(len(staged_at))
+    readable = [t for t in staged_at if t != _LONG_AGO]
+    age = (datetime.datetime.now(datetime.UTC) - min(readable)).total_seconds() if readable else 0
+    kit.metrics.outbox_oldest.labels(collection).set(max(age, 0.0))

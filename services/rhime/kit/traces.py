@@ -159,9 +159,9 @@ def extract(carrier: Mapping[str, str] | None) -> Context | None:
     return _PROPAGATOR.extract(carrier)
 
 
-def inject(carrier: MutableMapping[str, str]) -> None:
-    """Write the current span's context into `carrier` (headers)."""
-    _PROPAGATOR.inject(carrier)
+def inject(carrier: MutableMapping[str, str], span: Span | None = None) -> None:
+    """Write the context of `span` (default: the current span) into `carrier` (headers)."""
+    _PROPAGATOR.inject(carrier, context=None if span is None else trace.set_span_in_context(span))
 
 
 def current() -> dict[str, str]:

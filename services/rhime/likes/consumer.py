@@ -122,7 +122,9 @@ async def _handle(kit: Kit, consumer: BatchConsumer[Any], durable: str, msgs: li
     try:
         held = [msg for msg, _ in good]
         with traces.OFF if kit.tracing is None else _span(kit.tracing, consumer, durable, good):
-            if not await through_outage(attempt, held=held, stopping=bus.stopping, label=durable):
+            if not await through_outage(
+                attempt, held=held, stopping=bus.stopping, label=durable, metrics=bus.metrics
+            ):
                 return
     except Exception:
         log.warning(
@@ -171,7 +173,9 @@ async def _one(
 
     bus = kit.require_bus()
     try:
-        if not await through_outage(attempt, held=[msg], stopping=bus.stopping, label=durable):
+        if not await through_outage(
+            attempt, held=[msg], stopping=bus.stopping, label=durable, metrics=bus.metrics
+        ):
             return
     except Exception as exc:
         delivered = msg.metadata.num_delivered or 1

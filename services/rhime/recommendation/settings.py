@@ -43,6 +43,11 @@ class WorkerSettings(SpotifySettings):
         ge=10,
         description="unused by the worker: a job keeps the timeout it was enqueued with",
     )
+    queue_watch_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds between readings of the job queue's depth for `rhime_job_queue_depth`",
+    )
 
 
 class RefreshSettings(KitSettings):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
+import redis
 from fastapi import FastAPI
 from rq import Queue, SimpleWorker
 from rq.job import Job
@@ -22,14 +24,31 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
 from rhime.kit import app as kit_app
+from rhime.kit import metrics as metrics_mod
 from rhime.recommendation import jobs, store
 from rhime.recommendation.settings import WorkerSettings
 
 log = logging.getLogger("rhime.recommendation.worker")
 
 
+QUEUE_LABEL = "music"  # the queue's name without the namespace, for bounded labels
+
+
 class _ThreadWorker(SimpleWorker):
     death_penalty_class = TimerDeathPenalty
+    metrics: metrics_mod.Metrics | None = None
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        """Run the job and observe `rhime_job_seconds` (by the job's function name, bounded;
+        its arguments name users and stay out of labels)."""
+        started = time.perf_counter()
+        ok = super().perform_job(job, queue)
+        if self.metrics is not None:
+            name = (job.func_name or "unknown").rsplit(".", 1)[-1]
+            self.metrics.jobs.labels(name, "ok" if ok else "failed").observe(
+                time.perf_counter() - started
+            )
+        return ok
 
     def _install_signal_handlers(self) -> None:
         pass  # the app stops this worker, not signals
@@ -68,12 +87,13 @@ class _ThreadScheduler(RQScheduler):
 class Threads:
     """The worker and scheduler threads of one process."""
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(self, settings: WorkerSettings, *, metrics: metrics_mod.Metrics) -> None:
         self.settings = settings
         self.conn = jobs.connection(settings)
         self.worker = _ThreadWorker(
             [jobs.queue(settings, self.conn)], connection=self.conn, serializer=JSONSerializer
         )
+        self.worker.metrics = metrics
         self.scheduler = _ThreadScheduler(
             [jobs.queue_name(settings)], connection=self.conn, serializer=JSONSerializer
         )
@@ -106,15 +126,41 @@ class Threads:
         self.conn.close()
 
 
+def depth(settings: WorkerSettings, conn: redis.Redis) -> dict[str, int]:
+    """Jobs per state in the queue and its registries (blocking: run it in a thread)."""
+    q = jobs.queue(settings, conn)
+    return {
+        "queued": q.count,
+        "scheduled": q.scheduled_job_registry.count,
+        "started": q.started_job_registry.count,
+        "failed": q.failed_job_registry.count,
+    }
+
+
+async def watch_queue(kit: kit_app.Kit, settings: WorkerSettings) -> None:
+    """Keep `rhime_job_queue_depth` current: a growing queue means jobs outpace the workers."""
+    conn = jobs.connection(settings)
+    try:
+        while True:
+            for state, count in (await asyncio.to_thread(depth, settings, conn)).items():
+                kit.metrics.job_queue.labels(QUEUE_LABEL, state).set(count)
+            await asyncio.sleep(settings.queue_watch_seconds)
+    finally:
+        conn.close()
+
+
 def create(settings: WorkerSettings) -> FastAPI:
     async def run_worker(kit: kit_app.Kit) -> None:
-        threads = Threads(settings)
+        threads = Threads(settings, metrics=kit.metrics)
         threads.start()
         kit.extras["rq"] = threads
         try:
             await asyncio.Event().wait()
         finally:
             await asyncio.to_thread(threads.stop)
+
+    async def queue_depth(kit: kit_app.Kit) -> None:
+        await watch_queue(kit, settings)
 
     indexes: Any = store.INDEXES
     return kit_app.create_app(
@@ -123,5 +169,5 @@ def create(settings: WorkerSettings) -> FastAPI:
         database=store.DATABASE,
         nats=False,
         indexes=indexes,
-        tasks=[run_worker],
+        tasks=[run_worker, queue_depth],
     )
