@@ -85,6 +85,18 @@ class Likes:
         found: dict[str, int] = r.json()["counts"]
         return found
 
+    async def exactly(self, final: dict[str, int]) -> None:
+        """Until counts and the persisted states both say `final` (the like-updater holds a
+        batch a while longer than the counts)."""
+
+        async def settled() -> None:
+            assert await self.counts(POSTS) == final
+            states = await self.persisted()
+            liked = {p: sum(v for k, v in states.items() if k.startswith(f"{p}:")) for p in POSTS}
+            assert liked == final
+
+        await eventually(settled, timeout=90)
+
     async def persisted(self) -> dict[str, bool]:
         coll = self.kit.database[state.COLLECTION]
         return {d["_id"]: d["liked"] async for d in coll.find({})}
@@ -95,6 +107,17 @@ async def likes(make_settings: Callable[..., Any], serve: Any) -> Any:
     started = await Likes(make_settings, serve).start()
     yield started
     await started.http.aclose()
+
+
+def toggled(item: str, user: str, *, liked: bool, seq: int, tag: str) -> events.LikeToggled:
+    return events.LikeToggled(
+        id=f"like.toggled:{tag}:{item}:{user}:{seq}",
+        item_id=item,
+        item_type="post",
+        user_id=user,
+        liked=liked,
+        seq=seq,
+    )
 
 
 def storm(users: int, per_pair: int, seed: int) -> tuple[list[events.LikeToggled], dict[str, int]]:
@@ -243,13 +266,7 @@ async def test_storm_with_duplicates_and_reordering_is_exact(likes: Likes) -> No
     # each person: like P0, P1, P2, P0 again, unlike P1, P2 → net one like on P0
     final[POSTS[0]] += 20
 
-    async def exact() -> None:
-        assert await likes.counts(POSTS) == final
-        liked = await likes.persisted()
-        for post_id in POSTS:
-            assert sum(v for k, v in liked.items() if k.startswith(post_id)) == final[post_id]
-
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
 
 
 async def test_batch_updater_killed_mid_stream_counts_stay_exact(likes: Likes) -> None:
@@ -308,14 +325,7 @@ async def test_reconcile_repairs_drift(likes: Likes) -> None:
     deliveries, final = storm(users=10, per_pair=3, seed=1)
     await likes.kit.require_bus().publish_many(deliveries)
 
-    async def exact() -> None:
-        assert await likes.counts(POSTS) == final
-        # the like-updater holds a batch a while longer than the counts: wait for its states
-        states = await likes.persisted()
-        liked = {p: sum(v for k, v in states.items() if k.startswith(f"{p}:")) for p in POSTS}
-        assert liked == final
-
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
     db = likes.kit.database
     await db[counts.COLLECTION].update_one({"_id": POSTS[0]}, {"$inc": {"count": 5}})
     await db[counts.COLLECTION].delete_one({"_id": POSTS[1]})
@@ -334,30 +344,14 @@ async def test_a_redis_loss_neither_double_counts_nor_loses_a_like(likes: Likes)
     deliveries, final = storm(users=12, per_pair=3, seed=2)
     bus = likes.kit.require_bus()
     await bus.publish_many(deliveries)
-
-    async def exact() -> None:
-        assert await likes.counts(POSTS) == final
-        states = await likes.persisted()
-        liked = {p: sum(v for k, v in states.items() if k.startswith(f"{p}:")) for p in POSTS}
-        assert liked == final
-
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
     kit = likes.batch.app.state.kit
     # the like-updater falls behind: the batch updater counts events it has not persisted
     await likes.updater.stop()
-    newer = [
-        events.LikeToggled(
-            id=f"like.toggled:late:{u}",
-            item_id=POSTS[0],
-            item_type="post",
-            user_id=f"late{u}",
-            liked=True,
-            seq=1,
-        )
-        for u in range(4)
-    ]
-    await bus.publish_many(newer)
-    final[POSTS[0]] += len(newer)
+    await bus.publish_many(
+        [toggled(POSTS[0], f"late{u}", liked=True, seq=1, tag="late") for u in range(4)]
+    )
+    final[POSTS[0]] += 4
 
     async def counted() -> None:
         assert await likes.counts(POSTS) == final
@@ -372,24 +366,17 @@ async def test_a_redis_loss_neither_double_counts_nor_loses_a_like(likes: Likes)
     likes.updater = await likes.serve(
         updater.create(likes.make_settings(updater.Settings, component="like-updater"))
     )
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
 
     async def marked() -> None:
         assert await kit.redis.exists(resync.marker_key(kit))
 
     await eventually(marked)
-    # and counting goes on from the rebuilt state: one more unlike is one less
-    unlike = events.LikeToggled(
-        id="like.toggled:late:0:unlike",
-        item_id=POSTS[0],
-        item_type="post",
-        user_id="late0",
-        liked=False,
-        seq=2,
-    )
+    # and counting goes on from the rebuilt state: one more unlike (twice) is one less
+    unlike = toggled(POSTS[0], "late0", liked=False, seq=2, tag="late")
     await bus.publish_many([unlike, unlike.model_copy(update={"id": unlike.id + ":again"})])
     final[POSTS[0]] -= 1
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
 
 
 async def test_redis_back_a_moment_behind_is_noticed_and_rebuilt(likes: Likes) -> None:
@@ -399,52 +386,26 @@ async def test_redis_back_a_moment_behind_is_noticed_and_rebuilt(likes: Likes) -
     first, final = storm(users=10, per_pair=2, seed=4)
     bus = likes.kit.require_bus()
     await bus.publish_many(first)
-
-    async def exact() -> None:
-        assert await likes.counts(POSTS) == final
-        states = await likes.persisted()
-        liked = {p: sum(v for k, v in states.items() if k.startswith(f"{p}:")) for p in POSTS}
-        assert liked == final
-
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
     kit = likes.batch.app.state.kit
     keys = [k async for k in kit.redis.scan_iter(match=kit.key("likes", "*"))]
     before = {k: await kit.redis.dump(k) for k in keys}
     # everyone likes every post, counted and flushed...
-    liked_all = [
-        events.LikeToggled(
-            id=f"like.toggled:all:{p}:{u}",
-            item_id=p,
-            item_type="post",
-            user_id=f"user{u}",
-            liked=True,
-            seq=1000,
-        )
-        for p in POSTS
-        for u in range(10)
-    ]
-    await bus.publish_many(liked_all)
+    await bus.publish_many(
+        [toggled(p, f"user{u}", liked=True, seq=1000, tag="all") for p in POSTS for u in range(10)]
+    )
     final = dict.fromkeys(POSTS, 10)
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
     # ...then Redis comes back without it
     await kit.redis.delete(*[k async for k in kit.redis.scan_iter(match=kit.key("likes", "*"))])
     for k, dumped in before.items():
         await kit.redis.restore(k, 0, dumped, replace=True)
     # and everyone unlikes the first post: ten transitions from liked
-    unliked = [
-        events.LikeToggled(
-            id=f"like.toggled:none:{u}",
-            item_id=POSTS[0],
-            item_type="post",
-            user_id=f"user{u}",
-            liked=False,
-            seq=2000,
-        )
-        for u in range(10)
-    ]
-    await bus.publish_many(unliked)
+    await bus.publish_many(
+        [toggled(POSTS[0], f"user{u}", liked=False, seq=2000, tag="none") for u in range(10)]
+    )
     final[POSTS[0]] = 0
-    await eventually(exact, timeout=90)
+    await likes.exactly(final)
 
 
 async def test_like_state_left_in_redis_expires(
