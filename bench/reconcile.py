@@ -192,10 +192,12 @@ def rhime_deployment(namespace: str, name: str) -> dict[str, Any]:
 
 
 def rendered_children(namespace: str, name: str) -> list[dict[str, Any]]:
-    """What the operator should apply for a default RhimeDeployment (to count and pick from)."""
+    """What the operator should apply for a default RhimeDeployment (to count and pick from):
+    the kinds `children` lists (the stores Secret, made once, is not one of them)."""
     parsed = spec.parse({}, name=name)
     seed = {stores.secret_name(instance=name): {stores.SEED_KEY: stores.new_seed()}}
-    return render.render_platform(parsed, instance=name, namespace=namespace, secrets=seed)
+    rendered = render.render_platform(parsed, instance=name, namespace=namespace, secrets=seed)
+    return [o for o in rendered if o["kind"] in names.CHILD_KINDS]
 
 
 def children(plane: Plane, *, namespace: str | None, live: bool) -> collections.Counter[Any]:
