@@ -17,12 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -33,6 +29,7 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
+from bench import components
 from rhime import catalogue, events
 from rhime.auth import tokens
 from rhime.kit import bus as bus_module
@@ -63,17 +60,6 @@ TRACK = {
 
 def port(name: str) -> int:
     return int(f"2{catalogue.get(name).port}")
-
-
-def start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "rhime", "serve", name],
-        env={**os.environ, **env, "RHIME_PORT": str(port(name)), "RHIME_COMPONENT": name},
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def wait_ready(url: str, name: str) -> None:
@@ -140,15 +126,9 @@ async def run(args: argparse.Namespace, rt: servers.Runtime, logs: Path) -> None
     secret = secrets.token_hex(24)
     access = secrets.token_hex(24)
     env = {
-        "RHIME_NAMESPACE": namespace,
-        "RHIME_MONGO_URL": rt.urls["mongo"],
-        "RHIME_REDIS_URL": rt.urls["redis"],
-        "RHIME_NATS_URL": rt.urls["nats"],
-        "RHIME_INTERNAL_SECRET": secret,
+        **components.env(rt, namespace=namespace, secret=secret),
         "RHIME_ACCESS_TOKEN_SECRET": access,
         "RHIME_SERVICE_URL_TEMPLATE": "http://127.0.0.1:2{port}",
-        "RHIME_LOG_JSON": "false",
-        "RHIME_LOG_LEVEL": "WARNING",
         "RHIME_BIG_THRESHOLD": str(args.followers * 2),
         "RHIME_RATE_LIMIT_USER": "100000000",
         "RHIME_COOKIE_SECURE": "false",
@@ -156,7 +136,7 @@ async def run(args: argparse.Namespace, rt: servers.Runtime, logs: Path) -> None
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench-secret",
     }
-    procs = [start(name, env, logs) for name in COMPONENTS]
+    procs = [components.start(n, port=port(n), env=env, logs=logs) for n in COMPONENTS]
     try:
         for name in COMPONENTS:
             if name != "user-graph-view":
@@ -306,12 +286,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.followers, args.posts, args.seconds = 1000, 5, 2.0
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        logs = directory / "logs"
-        logs.mkdir()
-        with servers.running(directory=directory, names=("redis", "nats", "mongo", "s3")) as rt:
-            asyncio.run(run(args, rt, logs))
+    with components.stores(("redis", "nats", "mongo", "s3")) as (rt, logs):
+        asyncio.run(run(args, rt, logs))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +21,13 @@ import aiohttp
 import bson
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from bench import targets
+from bench import components, targets
 from rhime.graph import edges
 from rhime.kit import identity
 from rhime.runtime import servers
 
 PORT = 28109
 TARGET = 500.0  # follows/s through the API
-
-
-def start(env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    out = open(logs / "user-graph.log", "wb")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "rhime", "serve", "user-graph"],
-        env={**os.environ, **env, "RHIME_PORT": str(PORT), "RHIME_COMPONENT": "user-graph"},
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def ready() -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/readyz", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 async def populate(db: Any, *, people: list[str], existing: int) -> None:
@@ -123,24 +99,16 @@ async def counts(url: str, secret: str, user_id: str) -> dict[str, int]:
 async def run(args: argparse.Namespace, rt: servers.Runtime, logs: Path) -> list[targets.Row]:
     namespace = "bfollow" + secrets.token_hex(3)
     secret = secrets.token_hex(24)
-    env = {
-        "RHIME_NAMESPACE": namespace,
-        "RHIME_MONGO_URL": rt.urls["mongo"],
-        "RHIME_REDIS_URL": rt.urls["redis"],
-        "RHIME_NATS_URL": rt.urls["nats"],
-        "RHIME_INTERNAL_SECRET": secret,
-        "RHIME_LOG_JSON": "false",
-        "RHIME_LOG_LEVEL": "WARNING",
-    }
+    env = components.env(rt, namespace=namespace, secret=secret)
     author = str(bson.ObjectId())
     followers = [str(bson.ObjectId()) for _ in range(args.followers)]
     mongo: Any = AsyncIOMotorClient(rt.urls["mongo"])
     await populate(mongo[f"{namespace}_graph"], people=[author, *followers], existing=args.existing)
     print(f"populated {args.existing} other edges", flush=True)
-    proc = start(env, logs)
+    proc = components.start("user-graph", port=PORT, env=env, logs=logs)
     url = f"http://127.0.0.1:{PORT}"
     try:
-        while not ready():  # noqa: ASYNC110 - polling HTTP
+        while not components.ready(PORT):  # noqa: ASYNC110 - polling HTTP
             await asyncio.sleep(0.2)
         print("user-graph ready; following ...", flush=True)
         followed = await storm(url, secret, author=author, followers=followers, method="PUT")
@@ -177,12 +145,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.existing = 2000
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        logs = directory / "logs"
-        logs.mkdir()
-        with servers.running(directory=directory, names=("redis", "nats", "mongo")) as rt:
-            rows = asyncio.run(run(args, rt, logs))
+    with components.stores(("redis", "nats", "mongo")) as (rt, logs):
+        rows = asyncio.run(run(args, rt, logs))
     targets.report(rows)
 
 

@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import secrets
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -28,7 +24,7 @@ from typing import Any
 import bson
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from bench import targets
+from bench import components, targets
 from rhime import events
 from rhime.kit import bus as bus_module
 from rhime.kit import metrics
@@ -37,31 +33,12 @@ from rhime.runtime import servers
 WORKERS = {"like-updater": 28106, "like-batch-updater": 28107}
 
 
-def start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "rhime", "serve", name],
-        env={**os.environ, **env, "RHIME_PORT": str(WORKERS[name]), "RHIME_COMPONENT": name},
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def scrape(name: str, metric: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{WORKERS[name]}/metrics", timeout=2) as r:
         for line in r.read().decode().splitlines():
             if line.startswith(metric + " ") or line.startswith(metric + "_total "):
                 return float(line.split()[-1])
     return 0.0
-
-
-def ready(name: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{WORKERS[name]}/readyz", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def storm(count: int, users: int, posts: list[str]) -> tuple[list[events.LikeToggled], Any]:
@@ -90,18 +67,10 @@ def storm(count: int, users: int, posts: list[str]) -> tuple[list[events.LikeTog
 
 async def run(args: argparse.Namespace, rt: servers.Runtime, logs: Path) -> None:
     namespace = "blikes" + secrets.token_hex(3)
-    env = {
-        "RHIME_NAMESPACE": namespace,
-        "RHIME_MONGO_URL": rt.urls["mongo"],
-        "RHIME_REDIS_URL": rt.urls["redis"],
-        "RHIME_NATS_URL": rt.urls["nats"],
-        "RHIME_INTERNAL_SECRET": secrets.token_hex(24),
-        "RHIME_LOG_JSON": "false",
-        "RHIME_LOG_LEVEL": "WARNING",
-    }
-    procs = [start(name, env, logs) for name in WORKERS]
+    env = components.env(rt, namespace=namespace, secret=secrets.token_hex(24))
+    procs = [components.start(n, port=p, env=env, logs=logs) for n, p in WORKERS.items()]
     try:
-        while not all(ready(n) for n in WORKERS):  # noqa: ASYNC110 - polling HTTP
+        while not all(components.ready(p) for p in WORKERS.values()):  # noqa: ASYNC110 - polling HTTP
             await asyncio.sleep(0.2)
         posts = [str(bson.ObjectId()) for _ in range(args.posts)]
         batch, (truth, final) = storm(args.events, args.users, posts)
@@ -159,12 +128,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.events = 4_000
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        logs = directory / "logs"
-        logs.mkdir()
-        with servers.running(directory=directory, names=("redis", "nats", "mongo")) as rt:
-            asyncio.run(run(args, rt, logs))
+    with components.stores(("redis", "nats", "mongo")) as (rt, logs):
+        asyncio.run(run(args, rt, logs))
 
 
 if __name__ == "__main__":

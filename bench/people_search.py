@@ -12,16 +12,14 @@ import argparse
 import asyncio
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import bson
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from bench import targets
+from bench import components, targets
 from rhime.kit import app as kit_app
 from rhime.kit import metrics, stores
 from rhime.kit.settings import Settings
@@ -127,10 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.profiles, args.rounds = 5_000, 20
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        servers.running(directory=Path(tmp), names=("redis", "mongo")) as rt,
-    ):
+    with components.stores(("redis", "mongo")) as (rt, _):
         rows = asyncio.run(run(args, rt))
     targets.report(rows)
 

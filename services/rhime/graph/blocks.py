@@ -1,22 +1,20 @@
 """Blocks as stored in the `graph` database: the source of truth other contexts copy from
 `user.blocked` / `user.unblocked`.
 
-A block document `{_id: "blocker:blocked"}` is kept after an unblock (`active: False`) so its
-`version` keeps counting, as a follow edge's does: odd versions block, even ones lift, and
-each change stages its event in the same write. A block works both ways: while either of two
+A block document `{_id: "blocker:blocked"}` is a versioned relation (see `relation`), as a
+follow edge is: odd versions block, even ones lift, and each change stages its event in the
+same write. A block works both ways: while either of two
 people blocks the other, neither can follow the other.
 """
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
 
 from rhime import events
-from rhime.kit import outbox
+from rhime.graph import relation
 
 BLOCKS = "blocks"
 PAGE = 20
@@ -27,10 +25,6 @@ INDEXES = {
         IndexModel([("blocked", ASCENDING)]),  # the blocks naming a deleted account
     ],
 }
-
-
-class ConcurrentChange(Exception):
-    """The block kept changing under us; the caller may retry."""
 
 
 def block_id(blocker: str, blocked: str) -> str:
@@ -50,44 +44,13 @@ def _event(*, blocker: str, blocked: str, version: int) -> events.Event:
 async def transition(db: Any, *, blocker: str, blocked: str, active: bool) -> int | None:
     """Move the block to `active`; returns the new version, or None when it already was
     there. The event of the change is staged in the document in the same write."""
-    coll = db[BLOCKS]
-    key = block_id(blocker, blocked)
-    for _ in range(50):
-        now = datetime.datetime.now(datetime.UTC)
-        doc = await coll.find_one({"_id": key}, {"active": 1, "version": 1})
-        if doc is None:
-            if not active:
-                return None
-            event = _event(blocker=blocker, blocked=blocked, version=1)
-            try:
-                await coll.insert_one(
-                    {
-                        "_id": key,
-                        "blocker": blocker,
-                        "blocked": blocked,
-                        "active": True,
-                        "version": 1,
-                        "changed_at": now,
-                        outbox.FIELD: outbox.staged(event),
-                    }
-                )
-            except DuplicateKeyError:
-                continue
-            return 1
-        if doc["active"] == active:
-            return None
-        version = int(doc["version"]) + 1
-        event = _event(blocker=blocker, blocked=blocked, version=version)
-        result = await coll.update_one(
-            {"_id": key, "version": doc["version"]},
-            {
-                "$set": {"active": active, "version": version, "changed_at": now},
-                **outbox.push(event),
-            },
-        )
-        if result.modified_count:
-            return version
-    raise ConcurrentChange(key)
+    return await relation.transition(
+        db[BLOCKS],
+        key=block_id(blocker, blocked),
+        active=active,
+        event=lambda version: _event(blocker=blocker, blocked=blocked, version=version),
+        fields={"blocker": blocker, "blocked": blocked},
+    )
 
 
 async def blocks(db: Any, *, blocker: str, blocked: str) -> bool:

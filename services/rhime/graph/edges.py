@@ -1,9 +1,10 @@
 """The follow graph as stored in the `graph` database (read by user-graph-view too).
 
 An edge document `{_id: "follower:followee"}` is the source of truth for one relationship.
-It is kept after an unfollow (`active: False`) so its `version` keeps counting: odd versions
-are follows, even versions unfollows, and each state change gets its own event id. Counts
-live on the user nodes and move with `$inc` exactly once per version (see `settle`).
+It is a versioned relation (see `relation`), kept after an unfollow (`active: False`) so its
+`version` keeps counting: odd versions are follows, even versions unfollows, and each state
+change gets its own event id. Counts live on the user nodes and move with `$inc` exactly once
+per version (see `settle`).
 
 `uncounted` lists the versions whose count change is not applied yet. Settling pulls exactly
 the versions it applied, so a version staged meanwhile stays listed without a version-guarded
@@ -23,6 +24,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from rhime import events
+from rhime.graph import relation
 from rhime.kit import idempotency, outbox
 
 USERS = "users"
@@ -38,10 +40,6 @@ INDEXES = {
         IndexModel([("uncounted", ASCENDING), ("changed_at", ASCENDING)]),
     ],
 }
-
-
-class ConcurrentChange(Exception):
-    """The edge kept changing under us; the caller may retry."""
 
 
 def edge_id(follower: str, followee: str) -> str:
@@ -102,45 +100,14 @@ async def transition(db: Any, *, follower: str, followee: str, active: bool) -> 
     """Move the edge to `active`; returns the new version, or None when it already was there.
     The event for the change is staged in the edge in the same write."""
     await _ensure_node(db, user_id=follower)
-    coll = db[EDGES]
-    key = edge_id(follower, followee)
-    for _ in range(50):
-        doc = await coll.find_one({"_id": key}, {"active": 1, "version": 1})
-        if doc is None:
-            if not active:
-                return None
-            event = _event(follower=follower, followee=followee, version=1)
-            try:
-                await coll.insert_one(
-                    {
-                        "_id": key,
-                        "follower": follower,
-                        "followee": followee,
-                        "active": True,
-                        "version": 1,
-                        "counted": 0,
-                        "uncounted": [1],
-                        "changed_at": _now(),
-                        outbox.FIELD: outbox.staged(event),
-                    }
-                )
-            except DuplicateKeyError:
-                continue
-            return 1
-        if doc["active"] == active:
-            return None
-        version = int(doc["version"]) + 1
-        event = _event(follower=follower, followee=followee, version=version)
-        result = await coll.update_one(
-            {"_id": key, "version": doc["version"]},
-            {
-                "$set": {"active": active, "version": version, "changed_at": _now()},
-                "$push": {"uncounted": version, **outbox.push(event)["$push"]},
-            },
-        )
-        if result.modified_count:
-            return version
-    raise ConcurrentChange(key)
+    return await relation.transition(
+        db[EDGES],
+        key=edge_id(follower, followee),
+        active=active,
+        event=lambda version: _event(follower=follower, followee=followee, version=version),
+        fields={"follower": follower, "followee": followee, "counted": 0},
+        versions_field="uncounted",
+    )
 
 
 async def settle(db: Any, *, key: str) -> None:

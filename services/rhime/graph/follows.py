@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rhime.graph import blocks, edges
+from rhime.graph import blocks, edges, relation
 from rhime.kit import errors, outbox
 from rhime.kit.app import Kit
 
@@ -40,7 +40,7 @@ async def _change(kit: Kit, *, follower: str, followee: str, active: bool) -> No
         version = await edges.transition(
             kit.database, follower=follower, followee=followee, active=active
         )
-    except edges.ConcurrentChange:
+    except relation.ConcurrentChange:
         raise errors.conflict("The relationship is changing; try again.") from None
     if version is not None:
         key = edges.edge_id(follower, followee)
@@ -64,7 +64,7 @@ async def set_blocking(kit: Kit, *, blocker: str, blocked: str, active: bool) ->
         version = await blocks.transition(
             kit.database, blocker=blocker, blocked=blocked, active=active
         )
-    except blocks.ConcurrentChange:
+    except relation.ConcurrentChange:
         raise errors.conflict("The block is changing; try again.") from None
     if active:
         await end_follows(kit, a=blocker, b=blocked)

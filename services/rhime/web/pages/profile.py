@@ -3,6 +3,7 @@ and editing your own profile and picture."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query
@@ -10,7 +11,7 @@ from fastapi.responses import Response
 
 from rhime.web import gateway, music, people, visit
 from rhime.web.pages import home
-from rhime.web.visit import VisitDep
+from rhime.web.visit import Visit, VisitDep
 
 UserId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
 Tab = Literal["posts", "artists", "tracks"]
@@ -124,19 +125,13 @@ def router(max_upload_bytes: int) -> APIRouter:
             # session is signed out, this one carries on.
             await v.api.post("/api/auth/password", {"currentPassword": current, "newPassword": new})
         except gateway.ApiFailure as failure:
-            if failure.status >= 500 or failure.status == 401:
-                raise
-            person = await people.one(v.api, viewer.user_id)
-            return v.page(
-                "profile_edit.html",
-                status=failure.status,
-                person=person,
-                errors={},
-                messages=[],
-                saved=False,
+            return await _edit_again(
+                v,
+                failure,
+                user_id=viewer.user_id,
+                max_upload_bytes=max_upload_bytes,
                 password_errors=failure.field_errors(),
                 password_messages=[e["msg"] for e in failure.errors if not e.get("field")],
-                max_upload_bytes=max_upload_bytes,
             )
         return visit.redirect(v.request, "/settings/profile?password=changed")
 
@@ -160,17 +155,14 @@ def router(max_upload_bytes: int) -> APIRouter:
         try:
             await v.api.patch(f"/api/users/{viewer.user_id}", change)
         except gateway.ApiFailure as failure:
-            if failure.status >= 500 or failure.status == 401:
-                raise
-            person = await people.one(v.api, viewer.user_id)
-            return v.page(
-                "profile_edit.html",
-                status=failure.status,
-                person={**person, **change},
+            return await _edit_again(
+                v,
+                failure,
+                user_id=viewer.user_id,
+                max_upload_bytes=max_upload_bytes,
+                change=change,
                 errors=failure.field_errors(),
                 messages=[e["msg"] for e in failure.errors if not e.get("field")],
-                saved=False,
-                max_upload_bytes=max_upload_bytes,
                 delete_error=None,
             )
         return visit.redirect(v.request, f"/users/{viewer.user_id}")
@@ -183,16 +175,10 @@ def router(max_upload_bytes: int) -> APIRouter:
         try:
             await v.api.delete("/api/auth/me", {"password": password})
         except gateway.ApiFailure as failure:
-            if failure.status >= 500 or failure.status == 401:
-                raise
-            person = await people.one(v.api, viewer.user_id)
-            return v.page(
-                "profile_edit.html",
-                status=failure.status,
-                person=person,
-                errors={},
-                messages=[],
-                saved=False,
+            return await _edit_again(
+                v,
+                failure,
+                user_id=viewer.user_id,
                 max_upload_bytes=max_upload_bytes,
                 delete_error="; ".join(failure.messages) or "The password is incorrect.",
             )
@@ -215,6 +201,32 @@ def parse_age(raw: str) -> int | str | None:
     if not value:
         return None
     return int(value) if value.isdigit() else value
+
+
+async def _edit_again(
+    v: Visit,
+    failure: gateway.ApiFailure,
+    *,
+    user_id: str,
+    max_upload_bytes: int,
+    change: Mapping[str, Any] | None = None,
+    **shown: Any,
+) -> Response:
+    """The edit page again with what the API refused (`shown`: the form's errors), over the
+    person as stored with the `change` tried on top. A server failure or a lost session is
+    not the form's fault: it goes on to the error page."""
+    if failure.status >= 500 or failure.status == 401:
+        raise failure
+    person = await people.one(v.api, user_id)
+    context: dict[str, Any] = {"errors": {}, "messages": [], **shown}
+    return v.page(
+        "profile_edit.html",
+        status=failure.status,
+        person={**person, **(change or {})},
+        saved=False,
+        max_upload_bytes=max_upload_bytes,
+        **context,
+    )
 
 
 async def _relationship(api: gateway.Gateway, user_id: str, *, own: bool) -> dict[str, Any]:
