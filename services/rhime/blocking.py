@@ -6,11 +6,17 @@ One document per person, `{_id: userId, out: {otherId: version}, in: {otherId: v
 (odd: blocked, even: lifted) and `$max` keeps the highest, so repeated, late and reordered
 deliveries all end in the same state without a read. A block works both ways, so whom a
 person may not reach is one `_id` lookup (the one query every store serves without a scan).
+
+Forgetting a person leaves a tombstone, `{_id: "gone:" + sha256(userId)}` (it does not name
+them), so a `user.blocked` delivered again after their `user.deleted` (a redelivery, an ack
+lost) cannot write them back: `apply` skips a pair with a tombstone, and looks again after
+writing, undoing what it wrote if the forgetting began meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -29,10 +35,27 @@ async def _max(db: Any, user_id: str, field: str, version: int) -> None:
         await db[COLLECTION].update_one({"_id": user_id}, update)
 
 
+def _tombstone(user_id: str) -> str:
+    return "gone:" + hashlib.sha256(user_id.encode()).hexdigest()
+
+
+async def _gone(db: Any, *people: str) -> list[str]:
+    """Those of `people` who deleted their account."""
+    stones = {_tombstone(p): p for p in people}
+    found = db[COLLECTION].find({"_id": {"$in": list(stones)}}, {"_id": 1})
+    return [stones[doc["_id"]] async for doc in found]
+
+
 async def apply(db: Any, event: Change) -> None:
-    """Record a block or its lifting on both people's documents (idempotent)."""
+    """Record a block or its lifting on both people's documents (idempotent); nothing for a
+    pair of which one has deleted their account."""
+    pair = (event.blocker_id, event.blocked_id)
+    if await _gone(db, *pair):
+        return
     await _max(db, event.blocker_id, f"out.{event.blocked_id}", event.version)
     await _max(db, event.blocked_id, f"in.{event.blocker_id}", event.version)
+    for user_id in await _gone(db, *pair):  # forgotten while we wrote: forget again
+        await _erase(db, user_id=user_id)
 
 
 def _active(doc: dict[str, Any] | None) -> set[str]:
@@ -57,8 +80,16 @@ async def between(db: Any, *, a: str, b: str) -> bool:
 
 
 async def forget(db: Any, *, user_id: str) -> None:
-    """The person deleted their account: their document goes, and so do the entries naming
-    them in others' documents (those first, so a redelivery after a crash finds them)."""
+    """The person deleted their account: a tombstone first (so nothing writes them back),
+    then their document goes, and so do the entries naming them in others' documents (those
+    before it, so a redelivery after a crash finds them)."""
+    await db[COLLECTION].update_one(
+        {"_id": _tombstone(user_id)}, {"$setOnInsert": {"gone": True}}, upsert=True
+    )
+    await _erase(db, user_id=user_id)
+
+
+async def _erase(db: Any, *, user_id: str) -> None:
     doc = await db[COLLECTION].find_one({"_id": user_id})
     if doc is None:
         return
