@@ -7,17 +7,16 @@ tombstone does not, so it cannot outlive its author's account."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from rhime import events
-from rhime.kit import calls, errors, outbox
+from rhime.kit import outbox
+from rhime.post import lookup
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
 
 COLLECTION = "posts"
-log = logging.getLogger(__name__)
 
 
 async def exists(kit: Kit, *, post_id: str) -> bool:
@@ -33,20 +32,12 @@ async def author(kit: Kit, *, post_id: str) -> str | None:
         if doc.get("user_id"):
             return str(doc["user_id"])
     # A post shared a moment ago may not have reached us yet (or was recorded before its
-    # author was): ask its owner, and remember the answer as its `post.created` would (a
-    # tombstone written meanwhile still wins).
-    try:
-        found = await calls.call(
-            kit, "post", "POST", "/internal/posts/batch", json={"ids": [post_id]}, timeout=2.0
-        )
-    except errors.ApiError:
-        log.warning("could not ask the post service about post %s", post_id)
-        return None
-    post = found.get("posts", {}).get(post_id)
-    if post is None:
-        return None
-    await _record(kit, post_id, post["userId"])
-    return str(post["userId"])
+    # author was): ask, and remember the answer as its `post.created` would (a tombstone
+    # written meanwhile still wins).
+    user_id = await lookup.author(kit, post_id=post_id)
+    if user_id is not None:
+        await _record(kit, post_id, user_id)
+    return user_id
 
 
 async def _record(kit: Kit, post_id: str, user_id: str) -> None:

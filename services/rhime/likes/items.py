@@ -7,18 +7,17 @@ blocks the other are refused); its tombstone does not."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from rhime import events
-from rhime.kit import bus, calls, errors
+from rhime.kit import bus
+from rhime.post import lookup
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
 
 COLLECTION = "items"
 ItemType = Literal["post", "comment"]
-log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,20 +45,13 @@ async def find(kit: Kit, *, item_id: str) -> Item | None:
 
 
 async def _fresh_post(kit: Kit, item_id: str) -> Item | None:
-    """A post shared a moment ago may not have reached us yet: ask its owner, and remember
-    it as its `post.created` would (a tombstone written meanwhile still wins)."""
-    try:
-        found = await calls.call(
-            kit, "post", "POST", "/internal/posts/batch", json={"ids": [item_id]}, timeout=2.0
-        )
-    except errors.ApiError:
-        log.warning("could not ask the post service about item %s", item_id)
+    """A post shared a moment ago may not have reached us yet: ask, and remember it as its
+    `post.created` would (a tombstone written meanwhile still wins)."""
+    owner = await lookup.author(kit, post_id=item_id)
+    if owner is None:
         return None
-    post = found.get("posts", {}).get(item_id)
-    if post is None:
-        return None
-    await _created(kit, item_id, "post", post["userId"])
-    return Item(type="post", owner=post["userId"])
+    await _created(kit, item_id, "post", owner)
+    return Item(type="post", owner=owner)
 
 
 async def _created(kit: Kit, item_id: str, item_type: ItemType, owner: str) -> None:
