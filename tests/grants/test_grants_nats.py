@@ -225,19 +225,24 @@ async def test_a_consumer_runs_and_dead_letters_with_its_own_user_only(
         await admin.close()
 
 
-@pytest.mark.parametrize("component", [c.name for c in NATS_USERS])
-async def test_a_component_watches_every_stream_with_its_own_user(
-    component: str, access: grants.Access, nats_url: str
-) -> None:
-    """Every component's readiness reports streams near their limit, so its user reads their
-    sizes (a refused read would keep it not ready)."""
-    watcher = await bus.Bus.connect(
+async def _watching_bus(access: grants.Access, nats_url: str, component: str) -> bus.Bus:
+    """A component's bus with its own user, watching the streams often."""
+    return await bus.Bus.connect(
         url=access.url(nats_url, user=component),
         name=component,
         namespace=NS,
         metrics=metrics.create(),
         stream_watch_seconds=0.05,
     )
+
+
+@pytest.mark.parametrize("component", [c.name for c in NATS_USERS])
+async def test_a_component_watches_every_stream_with_its_own_user(
+    component: str, access: grants.Access, nats_url: str
+) -> None:
+    """Every component's readiness reports streams near their limit, so its user reads their
+    sizes (a refused read would keep it not ready)."""
+    watcher = await _watching_bus(access, nats_url, component)
     try:
         await watcher.ensure_streams()
         watcher.watch_streams()
@@ -283,13 +288,7 @@ async def test_a_publisher_reads_the_lag_of_its_events_consumers_only(
     own user; another component's consumers stay closed to it."""
     downstream = grants.downstream(catalogue.get(component), namespace=NS)
     admin = await nats.connect(nats_url)
-    watcher = await bus.Bus.connect(
-        url=access.url(nats_url, user=component),
-        name=component,
-        namespace=NS,
-        metrics=metrics.create(),
-        stream_watch_seconds=0.05,
-    )
+    watcher = await _watching_bus(access, nats_url, component)
     try:
         await watcher.ensure_streams()
         js = admin.jetstream()
