@@ -16,12 +16,12 @@ writing, undoing what it wrote if the forgetting began meanwhile.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from rhime import events
+from rhime.kit import ids
 
 COLLECTION = "blocks"
 Change = events.UserBlocked | events.UserUnblocked
@@ -35,13 +35,9 @@ async def _max(db: Any, user_id: str, field: str, version: int) -> None:
         await db[COLLECTION].update_one({"_id": user_id}, update)
 
 
-def _tombstone(user_id: str) -> str:
-    return "gone:" + hashlib.sha256(user_id.encode()).hexdigest()
-
-
 async def _gone(db: Any, *people: str) -> list[str]:
     """Those of `people` who deleted their account."""
-    stones = {_tombstone(p): p for p in people}
+    stones = {ids.tombstone(p): p for p in people}
     found = db[COLLECTION].find({"_id": {"$in": list(stones)}}, {"_id": 1})
     return [stones[doc["_id"]] async for doc in found]
 
@@ -84,7 +80,7 @@ async def forget(db: Any, *, user_id: str) -> None:
     then their document goes, and so do the entries naming them in others' documents (those
     before it, so a redelivery after a crash finds them)."""
     await db[COLLECTION].update_one(
-        {"_id": _tombstone(user_id)}, {"$setOnInsert": {"gone": True}}, upsert=True
+        {"_id": ids.tombstone(user_id)}, {"$setOnInsert": {"gone": True}}, upsert=True
     )
     await _erase(db, user_id=user_id)
 

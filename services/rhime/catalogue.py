@@ -258,6 +258,7 @@ COMPONENTS: tuple[Component, ...] = (
         database="graph",
         consumes=("user.created", "user.deleted", "user.blocked"),
         publishes=("user.followed", "user.unfollowed", "user.blocked", "user.unblocked"),
+        calls=("auth",),
         prefixes=("/api/graph",),
         description="Follow and unfollow, block and unblock, follower and following lists.",
     ),

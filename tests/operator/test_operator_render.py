@@ -245,8 +245,9 @@ def test_network_policies_open_only_the_gateway_and_follow_calls_and_backing() -
         "recommendation",
         "recommendation-worker",
     }
-    # and the user component, which gathers the account's part of a data export
-    assert _allowed_from(objs["NetworkPolicy", "rd-auth"]) == {"gateway", "user"}
+    # the user component gathers the account's part of a data export; user-graph asks
+    # after people whose `user.created` has not reached it yet
+    assert _allowed_from(objs["NetworkPolicy", "rd-auth"]) == {"gateway", "user", "user-graph"}
     for c in catalogue.COMPONENTS:
         if c.serves_traffic and not c.public:
             callers = {x.name for x in catalogue.COMPONENTS if c.name in x.calls}

@@ -186,6 +186,14 @@ async def get(kit: Kit, *, user_id: str) -> Account:
     return _account(doc)
 
 
+async def names(kit: Kit, *, ids: list[str]) -> dict[str, str]:
+    """The userName of each live account among `ids`; unknown and deleted ones are left out."""
+    cursor = kit.database[USERS].find(
+        {"_id": {"$in": list(dict.fromkeys(ids))}, **LIVE}, {"user_name": 1}
+    )
+    return {doc["_id"]: doc["user_name"] async for doc in cursor}
+
+
 async def delete(
     kit: Kit,
     *,

@@ -135,6 +135,12 @@ def _out(account: accounts.Account) -> dict[str, Any]:
     }
 
 
+class Ids(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] = Field(max_length=100)
+
+
 def create(settings: Settings) -> FastAPI:
     router = APIRouter(prefix=PREFIX, tags=["auth"])
     internal = APIRouter(prefix="/internal/auth", tags=["internal"])
@@ -274,6 +280,14 @@ def create(settings: Settings) -> FastAPI:
         response = Response(status_code=204, headers={tokens.DELETED_HEADER: "1"})
         tokens.clear_cookie(response, secure=settings.cookie_secure)
         return response
+
+    @internal.post("/names")
+    async def names(
+        body: Ids, _: identity.Service, kit: kit_app.KitDep
+    ) -> dict[str, dict[str, str]]:
+        """The userName of each live account among up to 100 ids (components only): for a
+        component whose copy, fed by `user.created`, has not heard of a new person yet."""
+        return {"names": await accounts.names(kit, ids=body.ids)}
 
     @internal.get("/export/{user_id}")
     async def export(user_id: str, _: identity.Service, kit: kit_app.KitDep) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from rhime.auth import lookup
 from rhime.graph import blocks, edges, relation
 from rhime.kit import errors, outbox
 from rhime.kit.app import Kit
@@ -12,11 +13,21 @@ from rhime.kit.app import Kit
 log = logging.getLogger("rhime.graph")
 
 
+async def _known(kit: Kit, *, user_id: str) -> None:
+    """404 unless the person exists. One who signed up a moment ago may not be in this
+    copy yet (their `user.created` in flight): the auth service is asked, and its answer
+    recorded the way the event would have been."""
+    if await edges.exists(kit.database, user_id=user_id):
+        return
+    name = await lookup.user_name(kit, user_id=user_id)
+    if name is None or not await edges.add_user(kit.database, user_id=user_id, user_name=name):
+        raise errors.not_found("The user does not exist.")
+
+
 async def _target(kit: Kit, *, caller: str, target: str) -> None:
     if caller == target:
         raise errors.forbidden("You cannot follow yourself.")
-    if not await edges.exists(kit.database, user_id=target):
-        raise errors.not_found("The user does not exist.")
+    await _known(kit, user_id=target)
 
 
 async def set_following(kit: Kit, *, follower: str, followee: str, active: bool) -> bool:
@@ -58,8 +69,7 @@ async def set_blocking(kit: Kit, *, blocker: str, blocked: str, active: bool) ->
     it restores none. Returns whether the blocker now blocks the other."""
     if blocker == blocked:
         raise errors.forbidden("You cannot block yourself.")
-    if not await edges.exists(kit.database, user_id=blocked):
-        raise errors.not_found("The user does not exist.")
+    await _known(kit, user_id=blocked)
     try:
         version = await blocks.transition(
             kit.database, blocker=blocker, blocked=blocked, active=active
@@ -104,6 +114,9 @@ async def relationship(kit: Kit, *, caller: str, target: str) -> tuple[bool, boo
 async def counts(kit: Kit, *, user_id: str) -> edges.Counts:
     found = await edges.counts(kit.database, user_id=user_id)
     if found is None:
+        await _known(kit, user_id=user_id)
+        found = await edges.counts(kit.database, user_id=user_id)
+    if found is None:
         raise errors.not_found("The user does not exist.")
     return found
 
@@ -111,8 +124,7 @@ async def counts(kit: Kit, *, user_id: str) -> edges.Counts:
 async def page(
     kit: Kit, *, user_id: str, direction: edges.Direction, after: str | None
 ) -> tuple[list[str], str | None]:
-    if not await edges.exists(kit.database, user_id=user_id):
-        raise errors.not_found("The user does not exist.")
+    await _known(kit, user_id=user_id)
     return await edges.page(kit.database, user_id=user_id, direction=direction, after=after)
 
 
@@ -131,6 +143,7 @@ async def forget_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
     way (`user.unfollowed`, counts settled), then removed with their node. Safe to repeat:
     each step finds what a crash left and finishes it. Returns the edges removed."""
     db = kit.database
+    await edges.mark_gone(db, user_id=user_id)
     removed = 0
     for field in ("follower", "followee"):
         while True:

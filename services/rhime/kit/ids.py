@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from rhime.kit import errors
@@ -18,3 +19,9 @@ def object_id(value: str, *, what: str) -> str:
     if not is_object_id(value):
         raise errors.bad_request(f"Invalid {what}", field=what)
     return value.lower()
+
+
+def tombstone(user_id: str) -> str:
+    """The `_id` that marks a deleted person in a store that must not write them back (a
+    late or repeated event): it does not name them."""
+    return "gone:" + hashlib.sha256(user_id.encode()).hexdigest()
