@@ -7,10 +7,10 @@ One document per person, `{_id: userId, out: {otherId: version}, in: {otherId: v
 deliveries all end in the same state without a read. A block works both ways, so whom a
 person may not reach is one `_id` lookup (the one query every store serves without a scan).
 
-Forgetting a person leaves a tombstone, `{_id: "gone:" + sha256(userId)}` (it does not name
-them), so a `user.blocked` delivered again after their `user.deleted` (a redelivery, an ack
-lost) cannot write them back: `apply` skips a pair with a tombstone, and looks again after
-writing, undoing what it wrote if the forgetting began meanwhile.
+Forgetting a person leaves a tombstone (`kit.tombstones`), so a `user.blocked` delivered
+again after their `user.deleted` (a redelivery, an ack lost) cannot write them back: `apply`
+skips a pair with a tombstone, and looks again after writing, undoing what it wrote if the
+forgetting began meanwhile.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from rhime import events
-from rhime.kit import ids
+from rhime.kit import tombstones
 
 COLLECTION = "blocks"
 Change = events.UserBlocked | events.UserUnblocked
@@ -35,22 +35,16 @@ async def _max(db: Any, user_id: str, field: str, version: int) -> None:
         await db[COLLECTION].update_one({"_id": user_id}, update)
 
 
-async def _gone(db: Any, *people: str) -> list[str]:
-    """Those of `people` who deleted their account."""
-    stones = {ids.tombstone(p): p for p in people}
-    found = db[COLLECTION].find({"_id": {"$in": list(stones)}}, {"_id": 1})
-    return [stones[doc["_id"]] async for doc in found]
-
-
 async def apply(db: Any, event: Change) -> None:
     """Record a block or its lifting on both people's documents (idempotent); nothing for a
     pair of which one has deleted their account."""
     pair = (event.blocker_id, event.blocked_id)
-    if await _gone(db, *pair):
+    if await tombstones.gone(db[COLLECTION], *pair):
         return
     await _max(db, event.blocker_id, f"out.{event.blocked_id}", event.version)
     await _max(db, event.blocked_id, f"in.{event.blocker_id}", event.version)
-    for user_id in await _gone(db, *pair):  # forgotten while we wrote: forget again
+    # forgotten while we wrote: forget again
+    for user_id in await tombstones.gone(db[COLLECTION], *pair):
         await _erase(db, user_id=user_id)
 
 
@@ -79,9 +73,7 @@ async def forget(db: Any, *, user_id: str) -> None:
     """The person deleted their account: a tombstone first (so nothing writes them back),
     then their document goes, and so do the entries naming them in others' documents (those
     before it, so a redelivery after a crash finds them)."""
-    await db[COLLECTION].update_one(
-        {"_id": ids.tombstone(user_id)}, {"$setOnInsert": {"gone": True}}, upsert=True
-    )
+    await tombstones.lay(db[COLLECTION], user_id=user_id)
     await _erase(db, user_id=user_id)
 
 

@@ -25,7 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from rhime import events
 from rhime.graph import relation
-from rhime.kit import idempotency, ids, outbox
+from rhime.kit import idempotency, outbox, tombstones
 
 USERS = "users"
 EDGES = "edges"
@@ -54,7 +54,7 @@ async def add_user(db: Any, *, user_id: str, user_name: str) -> bool:
     """Create the user's node with zero counts; repeating it changes nothing. A person who
     deleted their account is not written back (a late `user.created`, or a lookup that raced
     the deletion): False then."""
-    if await _gone(db, user_id):
+    if await tombstones.gone(db[USERS], user_id):
         return False
     try:
         await db[USERS].update_one(
@@ -64,23 +64,10 @@ async def add_user(db: Any, *, user_id: str, user_name: str) -> bool:
         )
     except DuplicateKeyError:
         await db[USERS].update_one({"_id": user_id}, {"$set": {"user_name": user_name}})
-    if await _gone(db, user_id):  # the forgetting began meanwhile: undo
+    if await tombstones.gone(db[USERS], user_id):  # the forgetting began meanwhile: undo
         await db[USERS].delete_one({"_id": user_id})
         return False
     return True
-
-
-async def _gone(db: Any, user_id: str) -> bool:
-    return await db[USERS].find_one({"_id": ids.tombstone(user_id)}, {"_id": 1}) is not None
-
-
-async def mark_gone(db: Any, *, user_id: str) -> None:
-    """The person deleted their account: a tombstone (it does not name them) so that nothing
-    writes their node back."""
-    with contextlib.suppress(DuplicateKeyError):
-        await db[USERS].update_one(
-            {"_id": ids.tombstone(user_id)}, {"$setOnInsert": {"gone": True}}, upsert=True
-        )
 
 
 async def exists(db: Any, *, user_id: str) -> bool:

@@ -7,7 +7,7 @@ import logging
 
 from rhime.auth import lookup
 from rhime.graph import blocks, edges, relation
-from rhime.kit import errors, outbox
+from rhime.kit import errors, outbox, tombstones
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.graph")
@@ -143,7 +143,7 @@ async def forget_all(kit: Kit, *, user_id: str, batch: int = 100) -> int:
     way (`user.unfollowed`, counts settled), then removed with their node. Safe to repeat:
     each step finds what a crash left and finishes it. Returns the edges removed."""
     db = kit.database
-    await edges.mark_gone(db, user_id=user_id)
+    await tombstones.lay(db[edges.USERS], user_id=user_id)
     removed = 0
     for field in ("follower", "followee"):
         while True:

@@ -7,7 +7,8 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from rhime import blocking
-from rhime.kit import errors
+from rhime.auth import lookup
+from rhime.kit import errors, tombstones
 from rhime.kit.app import Kit
 from rhime.user import images, names, search
 
@@ -18,9 +19,13 @@ MAX_CARDS = 100
 _PUBLIC = {"email": 0, "image_key": 0}
 
 
-async def create(kit: Kit, *, user_id: str, user_name: str) -> None:
+async def create(kit: Kit, *, user_id: str, user_name: str) -> bool:
     """Idempotent: a second delivery finds the profile and changes nothing but indexing it
-    for search again (the first may have stopped between the two)."""
+    for search again (the first may have stopped between the two). A person who deleted
+    their account is not written back (a late `user.created`, or a lookup that raced the
+    deletion): False then."""
+    if await tombstones.gone(kit.database[PROFILES], user_id):
+        return False
     first, last = names.random_name()
     doc: dict[str, Any] | None = {
         "_id": user_id,
@@ -34,10 +39,24 @@ async def create(kit: Kit, *, user_id: str, user_name: str) -> None:
         doc = await kit.database[PROFILES].find_one({"_id": user_id}, _PUBLIC)
     if doc is not None:
         await search.index(kit, user_id=user_id, profile=doc)
+    # the forgetting began meanwhile: undo
+    if await tombstones.gone(kit.database[PROFILES], user_id):
+        if doc is not None:
+            await search.unindex(kit, user_id=user_id, profile=doc)
+        await kit.database[PROFILES].delete_one({"_id": user_id})
+        return False
+    return True
 
 
 async def get(kit: Kit, *, user_id: str) -> dict[str, Any]:
+    """The profile. Someone who signed up a moment ago may not have one yet (their
+    `user.created` in flight): the auth service is asked, and the profile made as the event
+    would have."""
     doc = await kit.database[PROFILES].find_one({"_id": user_id}, _PUBLIC)
+    if doc is None:
+        name = await lookup.user_name(kit, user_id=user_id)
+        if name is not None and await create(kit, user_id=user_id, user_name=name):
+            doc = await kit.database[PROFILES].find_one({"_id": user_id}, _PUBLIC)
     if doc is None:
         raise errors.not_found("The profile does not exist.")
     return dict(doc)
@@ -146,7 +165,9 @@ async def delete_image(
 async def forget(kit: Kit, *, store: images.Store, user_id: str) -> None:
     """The person deleted their account: their images, their search entries, then their
     profile (a redelivery after a crash in between finds nothing left to do; an entry left by
-    a crash after the profile went is dropped by the next search that meets it)."""
+    a crash after the profile went is dropped by the next search that meets it). A tombstone
+    (a hash, not their id) comes first, so that nothing writes the profile back."""
+    await tombstones.lay(kit.database[PROFILES], user_id=user_id)
     await store.delete_all(user_id)
     doc = await kit.database[PROFILES].find_one({"_id": user_id})
     if doc is not None:
