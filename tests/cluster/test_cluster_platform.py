@@ -611,6 +611,20 @@ def test_the_platform_runs_on_a_real_node(
                     "running like-reconcile",
                     flush=True,
                 )
+                # what the counting side saw of the fault, to find the drift's cause
+                for component in ("like-batch-updater", "like-updater", "like"):
+                    print(
+                        kubectl(
+                            "-n",
+                            NAMESPACE,
+                            "logs",
+                            f"--selector=app.kubernetes.io/component={component}",
+                            "--prefix",
+                            "--tail=60",
+                            check=False,
+                        ),
+                        flush=True,
+                    )
                 job = kubectl.json(
                     "-n",
                     NAMESPACE,
