@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rhime.kit.settings import Settings
 
 
 class Kind(enum.StrEnum):
@@ -98,6 +105,15 @@ class Component:
     @property
     def serves_traffic(self) -> bool:
         return self.kind in (Kind.HTTP, Kind.GRPC)
+
+    def load(self) -> tuple[Callable[..., Any], type[Settings]]:
+        """The entrypoint function, imported, and the settings type it takes."""
+        from rhime.kit.settings import Settings  # the operator reads the catalogue alone
+
+        module_name, _, attr = self.entrypoint.partition(":")
+        function = getattr(importlib.import_module(module_name), attr)
+        found: type[Settings] = typing.get_type_hints(function).get("settings", Settings)
+        return function, found
 
     def secret_keys(self) -> dict[Secret, tuple[str, ...]]:
         """The keys this component reads, per Secret it uses."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import sys
-import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,13 +14,6 @@ from pydantic import ValidationError
 from rhime import catalogue
 from rhime.kit import logs
 from rhime.kit.settings import Settings
-
-
-def _entrypoint(component: catalogue.Component) -> tuple[Callable[..., Any], type[Settings]]:
-    module_name, _, attr = component.entrypoint.partition(":")
-    function = getattr(importlib.import_module(module_name), attr)
-    settings_type = typing.get_type_hints(function).get("settings", Settings)
-    return function, settings_type
 
 
 def _settings_error(exc: ValidationError, settings_type: type[Settings]) -> str:
@@ -36,7 +27,7 @@ def _settings_error(exc: ValidationError, settings_type: type[Settings]) -> str:
 
 def load_settings(component: catalogue.Component) -> tuple[Callable[..., Any], Settings]:
     """Settings for `component` from the environment; exits with a clear message if wrong."""
-    function, settings_type = _entrypoint(component)
+    function, settings_type = component.load()
     os.environ.setdefault("RHIME_COMPONENT", component.name)
     if component.port:
         os.environ.setdefault("RHIME_PORT", str(component.port))

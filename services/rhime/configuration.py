@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import typing
-
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -13,10 +10,7 @@ from rhime.kit.settings import Settings
 
 
 def settings_type(component: catalogue.Component) -> type[Settings]:
-    module_name, _, attr = component.entrypoint.partition(":")
-    function = getattr(importlib.import_module(module_name), attr)
-    found: type[Settings] = typing.get_type_hints(function).get("settings", Settings)
-    return found
+    return component.load()[1]
 
 
 def _default(field: FieldInfo) -> str:

@@ -19,7 +19,7 @@ import pytest
 from botocore.config import Config
 from kube import RD, Kube, rd, until
 
-from rhime import catalogue, cli
+from rhime import catalogue
 from rhime.fakespotify.app import FakeSpotifySettings
 from rhime.runtime import servers
 from rhime_operator import config, names, network, render, spec, stores
@@ -66,7 +66,7 @@ def _service_url(service: dict[str, Any]) -> str:
 
 
 def _settings_env_names(component: catalogue.Component) -> set[str]:
-    _, settings_type = cli._entrypoint(component)
+    _, settings_type = component.load()
     prefix = settings_type.model_config.get("env_prefix", "")
     return {(prefix + field).upper() for field in settings_type.model_fields}
 
