@@ -263,6 +263,7 @@ COMPONENTS: tuple[Component, ...] = (
         port=8108,
         entrypoint="rhime.likes.count:create",
         database="likes",
+        backing=(Backing.MONGO, Backing.REDIS),
         prefixes=("/api/like-counts",),
         description="Like counts for one or many items.",
     ),
