@@ -4,6 +4,7 @@ operator hands out credentials and network access by the entry."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -19,17 +20,36 @@ REQUIRED = {
 APPS = [c for c in catalogue.COMPONENTS if c.kind in (catalogue.Kind.HTTP, catalogue.Kind.WORKER)]
 
 
-@pytest.mark.parametrize("component", APPS, ids=lambda c: c.name)
-def test_the_app_opens_what_its_entry_declares(component: catalogue.Component) -> None:
+def _app(component: catalogue.Component) -> Any:
     create, settings_type = component.load()
     settings = settings_type(
         component=component.name,
         **{k: v for k, v in REQUIRED.items() if k in settings_type.model_fields},
     )
-    kit = create(settings).state.kit
+    return create(settings)
+
+
+@pytest.mark.parametrize("component", APPS, ids=lambda c: c.name)
+def test_the_app_opens_what_its_entry_declares(component: catalogue.Component) -> None:
+    kit = _app(component).state.kit
+    settings = kit.settings
     backing = set(component.backing)
     assert kit.uses_nats == (catalogue.Backing.NATS in backing)
     assert kit.uses_redis == (catalogue.Backing.REDIS in backing)
     assert (kit.database_name is not None) == (catalogue.Backing.MONGO in backing)
     if component.database:
         assert kit.database_name == settings.database_name(component.database)
+
+
+# these take `like.toggled` in batches (likes/consumer.py), not as kit subscriptions
+BATCHED = {"like-updater": {"like.toggled"}, "like-batch-updater": {"like.toggled"}}
+
+
+@pytest.mark.parametrize("component", APPS, ids=lambda c: c.name)
+def test_the_app_consumes_what_its_entry_declares(component: catalogue.Component) -> None:
+    """The entry's `consumes` makes the component's NATS permissions: one it forgot would
+    fail only at runtime, one it no longer uses is access it should not have."""
+    app = _app(component)
+    factory = app.state.subscriptions
+    subjects = {s.event.SUBJECT for s in factory(app.state.kit)} if factory else set()
+    assert subjects | BATCHED.get(component.name, set()) == set(component.consumes)

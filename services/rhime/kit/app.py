@@ -164,6 +164,7 @@ def create_app(
         openapi_url=f"{api_prefix}/openapi.json" if api_prefix else None,
     )
     app.state.kit = kit
+    app.state.subscriptions = subscriptions  # what it consumes, for checks against the catalogue
     errors.install(
         app,
         on_store_down=lambda exc: kit.metrics.store_unavailable.labels(errors.store_of(exc)).inc(),
