@@ -31,9 +31,8 @@ from fastapi import FastAPI
 
 from bench import components
 from rhime import catalogue, events
-from rhime.auth import tokens
+from rhime.kit import access_tokens, identity, metrics
 from rhime.kit import bus as bus_module
-from rhime.kit import identity, metrics
 from rhime.runtime import servers
 
 COMPONENTS = (
@@ -237,7 +236,7 @@ async def measure(
                 headers=as_user(viewer),
             )
 
-    token, _ = tokens.issue(user_id=viewer, user_name="viewer", spotify=True, secret=access)
+    token, _ = access_tokens.issue(user_id=viewer, user_name="viewer", spotify=True, secret=access)
     await r.set(f"{namespace}:connected:{viewer}", "1", ex=3600)
     headers = {"Authorization": f"Bearer {token}"}
     bare_port = servers.free_port()

@@ -12,9 +12,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from rhime import events
-from rhime.auth import accounts, passwords, tokens
+from rhime.auth import accounts, passwords
 from rhime.auth import app as auth_app
-from rhime.kit import client_address, outbox
+from rhime.kit import access_tokens, client_address, outbox
 from tests.support import SECRET, auth_headers, published
 
 ACCESS_SECRET = "test-access-token-secret-0123456789-abcdefgh"
@@ -118,7 +118,7 @@ async def test_sign_in_by_user_name_or_email(auth: httpx.AsyncClient) -> None:
         assert r.status_code == 200, r.text
         body_out = r.json()
         assert body_out["userId"] == user_id
-        claims = tokens.verify(body_out["accessToken"], secret=ACCESS_SECRET)
+        claims = access_tokens.verify(body_out["accessToken"], secret=ACCESS_SECRET)
         assert (claims.user_id, claims.user_name, claims.spotify) == (user_id, "ana.music", False)
         assert claims.expires_at - time.time() > 86400 - 60
         cookie = r.headers["set-cookie"]
@@ -176,7 +176,7 @@ async def test_me_and_sign_out(auth: httpx.AsyncClient) -> None:
     assert 'accessToken=""' in r.headers["set-cookie"]
     assert "Max-Age=0" in r.headers["set-cookie"]
     kit = auth.app.state.kit  # type: ignore[attr-defined]
-    assert await kit.redis.get(tokens.revoked_key(kit.settings.namespace, user_id))
+    assert await kit.redis.get(access_tokens.revoked_key(kit.settings.namespace, user_id))
     # signing out without a session just clears the cookie
     assert (await auth.post("/api/auth/signout")).status_code == 200
 
@@ -201,8 +201,8 @@ async def test_deleting_the_account(auth: httpx.AsyncClient) -> None:
     r = await delete("s3cret!pw")
     assert r.status_code == 204, r.text
     assert "Max-Age=0" in r.headers["set-cookie"]
-    assert r.headers[tokens.DELETED_HEADER] == "1"
-    assert await kit.redis.get(tokens.revoked_key(kit.settings.namespace, user_id))
+    assert r.headers[access_tokens.DELETED_HEADER] == "1"
+    assert await kit.redis.get(access_tokens.revoked_key(kit.settings.namespace, user_id))
     [event] = await published(kit.settings, "user.deleted", expect=1)
     assert event["user_id"] == user_id
     assert event["id"] == f"user.deleted:{user_id}"
@@ -250,7 +250,7 @@ async def test_user_authorized_sets_spotify_once(auth: httpx.AsyncClient) -> Non
         await asyncio.sleep(0.05)
     assert r.json()["spotify"] is True
     r = await auth.post("/api/auth/signin", json={"userName": "ana.music", "password": "s3cret!pw"})
-    assert tokens.verify(r.json()["accessToken"], secret=ACCESS_SECRET).spotify is True
+    assert access_tokens.verify(r.json()["accessToken"], secret=ACCESS_SECRET).spotify is True
 
 
 async def test_spotify_follows_connects_and_disconnects_in_their_order(
@@ -259,7 +259,7 @@ async def test_spotify_follows_connects_and_disconnects_in_their_order(
     user_id = (await auth.post("/api/auth/signup", json=GOOD)).json()["userId"]
     kit = auth.app.state.kit  # type: ignore[attr-defined]
     bus = kit.require_bus()
-    key = tokens.spotify_changed_key(kit.settings.namespace, user_id)
+    key = access_tokens.spotify_changed_key(kit.settings.namespace, user_id)
 
     async def deliver(event: events.Event) -> None:
         await bus.js.publish(bus.subject(event.SUBJECT), event.model_dump_json().encode())
@@ -296,7 +296,7 @@ async def test_spotify_follows_connects_and_disconnects_in_their_order(
     # tokens issued before the disconnection are asked again by the gateway
     await recorded(gone)
     r = await auth.post("/api/auth/signin", json={"userName": "ana.music", "password": "s3cret!pw"})
-    assert tokens.verify(r.json()["accessToken"], secret=ACCESS_SECRET).spotify is False
+    assert access_tokens.verify(r.json()["accessToken"], secret=ACCESS_SECRET).spotify is False
 
     # the first connect, redelivered late, does not reopen what was closed
     await accounts.spotify_changed(kit, event=first)

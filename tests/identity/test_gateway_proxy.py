@@ -17,12 +17,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from rhime import events
 from rhime.auth import app as auth_app
-from rhime.auth import tokens
 from rhime.gateway import app as gateway_app
 from rhime.gateway import limits, proxy
 from rhime.graph import app as graph_app
 from rhime.graph import edges
-from rhime.kit import client_address, identity
+from rhime.kit import access_tokens, client_address, identity
 from rhime.runtime import servers
 from tests.support import SECRET
 
@@ -68,14 +67,14 @@ def spotify_double(connected: set[str]) -> FastAPI:
     async def callback(request: Request) -> Response:
         caller = identity.decode(request.headers[identity.HEADER], secret=SECRET)
         connected.add(caller.user_id)
-        headers = {"location": "/", tokens.SPOTIFY_HEADER: "1"}
+        headers = {"location": "/", access_tokens.SPOTIFY_HEADER: "1"}
         return Response(status_code=302, headers=headers)
 
     @app.delete("/api/spotify/connection")
     async def disconnect(request: Request) -> Response:
         caller = identity.decode(request.headers[identity.HEADER], secret=SECRET)
         connected.discard(caller.user_id)
-        return Response(status_code=204, headers={tokens.SPOTIFY_HEADER: "0"})
+        return Response(status_code=204, headers={access_tokens.SPOTIFY_HEADER: "0"})
 
     @app.get("/api/spotify/stream")
     async def stream() -> StreamingResponse:
@@ -178,8 +177,8 @@ async def test_gates_and_identity(stack: Stack) -> None:
         assert r.status_code == 401
         assert r.json() == {"errors": [{"msg": "The user is not authenticated."}]}
     # bad, forged and expired tokens are the same as none
-    forged, _ = tokens.issue(user_id=user_id, user_name="ana", spotify=True, secret="x" * 40)
-    expired, _ = tokens.issue(
+    forged, _ = access_tokens.issue(user_id=user_id, user_name="ana", spotify=True, secret="x" * 40)
+    expired, _ = access_tokens.issue(
         user_id=user_id, user_name="ana", spotify=True, secret=ACCESS_SECRET, ttl=-10
     )
     for bad in ("garbage", forged, expired):
@@ -222,7 +221,7 @@ async def test_connecting_spotify_needs_no_new_sign_in(stack: Stack) -> None:
     refreshed = r.cookies.get("accessToken")
     assert refreshed
     assert refreshed != token
-    assert tokens.verify(refreshed, secret=ACCESS_SECRET).spotify is True
+    assert access_tokens.verify(refreshed, secret=ACCESS_SECRET).spotify is True
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie
     assert "Secure" in cookie
@@ -246,15 +245,15 @@ async def test_disconnecting_closes_the_gate_for_every_token_until_reconnected(
     r = await c.get(path, headers=cookie_header(first))
     assert r.status_code == 200
     connected = r.cookies["accessToken"]  # says Spotify, as does another device's token
-    assert tokens.verify(connected, secret=ACCESS_SECRET).spotify is True
+    assert access_tokens.verify(connected, secret=ACCESS_SECRET).spotify is True
     assert (await c.get(path, headers=bearer(connected))).status_code == 200
 
     # this browser: its cookie says "not connected" at once, and the gate is shut for it
     r = await c.delete("/api/spotify/connection", headers=cookie_header(connected))
     assert r.status_code == 204
-    assert tokens.SPOTIFY_HEADER not in r.headers
+    assert access_tokens.SPOTIFY_HEADER not in r.headers
     browser = r.cookies["accessToken"]
-    assert tokens.verify(browser, secret=ACCESS_SECRET).spotify is False
+    assert access_tokens.verify(browser, secret=ACCESS_SECRET).spotify is False
     r = await c.get(path, headers=cookie_header(browser))
     assert r.status_code == 401
     assert "not authorized" in r.json()["errors"][0]["msg"]
@@ -280,7 +279,7 @@ async def test_disconnecting_closes_the_gate_for_every_token_until_reconnected(
     r = await c.get("/api/spotify/callback", headers=cookie_header(browser))
     assert r.status_code == 302
     again = r.cookies["accessToken"]
-    assert tokens.verify(again, secret=ACCESS_SECRET).spotify is True
+    assert access_tokens.verify(again, secret=ACCESS_SECRET).spotify is True
     assert (await c.get(path, headers=cookie_header(again))).status_code == 200
     # and the old tokens are good again too: the connection is what counts
     assert (await c.get(path, headers=bearer(connected))).status_code == 200
@@ -296,7 +295,9 @@ async def test_spotify_unreachable_means_not_connected(
         service_url_template=f"http://127.0.0.1:{servers.free_port()}",
     )
     gateway = await serve(gateway_app.create(settings))
-    token, _ = tokens.issue(user_id="a" * 24, user_name="a", spotify=False, secret=ACCESS_SECRET)
+    token, _ = access_tokens.issue(
+        user_id="a" * 24, user_name="a", spotify=False, secret=ACCESS_SECRET
+    )
     async with httpx.AsyncClient(base_url=gateway.url) as c:
         r = await c.get("/api/graph/users/" + "a" * 24 + "/counts", headers=bearer(token))
         assert r.status_code == 401
@@ -394,7 +395,9 @@ async def test_rate_limits(make_settings: Callable[..., Any], serve: Any, stack:
         rate_window_seconds=30,
     )
     gateway = await serve(gateway_app.create(settings))
-    token, _ = tokens.issue(user_id="b" * 24, user_name="b", spotify=True, secret=ACCESS_SECRET)
+    token, _ = access_tokens.issue(
+        user_id="b" * 24, user_name="b", spotify=True, secret=ACCESS_SECRET
+    )
     async with httpx.AsyncClient(base_url=gateway.url) as c:
         codes = [(await c.get("/api/auth/me")).status_code for _ in range(4)]
         assert codes[-1] == 429
@@ -565,6 +568,6 @@ async def test_deleting_the_account_through_the_gateway_forgets_its_keys(stack: 
         "DELETE", "/api/auth/me", json={"password": SIGNUP["password"]}, headers=bearer(token)
     )
     assert r.status_code == 204, r.text
-    assert tokens.DELETED_HEADER not in r.headers  # for the gateway only
+    assert access_tokens.DELETED_HEADER not in r.headers  # for the gateway only
     assert await kit.redis.exists(*keys) == 0
     assert (await c.get("/api/auth/me", headers=bearer(token))).status_code == 401

@@ -29,12 +29,12 @@ from botocore.config import Config
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from rhime.apiclient import ApiError, Session
-from rhime.auth import tokens
+from rhime.kit import access_tokens
 from rhime.runtime import local
 from tests.journey.test_journey import PASSWORD, eventually, newcomer
 
 # the keys allowed to name the person after the deletion, and their longest life
-EXPIRING = {"signed-out": tokens.TTL_SECONDS + 60, "rate:user": 61}
+EXPIRING = {"signed-out": access_tokens.TTL_SECONDS + 60, "rate:user": 61}
 
 
 async def _mongo(url: str, needles: list[str]) -> list[str]:

@@ -17,8 +17,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from rhime import events
-from rhime.auth import attempts, passwords, tokens
-from rhime.kit import errors, outbox
+from rhime.auth import attempts, passwords
+from rhime.kit import access_tokens, errors, outbox
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.auth")
@@ -226,13 +226,13 @@ async def delete(
     await users.update_one(
         {"_id": user_id, **LIVE}, {"$set": {outbox.PURGE: True}, **outbox.push(event)}
     )
-    await kit.redis.delete(tokens.spotify_changed_key(kit.settings.namespace, user_id))
+    await kit.redis.delete(access_tokens.spotify_changed_key(kit.settings.namespace, user_id))
     await outbox.try_flush(kit, collection=USERS, doc_id=user_id)
 
 
 async def sign_out(kit: Kit, *, user_id: str, ttl: int) -> None:
     """Refuse every token issued to the user until now (the gateway checks this)."""
-    key = tokens.revoked_key(kit.settings.namespace, user_id)
+    key = access_tokens.revoked_key(kit.settings.namespace, user_id)
     await kit.redis.set(key, int(time.time() * 1000), ex=ttl + 60)
 
 
@@ -260,9 +260,9 @@ async def spotify_changed(
         },
         {"$set": {"spotify": isinstance(event, events.UserAuthorized), SPOTIFY_SEQ: seq}},
     )
-    key = tokens.spotify_changed_key(kit.settings.namespace, event.user_id)
+    key = access_tokens.spotify_changed_key(kit.settings.namespace, event.user_id)
     changed_ms = int(event.occurred_at.timestamp() * 1000)
-    await kit.redis.eval(_KEEP_LATEST, 1, key, changed_ms, tokens.TTL_SECONDS + 60)
+    await kit.redis.eval(_KEEP_LATEST, 1, key, changed_ms, access_tokens.TTL_SECONDS + 60)
 
 
 async def export(kit: Kit, *, user_id: str) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.alias_generators import to_camel
 
 from rhime import events
-from rhime.auth import accounts, attempts, passwords, rules, tokens
+from rhime.auth import accounts, attempts, passwords, rules
+from rhime.kit import access_tokens, bus, client_address, identity
 from rhime.kit import app as kit_app
-from rhime.kit import bus, client_address, identity
 from rhime.kit.settings import Settings as KitSettings
 
 PREFIX = "/api/auth"
@@ -178,7 +178,7 @@ def create(settings: Settings) -> FastAPI:
 
     def signed_in(account: accounts.Account) -> JSONResponse:
         """The account with a new token, in the body and as the cookie."""
-        token, claims = tokens.issue(
+        token, claims = access_tokens.issue(
             user_id=account.user_id,
             user_name=account.user_name,
             spotify=account.spotify,
@@ -186,8 +186,8 @@ def create(settings: Settings) -> FastAPI:
         )
         out = SignedIn(**_out(account), access_token=token, expires_at=claims.expires_at)
         response = JSONResponse(out.model_dump(by_alias=True))
-        tokens.set_cookie(
-            response, token, secure=settings.cookie_secure, max_age=tokens.TTL_SECONDS
+        access_tokens.set_cookie(
+            response, token, secure=settings.cookie_secure, max_age=access_tokens.TTL_SECONDS
         )
         return response
 
@@ -234,7 +234,7 @@ def create(settings: Settings) -> FastAPI:
             new=body.new_password,
             client=client_address.of(request),
             limits=limits,
-            ttl=tokens.TTL_SECONDS,
+            ttl=access_tokens.TTL_SECONDS,
         )
         return signed_in(account)
 
@@ -243,9 +243,9 @@ def create(settings: Settings) -> FastAPI:
         """Clear the cookie; when signed in, every token issued so far stops working."""
         caller = identity.optional_identity(request)
         if caller is not None and caller.service is None and caller.user_id:
-            await accounts.sign_out(kit, user_id=caller.user_id, ttl=tokens.TTL_SECONDS)
+            await accounts.sign_out(kit, user_id=caller.user_id, ttl=access_tokens.TTL_SECONDS)
         response = JSONResponse(SignedOut().model_dump(by_alias=True))
-        tokens.clear_cookie(response, secure=settings.cookie_secure)
+        access_tokens.clear_cookie(response, secure=settings.cookie_secure)
         return response
 
     @router.get("/me", responses={401: {"description": "Not signed in"}})
@@ -275,10 +275,10 @@ def create(settings: Settings) -> FastAPI:
             password=body.password,
             client=client_address.of(request),
             limits=limits,
-            ttl=tokens.TTL_SECONDS,
+            ttl=access_tokens.TTL_SECONDS,
         )
-        response = Response(status_code=204, headers={tokens.DELETED_HEADER: "1"})
-        tokens.clear_cookie(response, secure=settings.cookie_secure)
+        response = Response(status_code=204, headers={access_tokens.DELETED_HEADER: "1"})
+        access_tokens.clear_cookie(response, secure=settings.cookie_secure)
         return response
 
     @internal.post("/names")

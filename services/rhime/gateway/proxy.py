@@ -18,10 +18,9 @@ from multidict import CIMultiDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime import catalogue
-from rhime.auth import tokens
 from rhime.gateway import connected, forwarded, limits, routing
 from rhime.gateway.settings import Settings
-from rhime.kit import client_address, errors, identity, logs, traces
+from rhime.kit import access_tokens, client_address, errors, identity, logs, traces
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.gateway")
@@ -68,8 +67,8 @@ _DROP_RESPONSE = frozenset(
         "date",
         "server",
         logs.HEADER,
-        tokens.SPOTIFY_HEADER,  # for the gateway only
-        tokens.DELETED_HEADER,  # for the gateway only
+        access_tokens.SPOTIFY_HEADER,  # for the gateway only
+        access_tokens.DELETED_HEADER,  # for the gateway only
     }
 )
 _SMALL_BODY = 64 * 1024
@@ -198,11 +197,13 @@ class Gateway:
             key=key,
             limit=limit,
             window=self.settings.rate_window_seconds,
-            signed_out_key=tokens.revoked_key(self.settings.namespace, claims.user_id)
+            signed_out_key=access_tokens.revoked_key(self.settings.namespace, claims.user_id)
             if claims
             else None,
             timeout=self.settings.redis_timeout_seconds,
-            spotify_changed_key=tokens.spotify_changed_key(self.settings.namespace, claims.user_id)
+            spotify_changed_key=access_tokens.spotify_changed_key(
+                self.settings.namespace, claims.user_id
+            )
             if claims
             else None,
         )
@@ -238,7 +239,7 @@ class Gateway:
                     msg = "The user is not authorized to access this resource."
                     await _error(401, msg, rid)(scope, receive, send)
                     return
-                claims = tokens.Claims(
+                claims = access_tokens.Claims(
                     user_id=claims.user_id,
                     user_name=claims.user_name,
                     spotify=True,
@@ -251,7 +252,7 @@ class Gateway:
             scope, receive, send, headers, rid, route, claims, client_ip, refreshed, from_cookie
         )
 
-    def _claims(self, headers: CIMultiDict[str]) -> tuple[tokens.Claims | None, bool]:
+    def _claims(self, headers: CIMultiDict[str]) -> tuple[access_tokens.Claims | None, bool]:
         """The verified access token, from `Authorization: Bearer` or the cookie."""
         raw, from_cookie = "", False
         auth = headers.get("authorization", "")
@@ -262,7 +263,7 @@ class Gateway:
         if not raw:
             return None, False
         try:
-            return tokens.verify(raw, secret=self.access_secret), from_cookie
+            return access_tokens.verify(raw, secret=self.access_secret), from_cookie
         except jwt.InvalidTokenError:
             return None, False
 
@@ -277,10 +278,10 @@ class Gateway:
             return False
         return any(peer in network for network in self.settings.metrics_networks)
 
-    def _reissue(self, claims: tokens.Claims, *, spotify: bool) -> str:
+    def _reissue(self, claims: access_tokens.Claims, *, spotify: bool) -> str:
         """A cookie that says whether Spotify is connected, so nobody has to sign in again."""
         ttl = max(60, claims.expires_at - int(time.time()))
-        token, _ = tokens.issue(
+        token, _ = access_tokens.issue(
             user_id=claims.user_id,
             user_name=claims.user_name,
             spotify=spotify,
@@ -290,7 +291,7 @@ class Gateway:
         from starlette.responses import Response
 
         holder = Response()
-        tokens.set_cookie(holder, token, secure=self.settings.cookie_secure, max_age=ttl)
+        access_tokens.set_cookie(holder, token, secure=self.settings.cookie_secure, max_age=ttl)
         return holder.headers["set-cookie"]
 
     def _client_token(self, client_ip: str) -> str:
@@ -307,7 +308,7 @@ class Gateway:
         self._clients[client_ip] = (value, now + 60)
         return value
 
-    def _identity(self, claims: tokens.Claims) -> str:
+    def _identity(self, claims: access_tokens.Claims) -> str:
         """The signed internal identity, reused while it has more than a minute to live."""
         key = (claims.user_id, claims.user_name, claims.spotify)
         now = time.monotonic()
@@ -333,7 +334,7 @@ class Gateway:
         headers: CIMultiDict[str],
         rid: str,
         route: routing.Route,
-        claims: tokens.Claims | None,
+        claims: access_tokens.Claims | None,
         client_ip: str,
         refreshed: str | None,
         from_cookie: bool,
@@ -394,7 +395,7 @@ class Gateway:
                     if k.lower() not in _DROP_RESPONSE
                 ]
                 out.append((logs.HEADER.encode(), rid.encode()))
-                change = response.headers.get(tokens.SPOTIFY_HEADER)
+                change = response.headers.get(access_tokens.SPOTIFY_HEADER)
                 if change is not None and route.component == "spotify" and claims is not None:
                     # the connection changed on this very request: the cookie follows now
                     now_connected = change == "1"
@@ -406,7 +407,7 @@ class Gateway:
                     )
                     if from_cookie:
                         refreshed = self._reissue(claims, spotify=now_connected)
-                deleted = response.headers.get(tokens.DELETED_HEADER)
+                deleted = response.headers.get(access_tokens.DELETED_HEADER)
                 if deleted and route.component == "auth" and claims is not None:
                     await self._forget(claims.user_id)
                 if refreshed:
@@ -486,7 +487,7 @@ def _cookie(values: list[str]) -> str:
     for header in values:
         for part in header.split(";"):
             name, _, value = part.strip().partition("=")
-            if name == tokens.COOKIE:
+            if name == access_tokens.COOKIE:
                 return value.strip().strip('"')
     return ""
 

@@ -16,9 +16,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from rhime import events
-from rhime.auth import tokens as auth_tokens
+from rhime.kit import access_tokens, bus, errors, identity, outbox
 from rhime.kit import app as kit_app
-from rhime.kit import bus, errors, identity, outbox
 from rhime.recommendation import jobs, store, tastes
 from rhime.spotify import api, archive, artists, deletion, oauth, search, tokens
 from rhime.spotify.settings import Settings
@@ -26,7 +25,7 @@ from rhime.spotify.settings import Settings
 log = logging.getLogger("rhime.spotify")
 # Tells the gateway the caller's Spotify connection just changed, so the browser's cookie
 # follows at once; every other token follows by event (`user.disconnected`).
-CONNECTED_HEADER = auth_tokens.SPOTIFY_HEADER
+CONNECTED_HEADER = access_tokens.SPOTIFY_HEADER
 
 
 class AuthorizeOut(BaseModel):
