@@ -31,7 +31,7 @@ COPY operator ./operator
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev \
  && uv run --frozen --no-dev --no-sync --with grpcio-tools==1.85.1 \
-        python -m rhime.graphview.proto \
+        python -m rhime.graphview.codegen \
  && /app/.venv/bin/python -m compileall -q services operator
 
 # ---- runtime: slim, non-root, nothing but the venv and the sources ----

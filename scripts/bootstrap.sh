@@ -52,7 +52,7 @@ if [ "$(cat "$state/venv.stamp" 2>/dev/null)" != "$lock_hash" ]; then
 fi
 
 # gRPC stubs for user-graph-view are generated from the .proto files, never committed.
-.venv/bin/python -m rhime.graphview.proto >/dev/null
+.venv/bin/python -m rhime.graphview.codegen >/dev/null
 
 # 2. Redis from Debian
 if ! command -v redis-server >/dev/null 2>&1; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -11,7 +12,7 @@ from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from rhime.graph import edges
-from rhime.graphview import client, server
+from rhime.graphview import client, codegen, server
 from rhime.graphview.proto import health_pb2, health_pb2_grpc
 from rhime.kit import traces
 from rhime.runtime import otlpsink
@@ -151,3 +152,13 @@ async def test_a_traced_call_has_a_client_span_for_its_whole_stream(
         assert call.trace_id == answer.trace_id == handle.trace_id
     assert "rpc.grpc.status_code" not in calls[0].attributes
     assert calls[1].attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+def test_the_generated_modules_are_what_the_sources_make(tmp_path: Path) -> None:
+    """The build generates them; what is in the tree must not lag an edited `.proto`."""
+    made = codegen.generate(tmp_path)
+    assert sorted(p.name for p in made) == sorted(
+        p.name for s in codegen.SOURCES for p in codegen.outputs(s)
+    )
+    for path in made:
+        assert path.read_bytes() == (codegen.HERE / path.name).read_bytes(), path.name
