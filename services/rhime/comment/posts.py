@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rhime import events
-from rhime.kit import outbox
-from rhime.post import lookup
+from rhime.kit import lookups, outbox
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -34,7 +33,7 @@ async def author(kit: Kit, *, post_id: str) -> str | None:
     # A post shared a moment ago may not have reached us yet (or was recorded before its
     # author was): ask, and remember the answer as its `post.created` would (a tombstone
     # written meanwhile still wins).
-    user_id = await lookup.author(kit, post_id=post_id)
+    user_id = await lookups.post_author(kit, post_id=post_id)
     if user_id is not None:
         await _record(kit, post_id, user_id)
     return user_id

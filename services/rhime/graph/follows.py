@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rhime.auth import lookup
 from rhime.graph import blocks, edges, relation
-from rhime.kit import errors, outbox, tombstones
+from rhime.kit import errors, lookups, outbox, tombstones
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.graph")
@@ -19,7 +18,7 @@ async def _known(kit: Kit, *, user_id: str) -> None:
     recorded the way the event would have been."""
     if await edges.exists(kit.database, user_id=user_id):
         return
-    name = await lookup.user_name(kit, user_id=user_id)
+    name = await lookups.user_name(kit, user_id=user_id)
     if name is None or not await edges.add_user(kit.database, user_id=user_id, user_name=name):
         raise errors.not_found("The user does not exist.")
 

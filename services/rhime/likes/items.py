@@ -10,8 +10,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Literal
 
 from rhime import events
-from rhime.kit import bus
-from rhime.post import lookup
+from rhime.kit import bus, lookups
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -47,7 +46,7 @@ async def find(kit: Kit, *, item_id: str) -> Item | None:
 async def _fresh_post(kit: Kit, item_id: str) -> Item | None:
     """A post shared a moment ago may not have reached us yet: ask, and remember it as its
     `post.created` would (a tombstone written meanwhile still wins)."""
-    owner = await lookup.author(kit, post_id=item_id)
+    owner = await lookups.post_author(kit, post_id=item_id)
     if owner is None:
         return None
     await _created(kit, item_id, "post", owner)

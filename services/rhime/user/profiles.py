@@ -7,8 +7,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from rhime import blocking
-from rhime.auth import lookup
-from rhime.kit import errors, tombstones
+from rhime.kit import errors, lookups, tombstones
 from rhime.kit.app import Kit
 from rhime.user import images, names, search
 
@@ -54,7 +53,7 @@ async def get(kit: Kit, *, user_id: str) -> dict[str, Any]:
     would have."""
     doc = await kit.database[PROFILES].find_one({"_id": user_id}, _PUBLIC)
     if doc is None:
-        name = await lookup.user_name(kit, user_id=user_id)
+        name = await lookups.user_name(kit, user_id=user_id)
         if name is not None and await create(kit, user_id=user_id, user_name=name):
             doc = await kit.database[PROFILES].find_one({"_id": user_id}, _PUBLIC)
     if doc is None:
