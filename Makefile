@@ -23,10 +23,11 @@ run: bootstrap ## run the whole platform locally: gateway on http://localhost:80
 
 test: bootstrap-cluster lint unit ## bootstrap, lint, type-check and run every test
 
-lint: bootstrap ## ruff and mypy (strict) on services/ and operator/
+lint: bootstrap ## ruff, mypy (strict) and the import contracts (pyproject.toml)
 	$(VENV)/ruff check services operator tests bench
 	$(VENV)/ruff format --check services operator tests bench
 	$(VENV)/mypy services/rhime operator/rhime_operator
+	$(VENV)/lint-imports --no-cache
 
 unit: bootstrap-cluster ## the test suite against real Redis, NATS, MongoDB-wire and Kubernetes servers
 	$(VENV)/pytest $(PYTEST_ARGS)
