@@ -199,6 +199,24 @@ def _deployment_pods(kubectl: Kubectl) -> dict[str, set[str]]:
     return found
 
 
+def _print_own_logs(kubectl: Kubectl, component: str) -> None:
+    """A component's own log lines (not its clients' reconnect noise), one line each."""
+    out = kubectl(
+        "-n",
+        NAMESPACE,
+        "logs",
+        f"--selector=app.kubernetes.io/component={component}",
+        "--tail=2000",
+        check=False,
+    )
+    for line in out.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if str(record.get("logger", "")).startswith("rhime"):
+                last = (record.get("exc") or "").strip().splitlines()[-1:] or [""]
+                print(f"[{component}] {record['ts']} {record['msg']} {last[0]}", flush=True)
+
+
 def _service_url(kubectl: Kubectl, name: str) -> str:
     service = kubectl.json("-n", NAMESPACE, "get", "service", name)
     return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
@@ -613,18 +631,7 @@ def test_the_platform_runs_on_a_real_node(
                 )
                 # what the counting side saw of the fault, to find the drift's cause
                 for component in ("like-batch-updater", "like-updater", "like"):
-                    print(
-                        kubectl(
-                            "-n",
-                            NAMESPACE,
-                            "logs",
-                            f"--selector=app.kubernetes.io/component={component}",
-                            "--prefix",
-                            "--tail=60",
-                            check=False,
-                        ),
-                        flush=True,
-                    )
+                    _print_own_logs(kubectl, component)
                 job = kubectl.json(
                     "-n",
                     NAMESPACE,
