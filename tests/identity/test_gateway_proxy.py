@@ -131,7 +131,8 @@ async def stack(make_settings: Callable[..., Any], serve: Any) -> AsyncIterator[
         },
         service_url_template="http://127.0.0.1:1",
         max_body_bytes=2_000_000,
-        upstream_timeout_seconds=0.5,
+        # above what a store read takes on a loaded machine, below the slow route's 3 s
+        upstream_timeout_seconds=2.0,
         rate_limit_ip=1000,
     )
     gateway = await serve(gateway_app.create(settings))
