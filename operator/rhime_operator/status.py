@@ -184,6 +184,212 @@ def _summary(
     return rows
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Said:
+    """What one condition says, before it is stamped with the generation and the time."""
+
+    type: str
+    status: bool | None
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Observed:
+    """The children of a valid spec as seen on the cluster, which every condition reads."""
+
+    components: list[dict[str, Any]]
+    infra: list[dict[str, Any]]
+    infra_names: list[str]
+    external: list[str]
+    # the first problem of each component, and the first that is not an eviction
+    stuck: dict[str, PodProblem]
+    rolling: list[PodProblem]
+
+    @property
+    def waiting_components(self) -> list[str]:
+        return [r["name"] for r in self.components if r["ready"] < r["desired"]]
+
+    @property
+    def waiting_infra(self) -> list[str]:
+        return [r["name"] for r in self.infra if r["ready"] < r["desired"]]
+
+    @property
+    def components_ok(self) -> bool:
+        return not self.waiting_components
+
+    @property
+    def infra_ok(self) -> bool:
+        return not self.waiting_infra
+
+    @property
+    def ready_count(self) -> int:
+        return len(self.components) - len(self.waiting_components)
+
+    def why(self, waiting: Sequence[str]) -> tuple[str | None, str]:
+        """The reason of the first stuck pod among `waiting`, and what every stuck one says."""
+        found = [self.stuck[n] for n in waiting if n in self.stuck]
+        said = "; ".join(f"{p.component}: {p.reason} ({p.message})" for p in found)
+        return (found[0].reason if found else None), (f"; {said}" if said else "")
+
+    @property
+    def infra_message(self) -> str:
+        waiting = self.waiting_infra
+        if waiting:
+            return f"waiting for {', '.join(waiting)}{self.why(waiting)[1]}"
+        managed = ", ".join(self.infra_names) or "none"
+        return f"managed: {managed}; external: {', '.join(self.external) or 'none'}"
+
+    @property
+    def components_message(self) -> str:
+        waiting = self.waiting_components
+        total = len(self.components)
+        if not waiting:
+            return f"all {total} components have their replicas ready"
+        detail = self.why(waiting)[1]
+        return (
+            f"{self.ready_count}/{total} components ready; waiting for {', '.join(waiting)}{detail}"
+        )
+
+
+def _observe(
+    spec: spec_mod.Spec, workloads: Iterable[Workload], problems: Iterable[PodProblem]
+) -> _Observed:
+    seen_components: dict[str, Workload] = {}
+    seen_infra: dict[str, Workload] = {}
+    for w in workloads:
+        (seen_infra if w.kind == "StatefulSet" else seen_components)[w.component] = w
+    component_names, infra_names = expected_workloads(spec)
+    stuck: dict[str, PodProblem] = {}
+    rolling: list[PodProblem] = []
+    for problem in problems:
+        stuck.setdefault(problem.component, problem)
+        # An evicted pod stays listed after its replacement runs: it is history, not news.
+        if problem.reason != "Evicted" and problem.component not in {p.component for p in rolling}:
+            rolling.append(problem)
+    return _Observed(
+        components=_summary(
+            component_names,
+            seen_components,
+            default_desired={n: spec.replicas(n) for n in component_names},
+        ),
+        infra=_summary(infra_names, seen_infra, default_desired={}),
+        infra_names=infra_names,
+        external=[k.value for k in spec_mod.Infra if not spec.infra(k).managed],
+        stuck=stuck,
+        rolling=rolling,
+    )
+
+
+def _all_ok(seen: _Observed, *, apply_error: str | None) -> bool:
+    return seen.infra_ok and seen.components_ok and not apply_error
+
+
+def _invalid(error: spec_mod.SpecError | None) -> list[_Said]:
+    """Every condition of a spec that cannot be read: nothing else is evaluated."""
+    reason = error.reason if error else "InvalidSpec"
+    message = error.message if error else "the spec could not be read"
+    unevaluated = "not evaluated: the spec is invalid"
+    return [
+        _Said(type=READY, status=False, reason=reason, message=message),
+        _Said(
+            type=RECONCILING,
+            status=False,
+            reason="Stalled",
+            message="nothing is applied until this is fixed",
+        ),
+        _Said(type=STALLED, status=True, reason=reason, message=message),
+        _Said(type=PAUSED, status=False, reason="NotPaused", message="spec.paused is false"),
+        _Said(type=INFRASTRUCTURE_READY, status=None, reason="Stalled", message=unevaluated),
+        _Said(type=COMPONENTS_AVAILABLE, status=None, reason="Stalled", message=unevaluated),
+    ]
+
+
+def _ready(seen: _Observed, *, apply_error: str | None) -> _Said:
+    if apply_error:
+        # held at False until an apply succeeds, whatever the children say
+        return _Said(
+            type=READY,
+            status=False,
+            reason="ApplyFailed",
+            message="applying the spec failed; retrying",
+        )
+    ok = _all_ok(seen, apply_error=apply_error)
+    if ok:
+        message = "the platform is ready"
+    elif not seen.components_ok:
+        message = seen.components_message
+    else:
+        message = seen.infra_message
+    reason = "Available" if ok else "NotAvailable"
+    return _Said(type=READY, status=ok, reason=reason, message=message)
+
+
+def _reconciling(seen: _Observed, *, paused: bool, apply_error: str | None) -> _Said:
+    if apply_error and not paused:
+        return _Said(type=RECONCILING, status=True, reason="ApplyFailed", message=apply_error[:500])
+    if paused:
+        message = "spec.paused is true: no changes are applied"
+        return _Said(type=RECONCILING, status=False, reason="Paused", message=message)
+    if seen.rolling:
+        # Pods that cannot start, whether or not older ones still serve: say which and why.
+        said = "; ".join(f"{p.component}: {p.reason} ({p.message})" for p in seen.rolling)
+        reason = seen.rolling[0].reason
+        return _Said(type=RECONCILING, status=True, reason=reason, message=f"stuck: {said}"[:500])
+    if _all_ok(seen, apply_error=apply_error):
+        message = "every child matches the spec"
+        return _Said(type=RECONCILING, status=False, reason="Reconciled", message=message)
+    message = "waiting for children to become ready"
+    return _Said(type=RECONCILING, status=True, reason="Progressing", message=message)
+
+
+def _stalled(*, paused: bool, apply_error: str | None) -> _Said:
+    if apply_error:
+        message = "the spec is valid; applying it failed and is retried"
+    elif paused:
+        message = "the spec is valid; applying is paused"
+    else:
+        message = "the spec is valid and applied"
+    return _Said(type=STALLED, status=False, reason="Valid", message=message)
+
+
+def _paused(*, paused: bool) -> _Said:
+    if paused:
+        message = "spec.paused is true: children are left as they are"
+        return _Said(type=PAUSED, status=True, reason="PausedBySpec", message=message)
+    return _Said(type=PAUSED, status=False, reason="NotPaused", message="spec.paused is false")
+
+
+def _infrastructure_ready(seen: _Observed) -> _Said:
+    ok = seen.infra_ok
+    reason = "Ready" if ok else seen.why(seen.waiting_infra)[0] or "Waiting"
+    return _Said(type=INFRASTRUCTURE_READY, status=ok, reason=reason, message=seen.infra_message)
+
+
+def _components_available(seen: _Observed) -> _Said:
+    ok = seen.components_ok
+    reason = (
+        "MinimumReplicasAvailable"
+        if ok
+        else seen.why(seen.waiting_components)[0] or "ReplicasUnavailable"
+    )
+    message = seen.components_message
+    return _Said(type=COMPONENTS_AVAILABLE, status=ok, reason=reason, message=message)
+
+
+def _monitoring_ready(*, applied: bool) -> _Said:
+    if applied:
+        message = "a PodMonitor, alert rules and dashboards are applied"
+        return _Said(type=MONITORING_READY, status=True, reason="Applied", message=message)
+    message = (
+        "no PodMonitor or PrometheusRule CRD on this cluster: install the "
+        "Prometheus Operator's CRDs; the dashboards are applied"
+    )
+    return _Said(
+        type=MONITORING_READY, status=False, reason="PrometheusOperatorMissing", message=message
+    )
+
+
 def render_status(
     *,
     generation: int,
@@ -203,160 +409,40 @@ def render_status(
     """
     prev = {c.get("type", ""): c for c in previous}
 
-    def cond(type_: str, value: bool | None, reason: str, message: str) -> dict[str, Any]:
-        return _condition(
-            type_,
-            value,
-            reason=reason,
-            message=message,
-            generation=generation,
-            previous=prev,
-            now=now,
-        )
+    def stamp(said: Iterable[_Said]) -> list[dict[str, Any]]:
+        return [
+            _condition(
+                s.type,
+                s.status,
+                reason=s.reason,
+                message=s.message,
+                generation=generation,
+                previous=prev,
+                now=now,
+            )
+            for s in said
+        ]
 
     if spec is None or error is not None:
-        reason = error.reason if error else "InvalidSpec"
-        message = error.message if error else "the spec could not be read"
-        return {
-            "observedGeneration": generation,
-            "conditions": [
-                cond(READY, False, reason, message),
-                cond(RECONCILING, False, "Stalled", "nothing is applied until this is fixed"),
-                cond(STALLED, True, reason, message),
-                cond(PAUSED, False, "NotPaused", "spec.paused is false"),
-                cond(INFRASTRUCTURE_READY, None, "Stalled", "not evaluated: the spec is invalid"),
-                cond(COMPONENTS_AVAILABLE, None, "Stalled", "not evaluated: the spec is invalid"),
-            ],
-        }
-
-    seen_components: dict[str, Workload] = {}
-    seen_infra: dict[str, Workload] = {}
-    for w in workloads:
-        (seen_infra if w.kind == "StatefulSet" else seen_components)[w.component] = w
-    component_names, infra_names = expected_workloads(spec)
-    components = _summary(
-        component_names,
-        seen_components,
-        default_desired={n: spec.replicas(n) for n in component_names},
-    )
-    infra = _summary(infra_names, seen_infra, default_desired={})
-    waiting_components = [r["name"] for r in components if r["ready"] < r["desired"]]
-    waiting_infra = [r["name"] for r in infra if r["ready"] < r["desired"]]
-    infra_ok = not waiting_infra
-    components_ok = not waiting_components
-    ready_count = len(components) - len(waiting_components)
-    external = [k.value for k in spec_mod.Infra if not spec.infra(k).managed]
-    stuck: dict[str, PodProblem] = {}
-    rolling: list[PodProblem] = []
-    for problem in problems:
-        stuck.setdefault(problem.component, problem)
-        # An evicted pod stays listed after its replacement runs: it is history, not news.
-        if problem.reason != "Evicted" and problem.component not in {p.component for p in rolling}:
-            rolling.append(problem)
-
-    def why(waiting: Sequence[str]) -> tuple[str | None, str]:
-        """The reason of the first stuck pod among `waiting`, and what every stuck one says."""
-        found = [stuck[n] for n in waiting if n in stuck]
-        said = "; ".join(f"{p.component}: {p.reason} ({p.message})" for p in found)
-        return (found[0].reason if found else None), (f"; {said}" if said else "")
-
-    comp_reason, comp_detail = why(waiting_components)
-    infra_reason, infra_detail = why(waiting_infra)
-
-    infra_msg = (
-        f"waiting for {', '.join(waiting_infra)}{infra_detail}"
-        if waiting_infra
-        else "managed: "
-        + (", ".join(infra_names) or "none")
-        + "; external: "
-        + (", ".join(external) or "none")
-    )
-    comp_msg = (
-        f"{ready_count}/{len(components)} components ready; waiting for "
-        + ", ".join(waiting_components)
-        + comp_detail
-        if waiting_components
-        else f"all {len(components)} components have their replicas ready"
-    )
-    all_ok = infra_ok and components_ok and not apply_error
-    if apply_error and not spec.paused:
-        reconciling = cond(RECONCILING, True, "ApplyFailed", apply_error[:500])
-    elif spec.paused:
-        reconciling = cond(
-            RECONCILING, False, "Paused", "spec.paused is true: no changes are applied"
-        )
-    elif rolling:
-        # Pods that cannot start, whether or not older ones still serve: say which and why.
-        said = "; ".join(f"{p.component}: {p.reason} ({p.message})" for p in rolling)
-        reconciling = cond(RECONCILING, True, rolling[0].reason, f"stuck: {said}"[:500])
-    elif all_ok:
-        reconciling = cond(RECONCILING, False, "Reconciled", "every child matches the spec")
-    else:
-        reconciling = cond(RECONCILING, True, "Progressing", "waiting for children to become ready")
+        return {"observedGeneration": generation, "conditions": stamp(_invalid(error))}
+    seen = _observe(spec, workloads, problems)
+    said = [
+        _ready(seen, apply_error=apply_error),
+        _reconciling(seen, paused=spec.paused, apply_error=apply_error),
+        _stalled(paused=spec.paused, apply_error=apply_error),
+        _paused(paused=spec.paused),
+        _infrastructure_ready(seen),
+        _components_available(seen),
+    ]
+    if monitoring is not None:
+        said.append(_monitoring_ready(applied=monitoring))
     return {
         "observedGeneration": generation,
-        "componentsReady": f"{ready_count}/{len(components)}",
-        "components": components,
-        "infrastructure": [{**row, "mode": "managed"} for row in infra]
-        + [{"name": n, "ready": 0, "desired": 0, "mode": "external"} for n in external],
-        "conditions": [
-            cond(READY, False, "ApplyFailed", "applying the spec failed; retrying")
-            if apply_error
-            else cond(
-                READY,
-                all_ok,
-                "Available" if all_ok else "NotAvailable",
-                "the platform is ready" if all_ok else comp_msg if not components_ok else infra_msg,
-            ),
-            reconciling,
-            cond(
-                STALLED,
-                False,
-                "Valid",
-                "the spec is valid; applying it failed and is retried"
-                if apply_error
-                else "the spec is valid; applying is paused"
-                if spec.paused
-                else "the spec is valid and applied",
-            ),
-            cond(
-                PAUSED,
-                spec.paused,
-                "PausedBySpec" if spec.paused else "NotPaused",
-                "spec.paused is true: children are left as they are"
-                if spec.paused
-                else "spec.paused is false",
-            ),
-            cond(
-                INFRASTRUCTURE_READY,
-                infra_ok,
-                "Ready" if infra_ok else infra_reason or "Waiting",
-                infra_msg,
-            ),
-            cond(
-                COMPONENTS_AVAILABLE,
-                components_ok,
-                "MinimumReplicasAvailable"
-                if components_ok
-                else comp_reason or "ReplicasUnavailable",
-                comp_msg,
-            ),
-        ]
-        + (
-            []
-            if monitoring is None
-            else [
-                cond(
-                    MONITORING_READY,
-                    monitoring,
-                    "Applied" if monitoring else "PrometheusOperatorMissing",
-                    "a PodMonitor, alert rules and dashboards are applied"
-                    if monitoring
-                    else "no PodMonitor or PrometheusRule CRD on this cluster: install the "
-                    "Prometheus Operator's CRDs; the dashboards are applied",
-                )
-            ]
-        ),
+        "componentsReady": f"{seen.ready_count}/{len(seen.components)}",
+        "components": seen.components,
+        "infrastructure": [{**row, "mode": "managed"} for row in seen.infra]
+        + [{"name": n, "ready": 0, "desired": 0, "mode": "external"} for n in seen.external],
+        "conditions": stamp(said),
     }
 
 
