@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
+from rhime.music.spotify import tokens
 from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
-from rhime.spotify import tokens
 from rhime.spotify.settings import Settings
 from tests.music_services.music_helpers import connect, oid, service_headers
 from tests.support import SPOTIFY_CLIENT_ID as CLIENT_ID

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from rhime.music.spotify import tokens
 from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
-from rhime.spotify import tokens
 from rhime.spotify.settings import Settings
 from tests.music_services.music_helpers import (
     JSON,

@@ -1,5 +1,7 @@
-"""Music taste: profiles from Spotify top items, similarity measures, candidate generation.
+"""The music context's shared code, below the spotify and recommendation components.
 
-Everything here is pure and works on plain data, so the worker, the service, the fake Spotify
-and the benchmark share the same functions.
+Music taste (profiles from Spotify top items, similarity measures, candidate generation) is
+pure and works on plain data, so the worker, the services, the fake Spotify and the benchmark
+share the same functions. Beside it: the `music` database's shared collections (`store`,
+`tastes`) and Spotify access (`spotify`), which both components use.
 """

@@ -29,6 +29,16 @@ class TopArtist:
     genres: tuple[str, ...]
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TopItems:
+    """A user's top tracks and artists as fetched from Spotify, with genres back-filled."""
+
+    tracks: list[TopTrack]
+    artists: list[TopArtist]
+    genres_by_artist: dict[str, tuple[str, ...]]
+    names: dict[str, str]  # track and artist ids → names
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Profile:
     """Non-negative weights per item; a genre's key is the genre name."""

@@ -17,8 +17,8 @@ from pymongo import DeleteOne, UpdateOne
 from rhime.music import candidates as cand
 from rhime.music import proximity as px
 from rhime.music import similarity as sim
-from rhime.music import taste
-from rhime.recommendation import store, tastes
+from rhime.music import taste, tastes
+from rhime.recommendation import store
 
 KEEP = 50  # recommendations written per computation (pages of 10)
 MAX_STORED = 100  # a user's undismissed list is trimmed to this many

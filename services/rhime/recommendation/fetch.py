@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rhime.music import taste
-from rhime.spotify.api import Call
+from rhime.music.spotify.api import Call
+from rhime.music.taste import TopItems
 
 PAGE = 50
 MAX_PAGES = 4  # Spotify serves at most a few pages of top items
 ARTIST_BATCH = 50  # /v1/artists accepts up to 50 ids
 
 Get = Callable[[Call], Awaitable[Any]]
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TopItems:
-    tracks: list[taste.TopTrack]
-    artists: list[taste.TopArtist]
-    genres_by_artist: dict[str, tuple[str, ...]]
-    names: dict[str, str]  # track and artist ids → names
 
 
 def _first(kind: str, time_range: str) -> Call:
@@ -50,7 +42,7 @@ async def _paged(get: Get, kind: str, time_range: str) -> list[dict[str, Any]]:
 
 
 async def top_items(get: Get, *, time_range: str) -> TopItems:
-    """`get(call)` makes one Web API call with the user's token (`rhime.spotify.api.web`)."""
+    """`get(call)` makes one Web API call with the user's token (`rhime.music.spotify.api.web`)."""
     raw_tracks = await _paged(get, "tracks", time_range)
     raw_artists = await _paged(get, "artists", time_range)
     names: dict[str, str] = {}

@@ -30,10 +30,10 @@ from rhime import blocking
 from rhime.graphview import client as graphview
 from rhime.kit import stores
 from rhime.kit.settings import Settings as KitSettings
-from rhime.music import proximity
-from rhime.recommendation import announce, compute, fetch, follows, store, tastes
+from rhime.music import proximity, tastes
+from rhime.music.spotify import api, tokens
+from rhime.recommendation import announce, compute, fetch, follows, store
 from rhime.recommendation.settings import WorkerSettings
-from rhime.spotify import api, tokens
 
 log = logging.getLogger("rhime.recommendation.jobs")
 T = TypeVar("T")

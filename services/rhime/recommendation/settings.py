@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from rhime.kit.settings import Settings as KitSettings
-from rhime.spotify.settings import Settings as SpotifySettings
+from rhime.music.spotify.settings import Settings as SpotifySettings
 
 
 class Settings(KitSettings):

@@ -1,16 +1,6 @@
-"""The `music` database that the spotify service and the recommendation components share.
+"""The recommendation components' part of the `music` database, beside the collections they
+share with the spotify service (rhime.music.store, re-exported here).
 
-- `tokens`: Spotify tokens per user (see rhime.spotify.tokens).
-- `tastes`: one document per user: named top items with their weights, the profile used for
-  scoring (reweighed by IDF when the default measure needs it) and the index keys it holds.
-- `postings`: the inverted index of rhime.music.candidates, one `{key, userId, wt}` document
-  per posting, read as `find({key}).sort(wt desc).limit(n)`.
-- `stats`: per item key, `df` (users whose profile has it, for IDF) and `postings` (length of
-  the key's posting list).
-- `recommendations`: `{_id: "a:b", userId: a, otherId: b, similarity, taste, closeness,
-  dismissed, explanation}`, one per direction. `similarity` ranks: `taste` (symmetric) raised
-  by `closeness` (a's follow graph; set only by a's own computation, as are the explanation's
-  `mutualFollows` and `followedBy`).
 - `refreshes`: the weekly refresh's durable progress, one document per week.
 - `announced`: `{_id: "a:b", userId: a, otherId: b, at}`, one per pair ever among a's top
   recommendations, so the weekly refresh tells a only of people new to them; the document
@@ -22,42 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
-DATABASE = "music"
-TOKENS = "tokens"
-TASTES = "tastes"
-POSTINGS = "postings"
-STATS = "stats"
-RECOMMENDATIONS = "recommendations"
+from rhime.music import store as shared
+from rhime.music.store import DATABASE as DATABASE
+from rhime.music.store import POSTINGS as POSTINGS
+from rhime.music.store import RECOMMENDATIONS as RECOMMENDATIONS
+from rhime.music.store import STATS as STATS
+from rhime.music.store import TASTES as TASTES
+from rhime.music.store import TOKENS as TOKENS
+from rhime.music.store import recommendation_id as recommendation_id
+
 REFRESHES = "refreshes"
 ANNOUNCED = "announced"
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
-    POSTINGS: [IndexModel([("key", ASCENDING), ("wt", DESCENDING)])],
-    RECOMMENDATIONS: [
-        IndexModel(
-            [
-                ("userId", ASCENDING),
-                ("dismissed", ASCENDING),
-                ("similarity", DESCENDING),
-                ("otherId", ASCENDING),
-            ]
-        ),
-        # the recommendations naming a person, when they delete their account
-        IndexModel([("otherId", ASCENDING)]),
-        IndexModel([("explanation.followedBy", ASCENDING)]),
-    ],
+    **shared.INDEXES,
     # the announcements naming a person, when they delete their account
     ANNOUNCED: [IndexModel([("userId", ASCENDING)]), IndexModel([("otherId", ASCENDING)])],
-    # the weekly refresh pages through connected users by id
-    TOKENS: [IndexModel([("connected", ASCENDING), ("_id", ASCENDING)])],
 }
-
-
-def posting_id(key: str, user_id: str) -> str:
-    return f"{key}|{user_id}"
-
-
-def recommendation_id(user_id: str, other_id: str) -> str:
-    return f"{user_id}:{other_id}"

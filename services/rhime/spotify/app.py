@@ -18,8 +18,10 @@ from pydantic import BaseModel
 from rhime import events
 from rhime.kit import access_tokens, bus, errors, identity, outbox
 from rhime.kit import app as kit_app
-from rhime.recommendation import jobs, store, tastes
-from rhime.spotify import api, archive, artists, deletion, oauth, search, tokens
+from rhime.music import store, tastes
+from rhime.music.spotify import api, tokens
+from rhime.recommendation import jobs
+from rhime.spotify import archive, artists, deletion, oauth, search
 from rhime.spotify.settings import Settings
 
 log = logging.getLogger("rhime.spotify")

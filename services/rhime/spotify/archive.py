@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from rhime.music import taste
-from rhime.recommendation import store, tastes
+from rhime.music import store, taste, tastes
 
 TOP = 50  # items per category, as the top-items route gives at most
 

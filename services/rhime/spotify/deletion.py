@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from rhime.recommendation import announce, jobs, store, tastes
+from rhime.music import store, tastes
+from rhime.recommendation import announce, jobs
 from rhime.spotify.settings import Settings
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import redis.asyncio as aioredis
 
-from rhime.spotify import api, tokens
+from rhime.music.spotify import api, tokens
 from rhime.spotify.settings import Settings
 
 

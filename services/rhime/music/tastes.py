@@ -16,9 +16,8 @@ from pymongo import DeleteOne, UpdateOne
 
 from rhime.music import candidates as cand
 from rhime.music import similarity as sim
-from rhime.music import taste
-from rhime.recommendation import store
-from rhime.recommendation.fetch import TopItems
+from rhime.music import store, taste
+from rhime.music.taste import TopItems
 
 LIMITS = cand.IndexLimits()
 _PREFIX: Mapping[taste.Category, str] = {

@@ -3,7 +3,7 @@
 spotipy reads and writes its cache from a thread of the Spotify pool, while the store is
 async and bound to the event loop that made its client: each read or write runs on that loop
 and the thread waits for it. What a write means (a new connection, a fenced refresh) is the
-store's business (`rhime.spotify.tokens`), passed in as `write`.
+store's business (`rhime.music.spotify.tokens`), passed in as `write`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from spotipy.cache_handler import CacheHandler
 
-from rhime.spotify import api
+from rhime.music.spotify import api
 
 T = TypeVar("T")
 TokenInfo = dict[str, Any]
