@@ -4,8 +4,11 @@ rules from the catalogue, passwords from a seed); nobody gets in without a passw
 from __future__ import annotations
 
 import secrets
+import subprocess
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -84,6 +87,62 @@ def test_a_component_writes_its_own_keys_and_no_one_elses(
         client.keys("*")
     with pytest.raises(redis.exceptions.NoPermissionError):
         client.flushall()
+
+
+def test_scripts_and_transactions_survive_a_restart_of_an_append_only_redis(
+    tmp_path: Path,
+) -> None:
+    """The managed Redis keeps an append-only log and the platform's users. Redis replays
+    the log as the default user and checks ACLs again at each EXEC, so the writes of every
+    Lua script and MULTI (like count transitions, rq's job moves) must replay under it."""
+    access = grants.Access(seed=secrets.token_urlsafe(16), namespace="aof", admin=True)
+    port = servers.free_port()
+    (tmp_path / "users.acl").write_text(access.redis_acl())
+    command = [
+        *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)),
+        *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+        *("--aclfile", str(tmp_path / "users.acl")),
+    ]
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        ready = servers._redis_ready(port)
+        deadline = time.monotonic() + 10
+        while not ready():
+            assert server.poll() is None, "redis exited"
+            assert time.monotonic() < deadline, "redis did not start"
+            time.sleep(0.05)
+        return server
+
+    server = start()
+    try:
+        client = redis.Redis.from_url(access.url(url, user="like-batch-updater"))
+        state, pending = "aof:likes:{p1}:state", "aof:likes:{p1}:pending"
+        script = "redis.call('HSET', KEYS[1], 'u1', '7:1') return redis.call('INCRBY', KEYS[2], 1)"
+        assert client.eval(script, 2, state, pending) == 1
+        with client.pipeline(transaction=True) as multi:
+            multi.incrby(pending, 1)
+            multi.sadd("aof:likes:dirty", "p1")
+            multi.execute()
+        client.close()
+        server.kill()  # as a force-deleted pod: no shutdown, only what the log holds
+        server.wait()
+        server = start()
+        admin = redis.Redis.from_url(access.url(url, user=grants.ADMIN))
+        assert admin.hgetall(state) == {b"u1": b"7:1"}
+        assert admin.get(pending) == b"2"
+        assert admin.smembers("aof:likes:dirty") == {b"p1"}
+        admin.close()
+        # the default user stays closed to clients
+        anonymous = redis.Redis(host="127.0.0.1", port=port)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            anonymous.get(state)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port, username="default", password="x").ping()
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_the_gateway_reads_sign_outs_but_cannot_undo_one(

@@ -67,7 +67,8 @@ def test_the_managed_server_reads_its_own_users_file_only(
 def test_the_users_are_the_components_with_their_catalogue_rules() -> None:
     data = _stores(_platform())
     acl = data["users.acl"].splitlines()
-    assert acl[0] == "user default off resetkeys resetchannels -@all"
+    # off: nobody signs in as it; its rights are for replaying the append-only log
+    assert acl[0] == "user default off ~* &* +@all"
     assert not any(grants.ADMIN in line for line in acl)  # a cluster has no all-powerful user
     redis_users = {c.name for c in catalogue.COMPONENTS if catalogue.Backing.REDIS in c.backing}
     by_user = {line.split()[1]: line.split() for line in acl[1:]}
