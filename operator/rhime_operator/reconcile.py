@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -104,6 +105,34 @@ async def _report(
     runtime.statuses[key] = status
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Pass:
+    """One reconciliation of one RhimeDeployment: what every step of it reads."""
+
+    body: kopf.Body
+    runtime: runtime_mod.Runtime
+    workloads: WorkloadsFn
+    problems: ProblemsFn
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    name: str
+    namespace: str
+    generation: int
+    # the status as last written, taken once the lock is held
+    previous_status: Mapping[str, Any]
+
+    @property
+    def key(self) -> runtime_mod.Key:
+        return (self.namespace, self.name)
+
+    @property
+    def previous(self) -> Sequence[Mapping[str, Any]]:
+        conditions: Sequence[Mapping[str, Any]] = self.previous_status.get("conditions") or []
+        return conditions
+
+    async def report(self, status: dict[str, Any]) -> None:
+        await _report(body=self.body, key=self.key, status=status, runtime=self.runtime)
+
+
 async def reconcile(
     *,
     body: kopf.Body,
@@ -122,122 +151,168 @@ async def reconcile(
     generation = int(meta.get("generation") or 1)
     key = (namespace, name)
     async with runtime.locks[key]:
-        previous_status = runtime.statuses.get(key) or dict(body.get("status") or {})
-        previous = previous_status.get("conditions") or []
+        run = _Pass(
+            body=body,
+            runtime=runtime,
+            workloads=workloads,
+            problems=problems,
+            logger=logger,
+            name=name,
+            namespace=namespace,
+            generation=generation,
+            previous_status=runtime.statuses.get(key) or dict(body.get("status") or {}),
+        )
         try:
             spec = spec_mod.parse(body.get("spec"), name=name)
-            apply = reapply and not spec.paused
-            if apply:
-                secrets = await _read_secrets(spec, namespace=namespace, runtime=runtime)
-                secrets[stores.secret_name(instance=name)] = await _stores_seed(
-                    name=name, namespace=namespace, runtime=runtime
-                )
+            # read only when applying: a status-only refresh needs no Secret
+            secrets = await _secrets(run, spec=spec) if reapply and not spec.paused else None
         except spec_mod.SpecError as exc:
-            level = logging.DEBUG if exc.message in str(previous) else logging.WARNING
-            logger.log(level, "Not applying %s/%s: %s", namespace, name, exc.message)
-            status = status_mod.render_status(
-                generation=generation,
-                spec=None,
-                workloads=(),
-                previous=previous,
-                now=_now(),
-                error=exc,
-            )
-            await _report(body=body, key=key, status=status, runtime=runtime)
-            return status
-
-        if apply:
-            try:
-                # Looked up only when wanted, or to prune what an earlier spec wanted.
-                crds = (
-                    spec.monitoring.enabled
-                    or status_mod.MONITORING_READY in {c.get("type") for c in previous}
-                ) and await _monitoring_crds(runtime)
-                runtime.monitoring[key] = crds
-                objs = [
-                    render.owned(obj, owner=body)
-                    for obj in render.render_platform(
-                        spec,
-                        instance=name,
-                        namespace=namespace,
-                        secrets=secrets,
-                        monitoring_crds=crds,
-                    )
-                ]
-                applied = await runtime.client.apply_all(objs)
-                pruned = await runtime.client.prune(
-                    namespace=namespace,
-                    instance=name,
-                    owner_uid=meta["uid"],
-                    keep={render.key(o) for o in objs},
-                    kinds={**names.CHILD_KINDS, **(monitoring_mod.KINDS if crds else {})},
-                )
-            except apply_mod.ApiError as exc:
-                first = key not in runtime.failures
-                runtime.failures[key] = str(exc)
-                if first:
-                    kopf.warn(body, reason="ApplyFailed", message=str(exc)[:500])
-                status = status_mod.render_status(
-                    generation=generation,
-                    spec=spec,
-                    workloads=workloads(),
-                    previous=previous,
-                    now=_now(),
-                    apply_error=runtime.failures[key],
-                    problems=problems(),
-                )
-                await _report(body=body, key=key, status=status, runtime=runtime)
-                raise kopf.TemporaryError(f"applying failed: {exc}", delay=5) from exc
-            runtime.failures.pop(key, None)
-            runtime.secret_fingerprints[key] = fingerprint(secrets)
-            for reason, items in (
-                ("Recreated", applied.recreated),
-                ("VolumeExpanded", applied.expanded),
-            ):
-                if items:
-                    kopf.info(body, reason=reason, message="; ".join(items))
-            if applied.not_expanded:
-                kopf.warn(
-                    body,
-                    reason="VolumeNotExpanded",
-                    message="kept their size (the storage class does not allow expansion): "
-                    + "; ".join(applied.not_expanded),
-                )
-            if previous_status.get("observedGeneration") != generation:
-                kopf.info(
-                    body,
-                    reason="Applied",
-                    message=f"applied generation {generation}: {len(objs)} objects",
-                )
-            if pruned:
-                kopf.info(
-                    body,
-                    reason="Pruned",
-                    message="removed " + ", ".join(f"{k}/{n}" for k, n in pruned),
-                )
-            logger.debug("Applied %d objects for %s/%s", len(objs), namespace, name)
-
+            return await _stall(run, error=exc)
+        if secrets is not None:
+            await _apply(run, spec=spec, secrets=secrets)
         # A failed apply stays reported until one succeeds, even on a status-only refresh.
-        seen, stuck = list(workloads()), list(problems())
-        status = status_mod.render_status(
-            generation=generation,
-            spec=spec,
-            workloads=seen,
-            previous=previous,
-            now=_now(),
-            apply_error=runtime.failures.get(key),
-            problems=stuck,
-            monitoring=runtime.monitoring.get(key, False) if spec.monitoring.enabled else None,
-        )
-        await _report(body=body, key=key, status=status, runtime=runtime)
-        if not spec.paused:
-            await _replace_stale(
-                body=body,
-                namespace=namespace,
-                runtime=runtime,
-                stale=status_mod.stale_pods(seen, stuck),
+        return await _refresh(run, spec=spec)
+
+
+async def _secrets(run: _Pass, *, spec: spec_mod.Spec) -> dict[str, dict[str, str]]:
+    """The Secrets the spec refers to, and the managed stores' seed."""
+    secrets = await _read_secrets(spec, namespace=run.namespace, runtime=run.runtime)
+    secrets[stores.secret_name(instance=run.name)] = await _stores_seed(
+        name=run.name, namespace=run.namespace, runtime=run.runtime
+    )
+    return secrets
+
+
+async def _stall(run: _Pass, *, error: spec_mod.SpecError) -> dict[str, Any]:
+    """Nothing is applied: the status says why."""
+    # said once as a warning, then quietly while it is the same
+    level = logging.DEBUG if error.message in str(run.previous) else logging.WARNING
+    run.logger.log(level, "Not applying %s/%s: %s", run.namespace, run.name, error.message)
+    status = status_mod.render_status(
+        generation=run.generation,
+        spec=None,
+        workloads=(),
+        previous=run.previous,
+        now=_now(),
+        error=error,
+    )
+    await run.report(status)
+    return status
+
+
+async def _apply(run: _Pass, *, spec: spec_mod.Spec, secrets: dict[str, dict[str, str]]) -> None:
+    """Apply the rendered children and prune the rest; a failure is reported and retried."""
+    try:
+        crds = await _monitoring_wanted(run, spec=spec)
+        objs = [
+            render.owned(obj, owner=run.body)
+            for obj in render.render_platform(
+                spec,
+                instance=run.name,
+                namespace=run.namespace,
+                secrets=secrets,
+                monitoring_crds=crds,
             )
-        return status
+        ]
+        applied = await run.runtime.client.apply_all(objs)
+        pruned = await run.runtime.client.prune(
+            namespace=run.namespace,
+            instance=run.name,
+            owner_uid=run.body["metadata"]["uid"],
+            keep={render.key(o) for o in objs},
+            kinds={**names.CHILD_KINDS, **(monitoring_mod.KINDS if crds else {})},
+        )
+    except apply_mod.ApiError as exc:
+        await _apply_failed(run, spec=spec, error=exc)
+        raise kopf.TemporaryError(f"applying failed: {exc}", delay=5) from exc
+    run.runtime.failures.pop(run.key, None)
+    run.runtime.secret_fingerprints[run.key] = fingerprint(secrets)
+    _announce(run, count=len(objs), applied=applied, pruned=pruned)
+    run.logger.debug("Applied %d objects for %s/%s", len(objs), run.namespace, run.name)
+
+
+async def _monitoring_wanted(run: _Pass, *, spec: spec_mod.Spec) -> bool:
+    """Whether the Prometheus Operator's objects are rendered (and pruned) this time."""
+    # Looked up only when wanted, or to prune what an earlier spec wanted.
+    crds = (
+        spec.monitoring.enabled
+        or status_mod.MONITORING_READY in {c.get("type") for c in run.previous}
+    ) and await _monitoring_crds(run.runtime)
+    run.runtime.monitoring[run.key] = crds
+    return crds
+
+
+async def _apply_failed(run: _Pass, *, spec: spec_mod.Spec, error: apply_mod.ApiError) -> None:
+    """Warn once per run of failures; the status holds the last one until an apply succeeds."""
+    first = run.key not in run.runtime.failures
+    run.runtime.failures[run.key] = str(error)
+    if first:
+        kopf.warn(run.body, reason="ApplyFailed", message=str(error)[:500])
+    status = status_mod.render_status(
+        generation=run.generation,
+        spec=spec,
+        workloads=run.workloads(),
+        previous=run.previous,
+        now=_now(),
+        apply_error=run.runtime.failures[run.key],
+        problems=run.problems(),
+    )
+    await run.report(status)
+
+
+def _announce(
+    run: _Pass, *, count: int, applied: apply_mod.Applied, pruned: list[tuple[str, str]]
+) -> None:
+    """Events for what a successful apply did besides patching."""
+    for reason, items in (
+        ("Recreated", applied.recreated),
+        ("VolumeExpanded", applied.expanded),
+    ):
+        if items:
+            kopf.info(run.body, reason=reason, message="; ".join(items))
+    if applied.not_expanded:
+        kopf.warn(
+            run.body,
+            reason="VolumeNotExpanded",
+            message="kept their size (the storage class does not allow expansion): "
+            + "; ".join(applied.not_expanded),
+        )
+    if run.previous_status.get("observedGeneration") != run.generation:
+        kopf.info(
+            run.body,
+            reason="Applied",
+            message=f"applied generation {run.generation}: {count} objects",
+        )
+    if pruned:
+        kopf.info(
+            run.body,
+            reason="Pruned",
+            message="removed " + ", ".join(f"{k}/{n}" for k, n in pruned),
+        )
+
+
+async def _refresh(run: _Pass, *, spec: spec_mod.Spec) -> dict[str, Any]:
+    """Write the status from what the cluster shows, and replace stale pods."""
+    seen, stuck = list(run.workloads()), list(run.problems())
+    status = status_mod.render_status(
+        generation=run.generation,
+        spec=spec,
+        workloads=seen,
+        previous=run.previous,
+        now=_now(),
+        apply_error=run.runtime.failures.get(run.key),
+        problems=stuck,
+        monitoring=run.runtime.monitoring.get(run.key, False) if spec.monitoring.enabled else None,
+    )
+    await run.report(status)
+    if not spec.paused:
+        await _replace_stale(
+            body=run.body,
+            namespace=run.namespace,
+            runtime=run.runtime,
+            stale=status_mod.stale_pods(seen, stuck),
+        )
+    return status
 
 
 async def _monitoring_crds(runtime: runtime_mod.Runtime) -> bool:
