@@ -323,7 +323,6 @@ COMPONENTS: tuple[Component, ...] = (
         secrets=(Secret.AUTH, Secret.SPOTIFY),
         auth_keys=(INTERNAL_KEY, ENCRYPTION_KEY),
         redis_keys=("oauth:*", "spotify-refresh:*", "spotify-artist:*"),
-        rq=True,
         description="Spotify OAuth, tokens, top artists, tracks and genres.",
     ),
     Component(
@@ -332,11 +331,13 @@ COMPONENTS: tuple[Component, ...] = (
         port=8113,
         entrypoint="rhime.recommendation.app:create",
         database="music",
-        consumes=("user.blocked", "user.unblocked", "user.deleted"),
+        # `user.authorized` enqueues the new connection's first taste fetch
+        consumes=("user.authorized", "user.blocked", "user.unblocked", "user.deleted"),
         publishes=("user.recommended",),  # staged by recommendation-worker's weekly refresh
         prefixes=("/api/recommendations",),
         calls=("user-graph-view",),
         backing=(Backing.MONGO, Backing.REDIS, Backing.NATS),
+        rq=True,
         description="My friend recommendations with an explanation; dismiss one.",
     ),
     Component(

@@ -28,7 +28,9 @@ async def spotify(
     music_settings: Callable[..., Any], serve: Any, fake: httpx.AsyncClient
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     port = servers.free_port()
-    settings = music_settings(SpotifySettings, public_url=f"http://127.0.0.1:{port}")
+    settings = music_settings(
+        SpotifySettings, component="spotify", public_url=f"http://127.0.0.1:{port}"
+    )
     served = await serve(spotify_app.create(settings), port=port)
     async with httpx.AsyncClient(base_url=served.url) as client:
         yield client, served.app.state.kit
@@ -351,18 +353,26 @@ async def test_someone_followed_by_people_i_follow_outranks_an_equal_taste_stran
     assert back["similarity"] > back["taste"]
 
 
+async def initial_job(res: jobs.Resources, user: str) -> None:
+    assert await res.redis.exists(f"rq:job:initial-{user}")
+
+
 async def test_a_deleted_account_is_forgotten_by_the_music_context(
-    spotify: tuple[httpx.AsyncClient, Any], res: jobs.Resources
+    spotify: tuple[httpx.AsyncClient, Any],
+    res: jobs.Resources,
+    music_settings: Callable[..., Any],
+    serve: Any,
 ) -> None:
-    """`user.deleted` (twice): tokens, taste, postings, their recommendations and the
-    others' about them, and their queued initial fetch go; nothing in the music database or
-    rq's keys names them."""
+    """`user.deleted` (twice), to the spotify service and the recommendation component:
+    tokens, taste, postings, their recommendations and the others' about them, and their
+    queued initial fetch go; nothing in the music database or rq's keys names them."""
     client, kit = spotify
+    await serve(rec_app.create(music_settings(Settings, component="recommendation")))
     alice, bob, cy = await connected_users(client, listeners(3, 3))
     for user in (alice, bob, cy):
         await jobs.sync_user(res, user_id=user, time_range="medium_term")
     assert alice in await recs_of(res.db, bob)
-    assert await res.redis.exists(f"rq:job:initial-{alice}")
+    await eventually(lambda: initial_job(res, alice))
     deleted = events.UserDeleted(id=f"user.deleted:{alice}", user_id=alice)
     bus = kit.require_bus()
     for _ in range(2):
@@ -382,6 +392,54 @@ async def test_a_deleted_account_is_forgotten_by_the_music_context(
     assert bob in await recs_of(res.db, cy)
     r = await client.get(f"/internal/connected/{alice}", headers=service_headers())
     assert r.json() == {"connected": False}
+
+
+async def drained(kit: Any, subject: str) -> None:
+    """The recommendation component has handled and acked every `subject` event so far."""
+    bus = kit.require_bus()
+    stream = events.stream_name(kit.settings.namespace, events.noun(subject))
+    durable = f"recommendation-{subject.replace('.', '-')}"
+    info = await bus.js.consumer_info(stream, durable)
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+
+
+async def test_a_connection_is_fetched_once_however_often_its_event_comes(
+    spotify: tuple[httpx.AsyncClient, Any],
+    res: jobs.Resources,
+    music_settings: Callable[..., Any],
+    serve: Any,
+) -> None:
+    """`user.authorized` comes at least once: while the first fetch is pending a repeat adds
+    no job, and once the taste is fetched a repeat enqueues nothing; the next connection
+    fetches again. A connection superseded by a later one is not fetched."""
+    client, _ = spotify
+    served = await serve(rec_app.create(music_settings(Settings, component="recommendation")))
+    kit = served.app.state.kit
+    queue = jobs.queue(res.settings, kit.extras["rq"])
+    (alice,) = await connected_users(client, listeners(4, 1))
+    await eventually(lambda: initial_job(res, alice))
+    authorized = events.UserAuthorized(id=f"user.authorized:{alice}:1", user_id=alice, connection=1)
+
+    async def deliver() -> None:
+        bus = kit.require_bus()
+        await bus.js.publish(bus.subject(authorized.SUBJECT), authorized.model_dump_json().encode())
+        await eventually(lambda: drained(kit, authorized.SUBJECT))
+
+    await deliver()
+    assert queue.job_ids == [f"initial-{alice}"]
+    # the worker runs it, and rq forgets it an hour later
+    await jobs.sync_user(res, user_id=alice, time_range=jobs.INITIAL_RANGE)
+    jobs.cancel_initial(kit.extras["rq"], user_id=alice)
+    for _ in range(2):
+        await deliver()
+    assert queue.job_ids == []
+    assert not await res.redis.exists(f"rq:job:initial-{alice}")
+
+    assert (await connect(client, alice, listener=listeners(4, 1)[0])).status_code == 302
+    await eventually(lambda: initial_job(res, alice))
+    jobs.cancel_initial(kit.extras["rq"], user_id=alice)
+    await deliver()  # connection 1's event, late: connection 2 is the current one
+    assert queue.job_ids == []
 
 
 async def test_people_apart_are_never_computed_for_each_other(

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import datetime
+import functools
 import logging
 import math
 from typing import Annotated, Any
@@ -15,11 +16,11 @@ import orjson
 from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import BaseModel
 
-from rhime import blocking, events
+from rhime import blocking
 from rhime.graphview import client as graphview
 from rhime.kit import app as kit_app
-from rhime.kit import bus, errors, identity, ids
-from rhime.recommendation import follows, store
+from rhime.kit import errors, identity, ids
+from rhime.recommendation import consumers, follows, store
 from rhime.recommendation.settings import Settings
 
 log = logging.getLogger("rhime.recommendation")
@@ -129,16 +130,6 @@ async def read_page(
     return shown, position
 
 
-async def blocked(db: Any, event: blocking.Change) -> None:
-    """Keep the copy of blocks that computations exclude; a block also removes what was
-    computed of the pair, both ways (dismissals too: lifting the block starts afresh)."""
-    await blocking.apply(db, event)
-    if isinstance(event, events.UserBlocked):
-        a, b = event.blocker_id, event.blocked_id
-        ids_ = [store.recommendation_id(a, b), store.recommendation_id(b, a)]
-        await db[store.RECOMMENDATIONS].delete_many({"_id": {"$in": ids_}})
-
-
 async def bring_back(db: Any, *, user_id: str, now: datetime.datetime) -> None:
     """Dismissals whose period is over: the person may be shown again. One never computed
     (dismissed before any match was stored) is dropped instead: the next computation brings
@@ -231,19 +222,8 @@ def create(settings: Settings) -> FastAPI:
             channel = kit.extras.get("graphview")
             if channel is not None:
                 await channel.close(grace=None)
-
-    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
-        async def block_changed(event: blocking.Change) -> None:
-            await blocked(kit.database, event)
-
-        async def user_deleted(event: events.UserDeleted) -> None:
-            await blocking.forget(kit.database, user_id=event.user_id)
-
-        return [
-            bus.Subscription(event=events.UserBlocked, handler=block_changed),
-            bus.Subscription(event=events.UserUnblocked, handler=block_changed),
-            bus.Subscription(event=events.UserDeleted, handler=user_deleted),
-        ]
+            if "rq" in kit.extras:
+                kit.extras["rq"].close()
 
     indexes: Any = store.INDEXES
     return kit_app.create_app(
@@ -254,7 +234,7 @@ def create(settings: Settings) -> FastAPI:
         routers=[router],
         indexes=indexes,
         on_ready=[open_channel],
-        subscriptions=subscriptions,
+        subscriptions=functools.partial(consumers.subscriptions, settings=settings),
         # the worker stages `user.recommended` here; this component publishes it
         outboxes=[store.ANNOUNCED],
         tasks=[close_channel],

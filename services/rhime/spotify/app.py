@@ -20,7 +20,6 @@ from rhime.kit import access_tokens, bus, errors, identity, outbox
 from rhime.kit import app as kit_app
 from rhime.music import store, tastes
 from rhime.music.spotify import api, tokens
-from rhime.recommendation import jobs
 from rhime.spotify import archive, artists, deletion, oauth, search
 from rhime.spotify.settings import Settings
 
@@ -86,14 +85,12 @@ def create(settings: Settings) -> FastAPI:
 
     async def on_ready(kit: kit_app.Kit) -> None:
         kit.extras["spotify"] = api.Client(settings)
-        kit.extras["rq"] = jobs.connection(settings)
 
     async def close(kit: kit_app.Kit) -> None:
         try:
             await asyncio.Event().wait()
         finally:
             await kit.extras["spotify"].aclose()
-            kit.extras["rq"].close()
 
     @router.get("/authorize", response_model=None)
     async def authorize(request: Request, user: identity.User, kit: kit_app.KitDep) -> Response:
@@ -138,14 +135,8 @@ def create(settings: Settings) -> FastAPI:
         except api.SpotifyError:
             log.warning("Spotify unavailable during the callback", exc_info=True)
             return _failed(request, "spotify_unavailable", "Spotify is unavailable; try again.")
+        # `user.authorized` now: the recommendation component fetches the taste on it
         await outbox.try_flush(kit, collection=store.TOKENS, doc_id=user.user_id)
-        try:
-            await asyncio.to_thread(
-                jobs.enqueue_initial, kit.extras["rq"], settings=settings, user_id=user.user_id
-            )
-        except Exception:
-            # the weekly refresh will fetch this user's taste anyway
-            log.exception("could not enqueue the initial fetch of %s", user.user_id)
         log.info("user %s connected Spotify (connection %d)", user.user_id, number)
         return RedirectResponse("/", status_code=302, headers={CONNECTED_HEADER: "1"})
 
