@@ -1,4 +1,4 @@
-"""The forwarding path, as plain ASGI: identify, gate, limit, then stream the request to the
+"""The forwarding path, as plain ASGI: identify, limit, gate, then stream the request to the
 upstream component and its response back. aiohttp's client is the forwarding client (in our
 measurement about 7x faster than httpx for proxying), on one pooled keep-alive session."""
 
@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime import catalogue
 from rhime.gateway import connected, forwarded, limits, routing
+from rhime.gateway.exchange import Caller, Exchange, refusal
 from rhime.gateway.settings import Settings
-from rhime.kit import access_tokens, client_address, errors, identity, logs, traces
+from rhime.kit import access_tokens, client_address, identity, logs, traces
 from rhime.kit.app import Kit
 
 log = logging.getLogger("rhime.gateway")
@@ -81,10 +82,6 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _error(status: int, msg: str, rid: str, headers: dict[str, str] | None = None) -> ASGIApp:
-    return errors.envelope(status, [{"msg": msg}], {**(headers or {}), logs.HEADER: rid})
-
-
 class Gateway:
     def __init__(self, app: ASGIApp, *, kit: Kit, settings: Settings) -> None:
         self.app = app
@@ -129,7 +126,9 @@ class Gateway:
             route = routing.match(self.routes, scope["path"])
             label = route.prefix if route else "unmatched"
             if tracing is None:
-                await self._handle(scope, receive, send_counted, headers, rid, route)
+                await self._handle(
+                    scope, receive, send_counted, headers=headers, rid=rid, route=route
+                )
             else:
                 with tracing.span(
                     f"{scope['method']} {label}",
@@ -138,7 +137,9 @@ class Gateway:
                     attributes={"http.request.method": scope["method"], "http.route": label},
                 ) as span:
                     try:
-                        await self._handle(scope, receive, send_counted, headers, rid, route)
+                        await self._handle(
+                            scope, receive, send_counted, headers=headers, rid=rid, route=route
+                        )
                     finally:
                         traces.set_status(span, status)
         finally:
@@ -166,91 +167,110 @@ class Gateway:
         scope: Scope,
         receive: Receive,
         send: Send,
+        *,
         headers: CIMultiDict[str],
         rid: str,
         route: routing.Route | None,
     ) -> None:
         path: str = scope["path"]
         if route is None or routing.is_internal(path) or routing.is_kit(path, KIT_PATHS):
-            await _error(404, errors.message(404), rid)(scope, receive, send)
+            await refusal(404, rid=rid)(scope, receive, send)
             return
+        ex = Exchange(
+            scope=scope, receive=receive, send=send, headers=headers, rid=rid, route=route
+        )
         if not self.kit.ready.is_set():
-            await _error(503, errors.message(503), rid)(scope, receive, send)
+            await ex.refuse(503)
             return
         length = headers.get("content-length")
         if length is not None and (
             not length.isdigit() or int(length) > self.settings.max_body_bytes
         ):
-            await _error(413, errors.message(413), rid)(scope, receive, send)
+            await ex.refuse(413)
             return
+        # each stage either answers the request itself (None) or hands the caller on
+        caller = await self._limit(ex, self._identify(ex))
+        if caller is not None:
+            caller = await self._gate(ex, caller)
+        if caller is not None:
+            await self._forward(ex, caller)
 
-        claims, from_cookie = self._claims(headers)
-        client_ip = self.forwarded.client(scope, headers)
-        if route.component == "auth":
-            key, limit = self.kit.key("rate", "auth", client_ip), self.settings.rate_limit_ip
-        elif claims is None:
-            key, limit = self.kit.key("rate", "ip", client_ip), self.settings.rate_limit_anonymous
-        else:
-            key, limit = self.kit.key("rate", "user", claims.user_id), self.settings.rate_limit_user
+    def _identify(self, ex: Exchange) -> Caller:
+        """The caller as the request presents them: a token not yet checked against sign-outs."""
+        claims, from_cookie = self._claims(ex.headers)
+        client_ip = self.forwarded.client(ex.scope, ex.headers)
+        return Caller(claims=claims, from_cookie=from_cookie, client_ip=client_ip)
+
+    def _rate(self, ex: Exchange, caller: Caller) -> tuple[str, int]:
+        """The rate window this request counts in, and its limit."""
+        if ex.route.component == "auth":
+            return self.kit.key("rate", "auth", caller.client_ip), self.settings.rate_limit_ip
+        if caller.claims is None:
+            return self.kit.key("rate", "ip", caller.client_ip), self.settings.rate_limit_anonymous
+        return self.kit.key("rate", "user", caller.claims.user_id), self.settings.rate_limit_user
+
+    async def _limit(self, ex: Exchange, caller: Caller) -> Caller | None:
+        """Count the request; the same read says whether the token was signed out since."""
+        claims = caller.claims
+        key, limit = self._rate(ex, caller)
+        namespace = self.settings.namespace
         verdict = await limits.check(
             self.kit.redis,
             key=key,
             limit=limit,
             window=self.settings.rate_window_seconds,
-            signed_out_key=access_tokens.revoked_key(self.settings.namespace, claims.user_id)
-            if claims
-            else None,
+            signed_out_key=access_tokens.revoked_key(namespace, claims.user_id) if claims else None,
             timeout=self.settings.redis_timeout_seconds,
-            spotify_changed_key=access_tokens.spotify_changed_key(
-                self.settings.namespace, claims.user_id
-            )
+            spotify_changed_key=access_tokens.spotify_changed_key(namespace, claims.user_id)
             if claims
             else None,
         )
-        if verdict.degraded and claims is not None and scope["method"] not in _SAFE_METHODS:
+        if verdict.degraded and claims is not None and ex.method not in _SAFE_METHODS:
             # a signed-out token must not change anything while sign-outs cannot be checked
-            retry = {"Retry-After": "5"}
-            await _error(503, UNCHECKED, rid, retry)(scope, receive, send)
-            return
+            await ex.refuse(503, message=UNCHECKED, headers={"Retry-After": "5"})
+            return None
         if claims is not None and claims.issued_at < verdict.signed_out_ms:
             claims = None  # signed out since this token was issued
         if claims is not None and claims.spotify and claims.issued_at < verdict.spotify_changed_ms:
             # Spotify was disconnected (or connected anew) since: the claim is asked again
             claims = dataclasses.replace(claims, spotify=False)
         if not verdict.allowed:
-            retry = {"Retry-After": str(verdict.retry_after)}
-            await _error(429, errors.message(429), rid, retry)(scope, receive, send)
-            return
-
-        refreshed: str | None = None
-        public = routing.is_docs(route, path)
-        if route.gate != catalogue.Gate.OPEN and not public:
-            if claims is None:
-                await _error(401, errors.message(401), rid)(scope, receive, send)
-                return
-            if route.gate == catalogue.Gate.SPOTIFY and not claims.spotify:
-                if not await connected.check(
-                    self.kit,
-                    settings=self.settings,
-                    base_url=self.spotify_url,
-                    user_id=claims.user_id,
-                    since_ms=verdict.spotify_changed_ms,
-                ):
-                    msg = "The user is not authorized to access this resource."
-                    await _error(401, msg, rid)(scope, receive, send)
-                    return
-                claims = access_tokens.Claims(
-                    user_id=claims.user_id,
-                    user_name=claims.user_name,
-                    spotify=True,
-                    issued_at=claims.issued_at,
-                    expires_at=claims.expires_at,
-                )
-                if from_cookie:
-                    refreshed = self._reissue(claims, spotify=True)
-        await self._forward(
-            scope, receive, send, headers, rid, route, claims, client_ip, refreshed, from_cookie
+            await ex.refuse(429, headers={"Retry-After": str(verdict.retry_after)})
+            return None
+        return dataclasses.replace(
+            caller, claims=claims, spotify_changed_ms=verdict.spotify_changed_ms
         )
+
+    async def _gate(self, ex: Exchange, caller: Caller) -> Caller | None:
+        """Refuse a closed route to an anonymous caller, and a Spotify one to a caller whose
+        Spotify is not connected (asked of spotify when the token does not say so)."""
+        claims = caller.claims
+        if ex.route.gate == catalogue.Gate.OPEN or routing.is_docs(ex.route, ex.path):
+            return caller
+        if claims is None:
+            await ex.refuse(401)
+            return None
+        if ex.route.gate != catalogue.Gate.SPOTIFY or claims.spotify:
+            return caller
+        if not await connected.check(
+            self.kit,
+            settings=self.settings,
+            base_url=self.spotify_url,
+            user_id=claims.user_id,
+            since_ms=caller.spotify_changed_ms,
+        ):
+            msg = "The user is not authorized to access this resource."
+            await ex.refuse(401, message=msg)
+            return None
+        claims = access_tokens.Claims(
+            user_id=claims.user_id,
+            user_name=claims.user_name,
+            spotify=True,
+            issued_at=claims.issued_at,
+            expires_at=claims.expires_at,
+        )
+        refreshed = self._reissue(claims, spotify=True) if caller.from_cookie else None
+        return dataclasses.replace(caller, claims=claims, refreshed=refreshed)
 
     def _claims(self, headers: CIMultiDict[str]) -> tuple[access_tokens.Claims | None, bool]:
         """The verified access token, from `Authorization: Bearer` or the cookie."""
@@ -326,117 +346,110 @@ class Gateway:
         self._identities[key] = (value, now + 60)
         return value
 
-    async def _forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        headers: CIMultiDict[str],
-        rid: str,
-        route: routing.Route,
-        claims: access_tokens.Claims | None,
-        client_ip: str,
-        refreshed: str | None,
-        from_cookie: bool,
-    ) -> None:
-        upstream_headers = CIMultiDict[str]()
-        for name, value in headers.items():
-            lower = name.lower()
-            if lower in _DROP_REQUEST:
-                continue
-            if route.api and lower in ("cookie", "authorization"):
-                continue  # services get the verified identity, never the credentials
-            upstream_headers.add(name, value)
-        upstream_headers[logs.HEADER] = rid
-        upstream_headers["x-forwarded-for"] = client_ip
-        upstream_headers[client_address.HEADER] = self._client_token(client_ip)
-        upstream_headers["x-forwarded-proto"] = scope.get("scheme", "http")
-        if "host" in headers:
-            upstream_headers["x-forwarded-host"] = headers["host"]
-        if claims is not None:
-            upstream_headers[identity.HEADER] = self._identity(claims)
-        if self.kit.tracing is not None:
-            traces.inject(upstream_headers)  # the gateway's span is the upstream's parent
-
-        url = route.base_url + scope["raw_path"].decode("latin-1")
-        if scope.get("query_string"):
-            url += "?" + scope["query_string"].decode("latin-1")
-        length = headers.get("content-length")
-        body: bytes | AsyncIterator[bytes] | None
+    async def _forward(self, ex: Exchange, caller: Caller) -> None:
+        upstream_headers = self._upstream_headers(ex, caller)
+        url = _url(ex)
         try:
-            if length is not None and int(length) <= _SMALL_BODY:
-                body = await self._read_all(receive)
-            elif length is not None or "transfer-encoding" in headers:
-                body = self._stream(receive)
-            else:
-                body = None
+            body = await self._body(ex)
         except BodyTooLarge:
-            await _error(413, errors.message(413), rid)(scope, receive, send)
+            await ex.refuse(413)
             return
-
         session: aiohttp.ClientSession = self.kit.extras["upstream"]
         started = False
         try:
             async with session.request(
-                scope["method"],
+                ex.method,
                 yarl.URL(url, encoded=True),  # forwarded exactly as received
                 headers=upstream_headers,
                 data=body,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=self.settings.connect_timeout_seconds,
-                    sock_read=self.settings.upstream_timeout_seconds,
-                ),
+                timeout=self._upstream_timeout(),
             ) as response:
-                out = [
-                    (k.encode("latin-1"), v.encode("latin-1"))
-                    for k, v in response.headers.items()
-                    if k.lower() not in _DROP_RESPONSE
-                ]
-                out.append((logs.HEADER.encode(), rid.encode()))
-                change = response.headers.get(access_tokens.SPOTIFY_HEADER)
-                if change is not None and route.component == "spotify" and claims is not None:
-                    # the connection changed on this very request: the cookie follows now
-                    now_connected = change == "1"
-                    await connected.remember(
-                        self.kit,
-                        settings=self.settings,
-                        user_id=claims.user_id,
-                        connected=now_connected,
-                    )
-                    if from_cookie:
-                        refreshed = self._reissue(claims, spotify=now_connected)
-                deleted = response.headers.get(access_tokens.DELETED_HEADER)
-                if deleted and route.component == "auth" and claims is not None:
-                    await self._forget(claims.user_id)
-                if refreshed:
-                    out.append((b"set-cookie", refreshed.encode("latin-1")))
-                await send(
+                out = await self._response_headers(ex, caller, response)
+                await ex.send(
                     {"type": "http.response.start", "status": response.status, "headers": out}
                 )
                 started = True
-                if (response.content_length or _SMALL_BODY + 1) <= _SMALL_BODY:
-                    # small bodies in one write: fewer packets, no chunk bookkeeping
-                    whole = await response.read()
-                    await send({"type": "http.response.body", "body": whole, "more_body": False})
-                    return
-                async for chunk in response.content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await _relay(ex.send, response)
         except BodyTooLarge:
             if not started:
-                await _error(413, errors.message(413), rid)(scope, receive, send)
+                await ex.refuse(413)
         except TimeoutError:
             if started:
                 raise
-            log.warning("%s timed out on %s", route.component, scope["path"])
-            await _error(504, errors.message(504), rid)(scope, receive, send)
+            log.warning("%s timed out on %s", ex.route.component, ex.path)
+            await ex.refuse(504)
         except (aiohttp.ClientError, OSError):
             if started:
                 raise
-            log.warning("%s unreachable on %s", route.component, scope["path"], exc_info=True)
-            await _error(502, errors.message(502), rid)(scope, receive, send)
+            log.warning("%s unreachable on %s", ex.route.component, ex.path, exc_info=True)
+            await ex.refuse(502)
+
+    def _upstream_timeout(self) -> aiohttp.ClientTimeout:
+        # no total: a response streams for as long as it keeps arriving
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=self.settings.connect_timeout_seconds,
+            sock_read=self.settings.upstream_timeout_seconds,
+        )
+
+    def _upstream_headers(self, ex: Exchange, caller: Caller) -> CIMultiDict[str]:
+        upstream_headers = CIMultiDict[str]()
+        for name, value in ex.headers.items():
+            lower = name.lower()
+            if lower in _DROP_REQUEST:
+                continue
+            if ex.route.api and lower in ("cookie", "authorization"):
+                continue  # services get the verified identity, never the credentials
+            upstream_headers.add(name, value)
+        upstream_headers[logs.HEADER] = ex.rid
+        upstream_headers["x-forwarded-for"] = caller.client_ip
+        upstream_headers[client_address.HEADER] = self._client_token(caller.client_ip)
+        upstream_headers["x-forwarded-proto"] = ex.scope.get("scheme", "http")
+        if "host" in ex.headers:
+            upstream_headers["x-forwarded-host"] = ex.headers["host"]
+        if caller.claims is not None:
+            upstream_headers[identity.HEADER] = self._identity(caller.claims)
+        if self.kit.tracing is not None:
+            traces.inject(upstream_headers)  # the gateway's span is the upstream's parent
+        return upstream_headers
+
+    async def _body(self, ex: Exchange) -> bytes | AsyncIterator[bytes] | None:
+        """A small body read whole (one write upstream), a larger one streamed."""
+        length = ex.headers.get("content-length")
+        if length is not None and int(length) <= _SMALL_BODY:
+            return await self._read_all(ex.receive)
+        if length is not None or "transfer-encoding" in ex.headers:
+            return self._stream(ex.receive)
+        return None
+
+    async def _response_headers(
+        self, ex: Exchange, caller: Caller, response: aiohttp.ClientResponse
+    ) -> list[tuple[bytes, bytes]]:
+        """The upstream's headers for the client, and what they tell the gateway to do."""
+        out = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.items()
+            if k.lower() not in _DROP_RESPONSE
+        ]
+        out.append((logs.HEADER.encode(), ex.rid.encode()))
+        refreshed = caller.refreshed
+        claims = caller.claims
+        change = response.headers.get(access_tokens.SPOTIFY_HEADER)
+        if change is not None and ex.route.component == "spotify" and claims is not None:
+            # the connection changed on this very request: the cookie follows now
+            now_connected = change == "1"
+            await connected.remember(
+                self.kit, settings=self.settings, user_id=claims.user_id, connected=now_connected
+            )
+            if caller.from_cookie:
+                refreshed = self._reissue(claims, spotify=now_connected)
+        deleted = response.headers.get(access_tokens.DELETED_HEADER)
+        if deleted and ex.route.component == "auth" and claims is not None:
+            await self._forget(claims.user_id)
+        if refreshed:
+            out.append((b"set-cookie", refreshed.encode("latin-1")))
+        return out
 
     async def _forget(self, user_id: str) -> None:
         """The person deleted their account: what the gateway keeps under their id goes. A
@@ -481,6 +494,25 @@ class Gateway:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+
+def _url(ex: Exchange) -> str:
+    url: str = ex.route.base_url + ex.scope["raw_path"].decode("latin-1")
+    if ex.scope.get("query_string"):
+        url += "?" + ex.scope["query_string"].decode("latin-1")
+    return url
+
+
+async def _relay(send: Send, response: aiohttp.ClientResponse) -> None:
+    """The upstream's response body, as it arrives."""
+    if (response.content_length or _SMALL_BODY + 1) <= _SMALL_BODY:
+        # small bodies in one write: fewer packets, no chunk bookkeeping
+        whole = await response.read()
+        await send({"type": "http.response.body", "body": whole, "more_body": False})
+        return
+    async for chunk in response.content.iter_any():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _cookie(values: list[str]) -> str:
