@@ -3,7 +3,7 @@ and remembered in Redis for a day: pictures change rarely, and a profile shows t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -51,3 +51,21 @@ async def remember(redis: aioredis.Redis, *, key_of: Any, artists: Sequence[Arti
         for artist in artists:
             pipe.set(key_of(artist.id), artist.model_dump_json(), ex=CACHE_SECONDS)
         await pipe.execute()
+
+
+async def lookup(
+    redis: aioredis.Redis,
+    *,
+    key_of: Callable[[str], str],
+    wanted: Sequence[str],
+    fetch: Callable[[list[str]], Awaitable[Any]],
+) -> list[Artist]:
+    """The `wanted` artists in order, from the cache or else one `fetch` of the missing ones
+    (a /v1/artists body); unknown ids are left out."""
+    known = dict(zip(wanted, await cached(redis, keys=[key_of(i) for i in wanted]), strict=True))
+    missing = [i for i, a in known.items() if a is None]
+    if missing:
+        fresh = from_body(await fetch(missing))
+        await remember(redis, key_of=key_of, artists=fresh)
+        known.update((a.id, a) for a in fresh)
+    return [a for i in wanted if (a := known.get(i)) is not None]
