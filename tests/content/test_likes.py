@@ -10,10 +10,8 @@ import httpx
 import pytest
 
 from rhime import events
-from rhime.kit import app as kit_app
 from rhime.likes import (
     batch,
-    consumer,
     count,
     counts,
     like,
@@ -425,41 +423,6 @@ async def test_like_state_left_in_redis_expires(
     assert sorted(left) == sorted(kit.key("likes", "{" + p + "}", "state") for p in POSTS)
     for key in left:
         assert 0 < await kit.redis.ttl(key) <= DAY, key
-
-
-async def test_a_hung_batch_handler_is_cut_off_and_its_events_retried(
-    make_settings: Callable[..., Any], serve: Any
-) -> None:
-    handled: list[str] = []
-    calls: list[int] = []
-
-    async def hangs_once(batch_: Any) -> None:
-        calls.append(len(batch_))
-        if len(calls) == 1:
-            await asyncio.Event().wait()  # a store that never answers
-        handled.extend(e.item_id for e in batch_)
-
-    async def consume(kit: Any) -> None:
-        await consumer.run(
-            kit,
-            consumer.BatchConsumer(
-                event=events.LikeToggled, handler=hangs_once, ack_wait=3.0, timeout=0.3
-            ),
-        )
-
-    settings = make_settings(component="hung-consumer")
-    served = await serve(
-        kit_app.create_app(settings, title="hung-consumer", database="likes", tasks=[consume])
-    )
-    event = events.LikeToggled(
-        id="like.toggled:1", item_id=POSTS[0], item_type="post", user_id="u", liked=True, seq=1
-    )
-    await served.app.state.kit.require_bus().publish(event)
-
-    async def retried() -> None:
-        assert handled == [POSTS[0]]
-
-    await eventually(retried, timeout=10)
 
 
 async def _naming(likes: Likes, user_id: str) -> list[str]:

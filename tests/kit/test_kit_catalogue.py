@@ -41,10 +41,6 @@ def test_the_app_opens_what_its_entry_declares(component: catalogue.Component) -
         assert kit.database_name == settings.database_name(component.database)
 
 
-# these take `like.toggled` in batches (likes/consumer.py), not as kit subscriptions
-BATCHED = {"like-updater": {"like.toggled"}, "like-batch-updater": {"like.toggled"}}
-
-
 @pytest.mark.parametrize("component", APPS, ids=lambda c: c.name)
 def test_the_app_consumes_what_its_entry_declares(component: catalogue.Component) -> None:
     """The entry's `consumes` makes the component's NATS permissions: one it forgot would
@@ -52,4 +48,4 @@ def test_the_app_consumes_what_its_entry_declares(component: catalogue.Component
     app = _app(component)
     factory = app.state.subscriptions
     subjects = {s.event.SUBJECT for s in factory(app.state.kit)} if factory else set()
-    assert subjects | BATCHED.get(component.name, set()) == set(component.consumes)
+    assert subjects == set(component.consumes)

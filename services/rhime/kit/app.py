@@ -26,13 +26,15 @@ from pymongo import IndexModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime import catalogue, grants
+from rhime.kit import batches, errors, logs, metrics, outbox, stores, supervisor, traces
 from rhime.kit import bus as bus_module
-from rhime.kit import errors, logs, metrics, outbox, stores, supervisor, traces
 from rhime.kit.settings import Settings
 
 log = logging.getLogger("rhime.kit")
 
-SubscriptionsFactory = Callable[["Kit"], Sequence[bus_module.Subscription[Any]]]
+SubscriptionsFactory = Callable[
+    ["Kit"], Sequence[bus_module.Subscription[Any] | batches.Batches[Any]]
+]
 Task = Callable[["Kit"], Coroutine[Any, Any, None]]
 
 

@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from rhime import events, grants
-from rhime.kit import errors, logs, streams, supervisor, traces
+from rhime.kit import batches, errors, logs, streams, supervisor, traces
 from rhime.kit.metrics import Metrics
 
 log = logging.getLogger("rhime.bus")
@@ -94,6 +94,11 @@ async def through_outage(
         if stopping.is_set():
             return False
         delay = min(delay * 2, 5.0)
+
+
+def durable_name(durable: str, event: type[events.Event]) -> str:
+    """The JetStream consumer of `durable` (a component, as a rule) for one event type."""
+    return f"{durable}-{event.SUBJECT.replace('.', '-')}"
 
 
 class Bus:
@@ -283,10 +288,22 @@ class Bus:
             headers[logs.HEADER] = rid
         return headers
 
-    def start(self, subscription: Subscription[Any], *, component: str) -> None:
-        durable = subscription.durable or component
-        name = f"{durable}-{subscription.event.SUBJECT.replace('.', '-')}"
-        self.tasks.start(name, lambda: self._consume(subscription, name), reports_up=True)
+    def start(
+        self, subscription: Subscription[Any] | batches.Batches[Any], *, component: str
+    ) -> None:
+        name = durable_name(subscription.durable or component, subscription.event)
+        if isinstance(subscription, Subscription):
+            run = functools.partial(self._consume, subscription, name)
+        else:
+            run = functools.partial(subscription.consume, self, name)
+        self.tasks.start(name, run, reports_up=True)
+
+    async def through_outage(
+        self, attempt: Callable[[], Awaitable[None]], *, held: Sequence[Msg], label: str
+    ) -> bool:
+        return await through_outage(
+            attempt, held=held, stopping=self._stopping, label=label, metrics=self.metrics
+        )
 
     async def subscribe(
         self, event: type[events.Event], *, durable: str, ack_wait: float, batch: int
@@ -331,13 +348,15 @@ class Bus:
         # them reach ack_wait (they would be redelivered while still being worked on), so
         # ack_wait stays short and a heartbeat says "in progress" for them.
         waiting: list[Msg] = []
-        beat = asyncio.create_task(self._heartbeat(waiting, sub.ack_wait))
+        beat = asyncio.create_task(self.keep_in_progress(waiting, sub.ack_wait))
         try:
             await self._fetch_loop(sub, durable, psub, waiting)
         finally:
             beat.cancel()
 
-    async def _heartbeat(self, waiting: list[Msg], ack_wait: float) -> None:
+    async def keep_in_progress(self, waiting: list[Msg], ack_wait: float) -> None:
+        """Tell JetStream, every third of ack_wait, that the messages in hand are being
+        worked on, so none reaches ack_wait and is handed out again meanwhile."""
         while True:
             await asyncio.sleep(ack_wait / 3)
             for msg in list(waiting):
@@ -357,7 +376,7 @@ class Bus:
                 msgs = []
             self.tasks.up(durable)
             if msgs:
-                self._begin()
+                self.begin()
                 waiting[:] = msgs
                 try:
                     for msg in msgs:
@@ -370,7 +389,7 @@ class Bus:
                         waiting.remove(msg)
                 finally:
                     waiting.clear()
-                    self._end()
+                    self.end()
             if time.monotonic() - last_lag > 5:
                 last_lag = time.monotonic()
                 await self.report_lag(psub, durable)
@@ -382,11 +401,12 @@ class Bus:
             info = await psub.consumer_info()
             self.metrics.consumer_pending.labels(durable).set(info.num_pending or 0)
 
-    def _begin(self) -> None:
+    def begin(self) -> None:
+        """A batch is in hand: `close` waits (up to its grace) until it is settled."""
         self._inflight += 1
         self._idle.clear()
 
-    def _end(self) -> None:
+    def end(self) -> None:
         self._inflight -= 1
         if self._inflight == 0:
             self._idle.set()
@@ -414,13 +434,7 @@ class Bus:
 
             try:
                 with traces.OFF if self.tracing is None else self._span(sub, durable, msg):
-                    if not await through_outage(
-                        attempt,
-                        held=[msg],
-                        stopping=self._stopping,
-                        label=durable,
-                        metrics=self.metrics,
-                    ):
+                    if not await self.through_outage(attempt, held=[msg], label=durable):
                         return
             except Exception as exc:
                 log.warning(

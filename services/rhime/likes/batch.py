@@ -41,9 +41,9 @@ from pydantic import Field
 
 from rhime import events
 from rhime.kit import app as kit_app
-from rhime.kit import errors
+from rhime.kit import batches, errors
 from rhime.kit.settings import Settings as KitSettings
-from rhime.likes import consumer, counts, guarded, resync
+from rhime.likes import counts, guarded, resync
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -167,7 +167,7 @@ async def record(
     items = sorted({e.item_id for e in batch})
     if items:
         pipe.sadd(dirty_key(kit), *items)
-    if last := consumer.last_sequence.get():
+    if last := batches.last_sequence.get():
         pipe.eval(_RAISE, 1, recorded, last)
     results = await pipe.execute()
     # all or none: Redis cannot lose data in the middle of one connection's pipeline
@@ -252,27 +252,29 @@ async def apply(kit: Kit, taken: dict[str, tuple[str, int]]) -> int:
 def create(settings: Settings) -> FastAPI:
     state_ttl = int(settings.state_ttl_days * 86_400)
 
-    async def consume(kit: kit_app.Kit) -> None:
+    def subscriptions(kit: kit_app.Kit) -> list[batches.Batches[events.LikeToggled]]:
         # the highest stream sequence acked: what JetStream has at the start, then ours
-        acked = await resync.acked(kit)
+        acked: int | None = None
 
         def note(sequence: int) -> None:
             nonlocal acked
-            acked = max(acked, sequence)
+            acked = max(acked or 0, sequence)
 
         async def handle(batch: Sequence[events.LikeToggled]) -> None:
+            nonlocal acked
+            if acked is None:
+                acked = await resync.acked(kit)
             await record(kit, batch, state_ttl=state_ttl, acked=acked)
 
-        await consumer.run(
-            kit,
-            consumer.BatchConsumer(
+        return [
+            batches.Batches(
                 event=events.LikeToggled,
                 handler=handle,
                 batch=settings.batch,
                 window=settings.window_seconds,
                 acked=note,
-            ),
-        )
+            )
+        ]
 
     async def flusher(kit: kit_app.Kit) -> None:
         while True:
@@ -290,5 +292,6 @@ def create(settings: Settings) -> FastAPI:
         title="like-batch-updater",
         database="likes",
         indexes=counts.INDEXES,
-        tasks=[consume, flusher],
+        subscriptions=subscriptions,
+        tasks=[flusher],
     )

@@ -39,7 +39,8 @@ import nats.js.errors
 from pymongo import UpdateOne
 
 from rhime import events
-from rhime.likes import consumer, counts, state
+from rhime.kit import bus as kit_bus
+from rhime.likes import counts, state
 
 if TYPE_CHECKING:
     from rhime.kit.app import Kit
@@ -127,7 +128,7 @@ def _stream(bus: Any) -> str:
 
 
 def _ours(kit: Kit) -> str:
-    return consumer.durable_name(kit.settings.component or "rhime", events.LikeToggled)
+    return kit_bus.durable_name(kit.settings.component or "rhime", events.LikeToggled)
 
 
 async def _caught_up(kit: Kit, *, poll: float) -> int:
@@ -135,7 +136,7 @@ async def _caught_up(kit: Kit, *, poll: float) -> int:
     that sequence."""
     bus = kit.require_bus()
     stream = _stream(bus)
-    theirs = consumer.durable_name(UPDATER, events.LikeToggled)
+    theirs = kit_bus.durable_name(UPDATER, events.LikeToggled)
     waited = 0.0
     while True:
         # ours not there yet: it was handed nothing

@@ -15,8 +15,9 @@ from pydantic import Field
 
 from rhime import events
 from rhime.kit import app as kit_app
+from rhime.kit import batches
 from rhime.kit.settings import Settings as KitSettings
-from rhime.likes import consumer, state
+from rhime.likes import state
 
 
 class Settings(KitSettings):
@@ -33,25 +34,24 @@ class Settings(KitSettings):
 
 
 def create(settings: Settings) -> FastAPI:
-    async def consume(kit: kit_app.Kit) -> None:
+    def subscriptions(kit: kit_app.Kit) -> list[batches.Batches[events.LikeToggled]]:
         async def handle(batch: Sequence[events.LikeToggled]) -> None:
             await state.apply(kit, batch)
 
-        await consumer.run(
-            kit,
-            consumer.BatchConsumer(
+        return [
+            batches.Batches(
                 event=events.LikeToggled,
                 handler=handle,
                 batch=settings.batch,
                 window=settings.window_seconds,
                 linger=settings.linger_seconds,
-            ),
-        )
+            )
+        ]
 
     return kit_app.create_app(
         settings,
         title="like-updater",
         database="likes",
         indexes={state.COLLECTION: state.INDEXES},
-        tasks=[consume],
+        subscriptions=subscriptions,
     )
