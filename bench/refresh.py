@@ -29,10 +29,10 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from rhime.kit import metrics
 from rhime.music import evaluation as ev
 from rhime.music import population as pop
+from rhime.music.spotify import api, tokens
 from rhime.recommendation import jobs, refresh, store, worker
 from rhime.recommendation.settings import RefreshSettings, WorkerSettings
 from rhime.runtime import servers
-from rhime.spotify import api, tokens
 
 CLIENT = ("rhime-bench", "rhime-bench-secret")
 SPEC = pop.PopulationSpec(seed=1, users=1000, communities=10)  # the fake's defaults
