@@ -61,7 +61,7 @@ def create(settings: Settings) -> FastAPI:
             connect.router(),
             notifications.router(),
             search.router(),
-            profile.router(settings.max_upload_bytes),
+            profile.router(max_upload_bytes=settings.max_upload_bytes),
         ],
         max_body_bytes=64_000,  # forms only: pictures go straight to the image store
     )

@@ -16,114 +16,120 @@ ObjectId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
 
 def router() -> APIRouter:
     r = APIRouter()
-
-    @r.post("/posts")
-    async def publish(
-        v: VisitDep,
-        track: Annotated[str, Form()] = "",
-        caption: Annotated[str, Form(max_length=2000)] = "",
-    ) -> Response:
-        viewer = await v.require()
-        chosen = _track_id(track)
-        if chosen is None:
-            message = "Choose a track to share."
-            if v.partial:
-                return v.fragment("_errors.html", status=400, messages=[message])
-            return v.page("error.html", status=400, messages=[message])
-        try:
-            body = await v.api.post("/api/posts", {"trackId": chosen, "caption": caption})
-        except gateway.ApiFailure as failure:
-            if v.partial and failure.status < 500 and failure.status != 401:
-                return v.fragment("_errors.html", status=failure.status, messages=failure.messages)
-            raise
-        if v.partial != "new-post":
-            return visit.redirect(v.request, "/")
-        post = dict(body["post"]) if isinstance(body, dict) and "post" in body else {}
-        # The timeline fills by fan-out in the background; show the new post right away, with
-        # the author card the timeline would show.
-        me = await v.api.optional(f"/api/users/{viewer.user_id}")
-        author = people.profile(me, user_id=viewer.user_id) if me else {}
-        post.update(
-            author={"userName": viewer.user_name, **author, "userId": viewer.user_id},
-            likeCount=0,
-            commentCount=0,
-            likedByMe=False,
-        )
-        return v.fragment("_post.html", post=post)
-
-    @r.post("/posts/{post_id}/like")
-    async def like(
-        v: VisitDep,
-        post_id: ObjectId,
-        liked: Annotated[str, Form()] = "1",
-        shown: Annotated[int | None, Form(alias="count", ge=0)] = None,
-    ) -> Response:
-        return await _toggle_like(v, post_id, want=liked == "1", shown=shown, key="postId")
-
-    @r.post("/comments/{comment_id}/like")
-    async def like_comment(
-        v: VisitDep,
-        comment_id: ObjectId,
-        liked: Annotated[str, Form()] = "1",
-        shown: Annotated[int | None, Form(alias="count", ge=0)] = None,
-    ) -> Response:
-        # the like API takes comment ids as it takes post ids
-        return await _toggle_like(v, comment_id, want=liked == "1", shown=shown, key="commentId")
-
-    @r.post("/posts/{post_id}/delete")
-    async def delete_post(v: VisitDep, post_id: ObjectId) -> Response:
-        await v.require()
-        await v.api.delete(f"/api/posts/{post_id}")
-        if v.partial:
-            # rhime.js removes the card itself
-            return Response(status_code=200)
-        back = visit.back(v.request)
-        # the post's own comments page is gone with it
-        return visit.redirect(v.request, "/" if back.startswith(f"/posts/{post_id}") else back)
-
-    @r.get("/posts/{post_id}/comments")
-    async def comments(
-        v: VisitDep,
-        post_id: ObjectId,
-        before: Annotated[str | None, Query(max_length=24)] = None,
-    ) -> Response:
-        await v.require()
-        context = await _comments(v, post_id, before=before)
-        if v.partial:
-            return v.fragment("_comments.html", **context)
-        return v.page("comments.html", **context)
-
-    @r.post("/posts/{post_id}/comments")
-    async def add_comment(
-        v: VisitDep, post_id: ObjectId, text: Annotated[str, Form(max_length=2000)] = ""
-    ) -> Response:
-        await v.require()
-        error: list[str] = []
-        try:
-            await v.api.post(f"/api/comments/posts/{post_id}", {"text": text})
-        except gateway.ApiFailure as failure:
-            if failure.status >= 500 or failure.status == 401:
-                raise
-            error = failure.messages
-        if not v.partial and not error:
-            return visit.redirect(v.request, visit.back(v.request, f"/posts/{post_id}/comments"))
-        context = await _comments(v, post_id, before=None)
-        context.update(errors=error, draft=text if error else "")
-        if v.partial:
-            return v.fragment("_comments.html", **context)
-        return v.page("comments.html", status=400, **context)
-
-    @r.post("/comments/{comment_id}/delete")
-    async def delete_comment(
-        v: VisitDep, comment_id: ObjectId, post_id: Annotated[str, Form(alias="postId")]
-    ) -> Response:
-        await v.require()
-        await v.api.delete(f"/api/comments/{comment_id}")
-        if not v.partial:
-            return visit.redirect(v.request, visit.back(v.request, f"/posts/{post_id}/comments"))
-        return v.fragment("_comments.html", **await _comments(v, post_id, before=None))
-
+    r.post("/posts")(publish)
+    r.post("/posts/{post_id}/like")(like)
+    r.post("/comments/{comment_id}/like")(like_comment)
+    r.post("/posts/{post_id}/delete")(delete_post)
+    r.get("/posts/{post_id}/comments")(comments)
+    r.post("/posts/{post_id}/comments")(add_comment)
+    r.post("/comments/{comment_id}/delete")(delete_comment)
     return r
+
+
+async def publish(
+    v: VisitDep,
+    track: Annotated[str, Form()] = "",
+    caption: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    viewer = await v.require()
+    chosen = _track_id(track)
+    if chosen is None:
+        message = "Choose a track to share."
+        if v.partial:
+            return v.fragment("_errors.html", status=400, messages=[message])
+        return v.page("error.html", status=400, messages=[message])
+    try:
+        body = await v.api.post("/api/posts", {"trackId": chosen, "caption": caption})
+    except gateway.ApiFailure as failure:
+        if v.partial and failure.status < 500 and failure.status != 401:
+            return v.fragment("_errors.html", status=failure.status, messages=failure.messages)
+        raise
+    if v.partial != "new-post":
+        return visit.redirect(v.request, "/")
+    post = dict(body["post"]) if isinstance(body, dict) and "post" in body else {}
+    # The timeline fills by fan-out in the background; show the new post right away, with
+    # the author card the timeline would show.
+    me = await v.api.optional(f"/api/users/{viewer.user_id}")
+    author = people.profile(me, user_id=viewer.user_id) if me else {}
+    post.update(
+        author={"userName": viewer.user_name, **author, "userId": viewer.user_id},
+        likeCount=0,
+        commentCount=0,
+        likedByMe=False,
+    )
+    return v.fragment("_post.html", post=post)
+
+
+async def like(
+    v: VisitDep,
+    post_id: ObjectId,
+    liked: Annotated[str, Form()] = "1",
+    shown: Annotated[int | None, Form(alias="count", ge=0)] = None,
+) -> Response:
+    return await _toggle_like(v, post_id, want=liked == "1", shown=shown, key="postId")
+
+
+async def like_comment(
+    v: VisitDep,
+    comment_id: ObjectId,
+    liked: Annotated[str, Form()] = "1",
+    shown: Annotated[int | None, Form(alias="count", ge=0)] = None,
+) -> Response:
+    # the like API takes comment ids as it takes post ids
+    return await _toggle_like(v, comment_id, want=liked == "1", shown=shown, key="commentId")
+
+
+async def delete_post(v: VisitDep, post_id: ObjectId) -> Response:
+    await v.require()
+    await v.api.delete(f"/api/posts/{post_id}")
+    if v.partial:
+        # rhime.js removes the card itself
+        return Response(status_code=200)
+    back = visit.back(v.request)
+    # the post's own comments page is gone with it
+    return visit.redirect(v.request, "/" if back.startswith(f"/posts/{post_id}") else back)
+
+
+async def comments(
+    v: VisitDep,
+    post_id: ObjectId,
+    before: Annotated[str | None, Query(max_length=24)] = None,
+) -> Response:
+    await v.require()
+    context = await _comments(v, post_id, before=before)
+    if v.partial:
+        return v.fragment("_comments.html", **context)
+    return v.page("comments.html", **context)
+
+
+async def add_comment(
+    v: VisitDep, post_id: ObjectId, text: Annotated[str, Form(max_length=2000)] = ""
+) -> Response:
+    await v.require()
+    error: list[str] = []
+    try:
+        await v.api.post(f"/api/comments/posts/{post_id}", {"text": text})
+    except gateway.ApiFailure as failure:
+        if failure.status >= 500 or failure.status == 401:
+            raise
+        error = failure.messages
+    if not v.partial and not error:
+        return visit.redirect(v.request, visit.back(v.request, f"/posts/{post_id}/comments"))
+    context = await _comments(v, post_id, before=None)
+    context.update(errors=error, draft=text if error else "")
+    if v.partial:
+        return v.fragment("_comments.html", **context)
+    return v.page("comments.html", status=400, **context)
+
+
+async def delete_comment(
+    v: VisitDep, comment_id: ObjectId, post_id: Annotated[str, Form(alias="postId")]
+) -> Response:
+    await v.require()
+    await v.api.delete(f"/api/comments/{comment_id}")
+    if not v.partial:
+        return visit.redirect(v.request, visit.back(v.request, f"/posts/{post_id}/comments"))
+    return v.fragment("_comments.html", **await _comments(v, post_id, before=None))
 
 
 async def _toggle_like(

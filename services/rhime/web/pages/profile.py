@@ -3,7 +3,7 @@ and editing your own profile and picture."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query
@@ -16,84 +16,94 @@ from rhime.web.visit import Visit, VisitDep
 UserId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$")]
 Tab = Literal["posts", "artists", "tracks"]
 TOP_SHOWN = 20
+Handler = Callable[..., Awaitable[Response]]
 
 
-def router(max_upload_bytes: int) -> APIRouter:
+def router(*, max_upload_bytes: int) -> APIRouter:
     r = APIRouter()
+    r.get("/users/{user_id}")(profile_page)
+    r.post("/users/{user_id}/follow")(follow)
+    r.post("/users/{user_id}/block")(block)
+    # the settings page tells the browser the largest picture the image store takes
+    r.get("/settings/profile")(_edit_page(max_upload_bytes=max_upload_bytes))
+    r.post("/settings/password")(_change_password(max_upload_bytes=max_upload_bytes))
+    r.post("/settings/profile")(_edit(max_upload_bytes=max_upload_bytes))
+    r.post("/settings/delete-account")(_delete_account(max_upload_bytes=max_upload_bytes))
+    r.post("/settings/avatar/delete")(delete_avatar)
+    return r
 
-    @r.get("/users/{user_id}")
-    async def profile_page(
-        v: VisitDep,
-        user_id: UserId,
-        tab: Annotated[Tab, Query()] = "posts",
-        before: Annotated[str | None, Query(max_length=64)] = None,
-    ) -> Response:
-        viewer = await v.require()
-        if v.partial == "tab":
-            return v.fragment(
-                "_profile_tab.html",
-                tab=tab,
-                user_id=user_id,
-                **await _tab(v.api, user_id, tab, before),
-            )
-        if v.partial == "feed-page":
-            params = {"before": before} if before else None
-            page = await v.api.get(f"/api/feed/users/{user_id}", params=params)
-            return v.fragment("_feed_page.html", **home.timeline(page))
-        own = viewer.user_id == user_id
-        person, counts, relation, genres, panel = await gateway.gather(
-            people.one(v.api, user_id),
-            v.api.get(f"/api/graph/users/{user_id}/counts"),
-            _relationship(v.api, user_id, own=own),
-            v.api.optional(f"/api/spotify/users/{user_id}/top/genres", default={}),
-            _tab(v.api, user_id, tab, before),
-        )
-        weights = [music.genre(g, i) for i, g in enumerate(music.items(genres, "genres"))]
-        return v.page(
-            "profile.html",
-            person=person,
-            own=own,
-            counts=counts if isinstance(counts, dict) else {},
-            relation=relation,
-            genres=weights,
+
+async def profile_page(
+    v: VisitDep,
+    user_id: UserId,
+    tab: Annotated[Tab, Query()] = "posts",
+    before: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    viewer = await v.require()
+    if v.partial == "tab":
+        return v.fragment(
+            "_profile_tab.html",
             tab=tab,
             user_id=user_id,
-            **panel,
+            **await _tab(v.api, user_id, tab, before),
         )
+    if v.partial == "feed-page":
+        params = {"before": before} if before else None
+        page = await v.api.get(f"/api/feed/users/{user_id}", params=params)
+        return v.fragment("_feed_page.html", **home.timeline(page))
+    own = viewer.user_id == user_id
+    person, counts, relation, genres, panel = await gateway.gather(
+        people.one(v.api, user_id),
+        v.api.get(f"/api/graph/users/{user_id}/counts"),
+        _relationship(v.api, user_id, own=own),
+        v.api.optional(f"/api/spotify/users/{user_id}/top/genres", default={}),
+        _tab(v.api, user_id, tab, before),
+    )
+    weights = [music.genre(g, i) for i, g in enumerate(music.items(genres, "genres"))]
+    return v.page(
+        "profile.html",
+        person=person,
+        own=own,
+        counts=counts if isinstance(counts, dict) else {},
+        relation=relation,
+        genres=weights,
+        tab=tab,
+        user_id=user_id,
+        **panel,
+    )
 
-    @r.post("/users/{user_id}/follow")
-    async def follow(
-        v: VisitDep, user_id: UserId, following: Annotated[str, Form()] = "1"
-    ) -> Response:
-        await v.require()
-        if following == "1":
-            await v.api.put(f"/api/graph/following/{user_id}")
-        else:
-            await v.api.delete(f"/api/graph/following/{user_id}")
-        if not v.partial:
-            return visit.redirect(v.request, f"/users/{user_id}")
-        counts, relation = await gateway.gather(
-            v.api.get(f"/api/graph/users/{user_id}/counts"),
-            _relationship(v.api, user_id, own=False),
-        )
-        return v.fragment("_follow.html", user_id=user_id, counts=counts, relation=relation)
 
-    @r.post("/users/{user_id}/block")
-    async def block(
-        v: VisitDep,
-        user_id: UserId,
-        blocking: Annotated[str, Form()] = "1",
-        back: Annotated[Literal["profile", "settings"], Form()] = "profile",
-    ) -> Response:
-        await v.require()
-        if blocking == "1":
-            await v.api.put(f"/api/graph/blocks/{user_id}")
-        else:
-            await v.api.delete(f"/api/graph/blocks/{user_id}")
-        target = "/settings/profile" if back == "settings" else f"/users/{user_id}"
-        return visit.redirect(v.request, target)
+async def follow(v: VisitDep, user_id: UserId, following: Annotated[str, Form()] = "1") -> Response:
+    await v.require()
+    if following == "1":
+        await v.api.put(f"/api/graph/following/{user_id}")
+    else:
+        await v.api.delete(f"/api/graph/following/{user_id}")
+    if not v.partial:
+        return visit.redirect(v.request, f"/users/{user_id}")
+    counts, relation = await gateway.gather(
+        v.api.get(f"/api/graph/users/{user_id}/counts"),
+        _relationship(v.api, user_id, own=False),
+    )
+    return v.fragment("_follow.html", user_id=user_id, counts=counts, relation=relation)
 
-    @r.get("/settings/profile")
+
+async def block(
+    v: VisitDep,
+    user_id: UserId,
+    blocking: Annotated[str, Form()] = "1",
+    back: Annotated[Literal["profile", "settings"], Form()] = "profile",
+) -> Response:
+    await v.require()
+    if blocking == "1":
+        await v.api.put(f"/api/graph/blocks/{user_id}")
+    else:
+        await v.api.delete(f"/api/graph/blocks/{user_id}")
+    target = "/settings/profile" if back == "settings" else f"/users/{user_id}"
+    return visit.redirect(v.request, target)
+
+
+def _edit_page(*, max_upload_bytes: int) -> Handler:
     async def edit_page(v: VisitDep, password: Annotated[str, Query()] = "") -> Response:
         viewer = await v.require()
         person, page = await gateway.gather(
@@ -113,7 +123,10 @@ def router(max_upload_bytes: int) -> APIRouter:
             delete_error=None,
         )
 
-    @r.post("/settings/password")
+    return edit_page
+
+
+def _change_password(*, max_upload_bytes: int) -> Handler:
     async def change_password(
         v: VisitDep,
         current: Annotated[str, Form(alias="currentPassword", max_length=500)] = "",
@@ -135,7 +148,10 @@ def router(max_upload_bytes: int) -> APIRouter:
             )
         return visit.redirect(v.request, "/settings/profile?password=changed")
 
-    @r.post("/settings/profile")
+    return change_password
+
+
+def _edit(*, max_upload_bytes: int) -> Handler:
     async def edit(
         v: VisitDep,
         first_name: Annotated[str, Form(alias="firstName", max_length=500)] = "",
@@ -167,7 +183,10 @@ def router(max_upload_bytes: int) -> APIRouter:
             )
         return visit.redirect(v.request, f"/users/{viewer.user_id}")
 
-    @r.post("/settings/delete-account")
+    return edit
+
+
+def _delete_account(*, max_upload_bytes: int) -> Handler:
     async def delete_account(
         v: VisitDep, password: Annotated[str, Form(max_length=500)] = ""
     ) -> Response:
@@ -185,13 +204,13 @@ def router(max_upload_bytes: int) -> APIRouter:
         # the API's answer clears the cookie; it reaches the browser with the redirect
         return visit.redirect(v.request, f"{visit.SIGNIN}?deleted=1")
 
-    @r.post("/settings/avatar/delete")
-    async def delete_avatar(v: VisitDep) -> Response:
-        viewer = await v.require()
-        await v.api.delete(f"/api/users/{viewer.user_id}/image")
-        return visit.redirect(v.request, "/settings/profile")
+    return delete_account
 
-    return r
+
+async def delete_avatar(v: VisitDep) -> Response:
+    viewer = await v.require()
+    await v.api.delete(f"/api/users/{viewer.user_id}/image")
+    return visit.redirect(v.request, "/settings/profile")
 
 
 def parse_age(raw: str) -> int | str | None:
