@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TypedDict
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -35,9 +36,25 @@ class Metrics:
 
 
 def create() -> Metrics:
+    # The families register in this order, which is the order a scrape lists them in.
     registry = CollectorRegistry()
     return Metrics(
         registry=registry,
+        **_http(registry),
+        **_events(registry),
+        **_backlogs(registry),
+        **_jobs(registry),
+        **_stores(registry),
+    )
+
+
+class _Http(TypedDict):
+    requests: Counter
+    latency: Histogram
+
+
+def _http(registry: CollectorRegistry) -> _Http:
+    return _Http(
         requests=Counter(
             "rhime_http_requests",
             "HTTP requests",
@@ -51,6 +68,21 @@ def create() -> Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         ),
+    )
+
+
+class _Events(TypedDict):
+    consumed: Counter
+    redelivered: Counter
+    dead_lettered: Counter
+    consumer_pending: Gauge
+    published: Counter
+    handling: Histogram
+
+
+def _events(registry: CollectorRegistry) -> _Events:
+    """Events consumed and published on the bus."""
+    return _Events(
         consumed=Counter(
             "rhime_events_consumed",
             "Events handled",
@@ -88,6 +120,21 @@ def create() -> Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         ),
+    )
+
+
+class _Backlogs(TypedDict):
+    stream_usage: Gauge
+    outbox_dead: Counter
+    outbox_staged: Gauge
+    outbox_oldest: Gauge
+    downstream_pending: Gauge
+
+
+def _backlogs(registry: CollectorRegistry) -> _Backlogs:
+    """What piles up on the way to consumers: full streams, staged or set-aside outbox
+    events, and what the component's consumers downstream have yet to take."""
+    return _Backlogs(
         stream_usage=Gauge(
             "rhime_stream_usage_ratio",
             "How full a JetStream stream is, 0..1 of its max_bytes",
@@ -120,6 +167,18 @@ def create() -> Metrics:
             ["durable"],
             registry=registry,
         ),
+    )
+
+
+class _Jobs(TypedDict):
+    cache: Counter
+    job_queue: Gauge
+    jobs: Histogram
+
+
+def _jobs(registry: CollectorRegistry) -> _Jobs:
+    """Caches and background jobs: the work done besides requests and events."""
+    return _Jobs(
         cache=Counter(
             "rhime_cache_lookups",
             "Cache lookups by outcome (hit or miss), per cache",
@@ -139,6 +198,17 @@ def create() -> Metrics:
             buckets=_JOB_BUCKETS,
             registry=registry,
         ),
+    )
+
+
+class _Stores(TypedDict):
+    store_unavailable: Counter
+    nats_disconnects: Counter
+
+
+def _stores(registry: CollectorRegistry) -> _Stores:
+    """Losing the stores and the bus."""
+    return _Stores(
         store_unavailable=Counter(
             "rhime_store_unavailable",
             "Requests answered 503 and event attempts held because a store (mongodb, redis) "
