@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import functools
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import FastAPI
 from pydantic import Field
 
 from rhime import blocking, events
-from rhime.feed import authors, fanout, graph, pages
+from rhime.feed import authors, fanout, graph, pages, timeline_routes
 from rhime.kit import app as kit_app
-from rhime.kit import bus, identity, ids
+from rhime.kit import bus
 from rhime.kit.settings import Settings as KitSettings
 
 
@@ -50,105 +51,65 @@ class Settings(KitSettings):
     )
 
 
-Before = Annotated[str | None, Query(max_length=24)]
-Limit = Annotated[int, Query(ge=1, le=50)]
-
-
-def object_id(value: str | None, *, what: str) -> str | None:
-    if value is None:
-        return None
-    return ids.object_id(value, what=what)
-
-
 def create(settings: Settings) -> FastAPI:
-    router = APIRouter(prefix="/api/feed", tags=["feed"])
-    limits = pages.Limits(
+    limits = page_limits(settings)
+    return kit_app.create_app(
+        settings,
+        title="feed",
+        database="feed",
+        api_prefix="/api/feed",
+        routers=[timeline_routes.router(limits=limits, page_size=settings.page_size)],
+        indexes=authors.INDEXES,
+        subscriptions=functools.partial(subscriptions, limits=fanout_limits(settings)),
+        tasks=[graph.hold],
+    )
+
+
+def page_limits(settings: Settings) -> pages.Limits:
+    return pages.Limits(
         cap=settings.timeline_cap,
         inactive_seconds=int(settings.inactive_days * 86_400),
         batch=settings.fanout_batch,
         post_cache_seconds=settings.post_cache_seconds,
         card_cache_seconds=settings.card_cache_seconds,
     )
-    fanning = fanout.Limits(
+
+
+def fanout_limits(settings: Settings) -> fanout.Limits:
+    return fanout.Limits(
         cap=settings.timeline_cap,
         big_threshold=settings.big_threshold,
         batch=settings.fanout_batch,
-        inactive_seconds=limits.inactive_seconds,
+        inactive_seconds=int(settings.inactive_days * 86_400),
     )
 
-    @router.get("")
-    async def home(
-        user: identity.User,
-        kit: kit_app.KitDep,
-        before: Before = None,
-        limit: Limit = settings.page_size,
-    ) -> dict[str, Any]:
-        """My home timeline: posts of the people I follow and mine, newest first."""
-        return await pages.home(
-            kit,
-            user_id=user.user_id,
-            before=object_id(before, what="before"),
-            limit=limit,
-            limits=limits,
-        )
 
-    @router.get("/users/{user_id}")
-    async def profile(
-        user_id: str,
-        user: identity.User,
-        kit: kit_app.KitDep,
-        before: Before = None,
-        limit: Limit = settings.page_size,
-    ) -> dict[str, Any]:
-        """A person's own posts, newest first; none while one of us blocks the other."""
-        author = object_id(user_id, what="userId")
-        assert author is not None
-        return await pages.profile(
-            kit,
-            viewer=user.user_id,
-            user_id=author,
-            before=object_id(before, what="before"),
-            limit=limit,
-            limits=limits,
-        )
+def subscriptions(kit: kit_app.Kit, *, limits: fanout.Limits) -> list[bus.Subscription[Any]]:
+    async def created(event: events.PostCreated) -> None:
+        await fanout.post_created(kit, event, limits=limits)
 
-    def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
-        async def created(event: events.PostCreated) -> None:
-            await fanout.post_created(kit, event, limits=fanning)
+    async def deleted(event: events.PostDeleted) -> None:
+        await fanout.post_deleted(kit, event, limits=limits)
+        await kit.redis.delete(pages.post_key(kit, event.post_id))
 
-        async def deleted(event: events.PostDeleted) -> None:
-            await fanout.post_deleted(kit, event, limits=fanning)
-            await kit.redis.delete(pages.post_key(kit, event.post_id))
+    async def followed(event: events.UserFollowed) -> None:
+        await fanout.user_followed(kit, event, limits=limits)
 
-        async def followed(event: events.UserFollowed) -> None:
-            await fanout.user_followed(kit, event, limits=fanning)
+    async def unfollowed(event: events.UserUnfollowed) -> None:
+        await fanout.user_unfollowed(kit, event)
 
-        async def unfollowed(event: events.UserUnfollowed) -> None:
-            await fanout.user_unfollowed(kit, event)
+    async def user_deleted(event: events.UserDeleted) -> None:
+        await fanout.user_deleted(kit, event)
 
-        async def user_deleted(event: events.UserDeleted) -> None:
-            await fanout.user_deleted(kit, event)
+    async def blocked(event: blocking.Change) -> None:
+        await fanout.block_changed(kit, event)
 
-        async def blocked(event: blocking.Change) -> None:
-            await fanout.block_changed(kit, event)
-
-        return [
-            bus.Subscription(event=events.UserDeleted, handler=user_deleted),
-            bus.Subscription(event=events.PostCreated, handler=created),
-            bus.Subscription(event=events.PostDeleted, handler=deleted),
-            bus.Subscription(event=events.UserFollowed, handler=followed),
-            bus.Subscription(event=events.UserUnfollowed, handler=unfollowed),
-            bus.Subscription(event=events.UserBlocked, handler=blocked),
-            bus.Subscription(event=events.UserUnblocked, handler=blocked),
-        ]
-
-    return kit_app.create_app(
-        settings,
-        title="feed",
-        database="feed",
-        api_prefix="/api/feed",
-        routers=[router],
-        indexes=authors.INDEXES,
-        subscriptions=subscriptions,
-        tasks=[graph.hold],
-    )
+    return [
+        bus.Subscription(event=events.UserDeleted, handler=user_deleted),
+        bus.Subscription(event=events.PostCreated, handler=created),
+        bus.Subscription(event=events.PostDeleted, handler=deleted),
+        bus.Subscription(event=events.UserFollowed, handler=followed),
+        bus.Subscription(event=events.UserUnfollowed, handler=unfollowed),
+        bus.Subscription(event=events.UserBlocked, handler=blocked),
+        bus.Subscription(event=events.UserUnblocked, handler=blocked),
+    ]
