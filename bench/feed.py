@@ -22,11 +22,13 @@ import statistics
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import bson
 import redis.asyncio as aioredis
 import uvicorn
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from bench import components
@@ -47,14 +49,32 @@ COMPONENTS = (
     "user",
     "feed",
     "gateway",
+    "spotify",  # the post service looks each shared track up through it
 )
-TRACK = {
-    "id": "4uLU6hMCjMI75M1A2tKUQC",
-    "name": "Never Gonna Give You Up",
-    "artists": [{"id": "0gxyHStUsqpMadRV0Di1Qt", "name": "Rick Astley"}],
-    "url": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC",
-    "image": "https://i.scdn.co/image/ab67616d0000b273",
-}
+
+
+async def _connect_spotify(
+    http: aiohttp.ClientSession, spotify: str, headers: dict[str, str]
+) -> str:
+    """The author's Spotify connection (the OAuth round trip, against the fake Spotify) and
+    a track id of its catalogue to share."""
+    async with http.get(
+        f"{spotify}/api/spotify/authorize", headers=headers, allow_redirects=False
+    ) as r:
+        assert r.status == 302, await r.text()
+        consent = r.headers["location"]
+    async with http.get(consent, allow_redirects=False) as r:
+        assert r.status == 302, await r.text()
+        back = urlsplit(r.headers["location"])
+    async with http.get(
+        f"{spotify}{back.path}?{back.query}", headers=headers, allow_redirects=False
+    ) as r:
+        assert r.status == 302, await r.text()
+    async with http.get(
+        f"{spotify}/api/spotify/search", params={"q": "a", "limit": "1"}, headers=headers
+    ) as r:
+        assert r.status == 200, await r.text()
+        return str((await r.json())["tracks"][0]["id"])
 
 
 def port(name: str) -> int:
@@ -134,6 +154,11 @@ async def run(args: argparse.Namespace, rt: servers.Runtime, logs: Path) -> None
         "RHIME_S3_ENDPOINT_URL": rt.urls["s3"],
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench-secret",
+        "RHIME_SPOTIFY_API_URL": rt.urls["spotify"],
+        "RHIME_SPOTIFY_ACCOUNTS_URL": rt.urls["spotify"],
+        "RHIME_SPOTIFY_CLIENT_ID": servers.FAKE_SPOTIFY_CLIENT_ID,
+        "RHIME_SPOTIFY_CLIENT_SECRET": servers.FAKE_SPOTIFY_CLIENT_SECRET,
+        "RHIME_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     }
     procs = [components.start(n, port=port(n), env=env, logs=logs) for n in COMPONENTS]
     try:
@@ -174,6 +199,7 @@ async def measure(
 
     print(f"following: {len(followers)} followers + the viewer ...", flush=True)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+        track = await _connect_spotify(http, url["spotify"], as_user(author))
         sem = asyncio.Semaphore(64)
 
         async def follow(user_id: str) -> None:
@@ -204,9 +230,10 @@ async def measure(
             sent = time.perf_counter()
             async with http.post(
                 f"{url['post']}/api/posts",
-                json={"track": TRACK, "caption": f"post {n}"},
+                json={"trackId": track, "caption": f"post {n}"},
                 headers=as_user(author),
             ) as resp:
+                assert resp.status == 201, await resp.text()
                 post_id = (await resp.json())["post"]["postId"]
             while await r.zscore(last, post_id) is None:  # noqa: ASYNC110 - polling is the probe
                 await asyncio.sleep(0.001)
@@ -222,7 +249,7 @@ async def measure(
         for _ in range(10 - args.posts):  # a full page to read
             await http.post(
                 f"{url['post']}/api/posts",
-                json={"track": TRACK, "caption": "x"},
+                json={"trackId": track, "caption": "x"},
                 headers=as_user(author),
             )
         await asyncio.sleep(1)
@@ -285,7 +312,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.followers, args.posts, args.seconds = 1000, 5, 2.0
-    with components.stores(("redis", "nats", "mongo", "s3")) as (rt, logs):
+    with components.stores(("redis", "nats", "mongo", "s3", "spotify")) as (rt, logs):
         asyncio.run(run(args, rt, logs))
 
 
