@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from rhime import events
 from rhime.auth import attempts, passwords
 from rhime.kit import access_tokens, errors, outbox
-from rhime.kit.app import Kit
+from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.auth")
 USERS = "users"

@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 
 from rhime.kit import errors
-from rhime.kit.app import Kit
+from rhime.kit.kit import Kit
 
 # INCR, and start the window on the first attempt (NX: also repairs a key without one).
 _RESERVE = """

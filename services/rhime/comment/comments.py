@@ -16,7 +16,7 @@ from rhime.comment import models, posts
 from rhime.kit import errors, ids, outbox
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "comments"
 INDEXES = {

@@ -13,7 +13,7 @@ from rhime import events
 from rhime.kit import lookups, outbox
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "posts"
 

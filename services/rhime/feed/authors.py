@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import DESCENDING, IndexModel
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 POSTS = "posts"
 AUTHORS = "authors"  # {_id: user id, big: bool}

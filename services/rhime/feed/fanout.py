@@ -30,7 +30,7 @@ from rhime import blocking, events
 from rhime.feed import authors, graph, pages, timelines
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

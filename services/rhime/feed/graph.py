@@ -11,7 +11,7 @@ import grpc
 from rhime.graphview import client
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 _CHANNEL = "graph_channel"
 

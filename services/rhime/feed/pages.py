@@ -24,7 +24,7 @@ from rhime.feed import authors, graph, timelines
 from rhime.kit import calls, errors
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.feed.pages")
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import bson
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 SENTINEL = "~built"
 

@@ -13,7 +13,7 @@ import aiohttp
 
 from rhime.gateway.settings import Settings
 from rhime.kit import identity, logs, traces
-from rhime.kit.app import Kit
+from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.gateway")
 

@@ -22,7 +22,7 @@ from rhime.gateway import connected, forwarded, limits, routing
 from rhime.gateway.exchange import Caller, Exchange, refusal
 from rhime.gateway.settings import Settings
 from rhime.kit import access_tokens, client_address, identity, logs, traces
-from rhime.kit.app import Kit
+from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.gateway")
 

@@ -7,7 +7,7 @@ import logging
 
 from rhime.graph import blocks, edges, relation
 from rhime.kit import errors, lookups, outbox, tombstones
-from rhime.kit.app import Kit
+from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.graph")
 

@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import aiohttp
 import orjson
-import redis.asyncio as aioredis
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhime import catalogue, grants
-from rhime.kit import batches, errors, logs, metrics, outbox, stores, supervisor, traces
+from rhime.kit import batches, errors, logs, metrics, outbox, stores, traces
 from rhime.kit import bus as bus_module
+from rhime.kit.kit import Kit as Kit
+from rhime.kit.kit import KitDep as KitDep
+from rhime.kit.kit import get_kit as get_kit
 from rhime.kit.settings import Settings
 
 log = logging.getLogger("rhime.kit")
@@ -36,50 +37,6 @@ SubscriptionsFactory = Callable[
     ["Kit"], Sequence[bus_module.Subscription[Any] | batches.Batches[Any]]
 ]
 Task = Callable[["Kit"], Coroutine[Any, Any, None]]
-
-
-@dataclasses.dataclass(kw_only=True)
-class Kit:
-    """The component's connections and settings, on `app.state.kit`."""
-
-    settings: Settings
-    metrics: metrics.Metrics
-    database_name: str | None
-    uses_redis: bool
-    uses_nats: bool
-    mongo: Any = None  # motor client
-    redis: aioredis.Redis = dataclasses.field(default=None)  # type: ignore[assignment]
-    bus: bus_module.Bus | None = None
-    http: aiohttp.ClientSession = dataclasses.field(default=None)  # type: ignore[assignment]
-    # None when no OTLP endpoint is configured: tracing off costs nothing
-    tracing: traces.Tracing | None = None
-    ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    # the outbox relay and the component's `tasks`, restarted when they fail
-    tasks: supervisor.Supervisor = dataclasses.field(default_factory=supervisor.Supervisor)
-    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def database(self) -> Any:
-        """The component's Mongo database (motor)."""
-        if self.mongo is None or self.database_name is None:
-            raise RuntimeError("this component has no database")
-        return self.mongo[self.database_name]
-
-    def require_bus(self) -> bus_module.Bus:
-        if self.bus is None:
-            raise errors.unavailable("The event bus is not connected yet.")
-        return self.bus
-
-    def key(self, *parts: str) -> str:
-        return self.settings.key(*parts)
-
-
-def get_kit(request: Request) -> Kit:
-    kit: Kit = request.app.state.kit
-    return kit
-
-
-KitDep = Annotated[Kit, Depends(get_kit)]
 
 
 def create_app(
@@ -119,42 +76,36 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if database:
-            kit.mongo = stores.mongo(settings, appname=settings.component or title)
-        if redis:
-            kit.redis = stores.redis(settings)
-        kit.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
-            json_serialize=lambda o: orjson.dumps(o).decode(),
-        )
+        # one "open, then close when the app stops" per resource; closed in reverse order
+        async with contextlib.AsyncExitStack() as resources:
+            if kit.tracing is not None:  # last: it exports the spans of everything before
+                resources.push_async_callback(asyncio.to_thread, kit.tracing.shutdown)
+            if database:
+                kit.mongo = stores.mongo(settings, appname=settings.component or title)
+                resources.callback(kit.mongo.close)
+            if redis:
+                kit.redis = stores.redis(settings)
+                resources.push_async_callback(kit.redis.aclose)
+            kit.http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+            )
+            resources.push_async_callback(kit.http.close)
 
-        async def start() -> None:
-            await _connect(kit, index_map, subscriptions)
-            for hook in on_ready:
-                await hook(kit)
-            if outboxes:
-                kit.tasks.start("outbox-relay", lambda: outbox.relay(kit, collections=outboxes))
-            for task in tasks:
-                kit.tasks.start(getattr(task, "__name__", "task"), functools.partial(task, kit))
-            kit.ready.set()
-            log.info("ready")
+            async def start() -> None:
+                await _connect(kit, index_map, subscriptions)
+                for hook in on_ready:
+                    await hook(kit)
+                if outboxes:
+                    kit.tasks.start("outbox-relay", lambda: outbox.relay(kit, collections=outboxes))
+                for task in tasks:
+                    kit.tasks.start(getattr(task, "__name__", "task"), functools.partial(task, kit))
+                kit.ready.set()
+                log.info("ready")
 
-        starter = asyncio.create_task(start(), name="connect")
-        try:
+            starter = asyncio.create_task(start(), name="connect")
+            resources.push_async_callback(_stop, kit, starter)
             yield
-        finally:
-            starter.cancel()
-            if kit.bus is not None:
-                await kit.bus.close(grace=settings.shutdown_grace_seconds)
-            await kit.tasks.stop()
-            await asyncio.gather(starter, return_exceptions=True)
-            await kit.http.close()
-            if kit.redis is not None:
-                await kit.redis.aclose()
-            if kit.mongo is not None:
-                kit.mongo.close()
-            if kit.tracing is not None:
-                await asyncio.to_thread(kit.tracing.shutdown)  # exports the last spans
 
     app = FastAPI(
         title=title,
@@ -194,6 +145,16 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _stop(kit: Kit, starter: asyncio.Task[None]) -> None:
+    """Stop consuming (letting batches in hand finish, up to the grace), then the tasks,
+    before any connection they use is closed."""
+    starter.cancel()
+    if kit.bus is not None:
+        await kit.bus.close(grace=kit.settings.shutdown_grace_seconds)
+    await kit.tasks.stop()
+    await asyncio.gather(starter, return_exceptions=True)
 
 
 async def ensure_indexes(database: Any, indexes: Mapping[str, Sequence[IndexModel]]) -> None:

@@ -11,7 +11,7 @@ import orjson
 from rhime.kit import errors, identity, logs, traces
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 
 async def call(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rhime.kit import calls, errors
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from rhime import events
 from rhime.kit import logs, traces
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.outbox")
 FIELD = "_outbox"

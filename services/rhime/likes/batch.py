@@ -46,7 +46,7 @@ from rhime.kit.settings import Settings as KitSettings
 from rhime.likes import counts, guarded, resync
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.likes.batch")
 APPLIED_KEEP = 50  # epochs remembered per count document; a retry comes within one or two

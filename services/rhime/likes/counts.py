@@ -10,7 +10,7 @@ from prometheus_client import Counter
 from pymongo import IndexModel
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "counts"
 INDEXES = {COLLECTION: [IndexModel([("updated_at", 1)])]}

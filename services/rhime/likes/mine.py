@@ -28,7 +28,7 @@ from rhime.kit import errors
 from rhime.likes import items, state
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.likes.mine")
 

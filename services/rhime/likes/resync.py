@@ -43,7 +43,7 @@ from rhime.kit import bus as kit_bus
 from rhime.likes import counts, state
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.likes.resync")
 CHUNK = 500  # items per Redis pipeline and Mongo bulk

@@ -15,7 +15,7 @@ from rhime import events
 from rhime.likes import counts, guarded
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "likes"
 INDEXES = [

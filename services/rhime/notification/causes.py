@@ -13,7 +13,7 @@ from rhime import blocking, events
 from rhime.notification import groups, inbox, items
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 FOLLOWS = "follows"  # per follower→followee: the group its follow was counted in
 FOLLOWS_INDEXES = [IndexModel([("group", 1)])]

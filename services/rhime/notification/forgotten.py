@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rhime.notification import causes, groups, inbox, items
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "forgotten"
 

@@ -22,7 +22,7 @@ from pymongo import IndexModel
 from pymongo.errors import DuplicateKeyError
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "groups"
 # every actor ever recorded in the group, so a person's part can be found when they delete

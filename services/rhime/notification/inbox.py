@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from rhime.notification import groups
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "inboxes"
 MAX_ACTORS = 3  # named people per notification ("Ana, Bo and 12 others")

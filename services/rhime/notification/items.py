@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pymongo import IndexModel
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "items"
 INDEXES = {COLLECTION: [IndexModel([("post_id", 1)]), IndexModel([("owner", 1)])]}

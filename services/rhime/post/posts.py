@@ -15,7 +15,7 @@ from rhime.kit import errors, ids, outbox
 from rhime.post import models
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 COLLECTION = "posts"
 INDEXES = {COLLECTION: [IndexModel([("user_id", 1), ("_id", DESCENDING)])]}

@@ -11,7 +11,7 @@ from rhime.kit import calls, errors, identity
 from rhime.post import models
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 
 async def lookup(kit: Kit, *, poster: identity.Identity, track_id: str) -> models.Track:

@@ -15,7 +15,7 @@ from rhime.music import store, tastes
 from rhime.spotify.settings import Settings
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 
 async def forget(kit: Kit, *, settings: Settings, user_id: str) -> None:

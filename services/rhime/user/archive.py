@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rhime.kit import calls
 
 if TYPE_CHECKING:
-    from rhime.kit.app import Kit
+    from rhime.kit.kit import Kit
 
 # (component, internal path) of each part; every part is a JSON object whose keys go into
 # the archive

@@ -8,7 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from rhime import blocking
 from rhime.kit import errors, lookups, tombstones
-from rhime.kit.app import Kit
+from rhime.kit.kit import Kit
 from rhime.user import images, names, search
 
 PROFILES = "profiles"

@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from rhime.kit import errors, ids
-from rhime.kit.app import Kit
+from rhime.kit.kit import Kit
 
 log = logging.getLogger("rhime.user")
 PAGE = 20
