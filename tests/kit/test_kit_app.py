@@ -323,3 +323,48 @@ async def test_a_failing_task_is_reported_down_and_restarted(
             await asyncio.sleep(0.1)
         assert (await client.get("/readyz")).status_code == 200
     assert len(runs) >= 2
+
+
+async def test_a_components_own_resources_open_with_the_app_and_close_after_its_consumers(
+    make_settings: Callable[..., Any], serve: Any
+) -> None:
+    """Opened before anything can use them, closed after the consumers and tasks stopped
+    and before the kit's own connections; read typed through `kit.resource`."""
+    seen: list[str] = []
+
+    def tracked(name: str) -> Callable[[Any], contextlib.AbstractAsyncContextManager[str]]:
+        @contextlib.asynccontextmanager
+        async def open_(kit: kit_app.Kit) -> AsyncIterator[str]:
+            seen.append(f"open {name}")
+            yield f"{name} client"
+            # the kit's connections are still there for a resource's close
+            seen.append(f"close {name}, redis {'up' if await kit.redis.ping() else 'down'}")
+
+        return open_
+
+    first = kit_app.Resource("first", open=tracked("first"))
+    second = kit_app.Resource("second", open=tracked("second"))
+
+    async def task(kit: kit_app.Kit) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            seen.append(f"task stopped, {kit.resource(second)} still open")
+
+    app = kit_app.create_app(
+        make_settings(), title="owns", resources=[first, second], tasks=[task], nats=False
+    )
+    kit: kit_app.Kit = app.state.kit
+    with pytest.raises(RuntimeError, match="first is not open"):
+        kit.resource(first)
+    served = await serve(app)
+    assert kit.resource(first) == "first client"
+    assert kit.resource(second) == "second client"
+    await served.stop()
+    assert seen == [
+        "open first",
+        "open second",
+        "task stopped, second client still open",
+        "close second, redis up",
+        "close first, redis up",
+    ]

@@ -14,7 +14,7 @@ import pytest
 from rhime import blocking, events
 from rhime.graph import edges
 from rhime.recommendation import app as rec_app
-from rhime.recommendation import jobs, store, worker
+from rhime.recommendation import consumers, jobs, store, worker
 from rhime.recommendation.settings import Settings, WorkerSettings
 from rhime.runtime import servers
 from rhime.spotify import app as spotify_app
@@ -415,7 +415,7 @@ async def test_a_connection_is_fetched_once_however_often_its_event_comes(
     client, _ = spotify
     served = await serve(rec_app.create(music_settings(Settings, component="recommendation")))
     kit = served.app.state.kit
-    queue = jobs.queue(res.settings, kit.extras["rq"])
+    queue = jobs.queue(res.settings, kit.resource(consumers.RQ))
     (alice,) = await connected_users(client, listeners(4, 1))
     await eventually(lambda: initial_job(res, alice))
     authorized = events.UserAuthorized(id=f"user.authorized:{alice}:1", user_id=alice, connection=1)
@@ -429,7 +429,7 @@ async def test_a_connection_is_fetched_once_however_often_its_event_comes(
     assert queue.job_ids == [f"initial-{alice}"]
     # the worker runs it, and rq forgets it an hour later
     await jobs.sync_user(res, user_id=alice, time_range=jobs.INITIAL_RANGE)
-    jobs.cancel_initial(kit.extras["rq"], user_id=alice)
+    jobs.cancel_initial(kit.resource(consumers.RQ), user_id=alice)
     for _ in range(2):
         await deliver()
     assert queue.job_ids == []
@@ -437,7 +437,7 @@ async def test_a_connection_is_fetched_once_however_often_its_event_comes(
 
     assert (await connect(client, alice, listener=listeners(4, 1)[0])).status_code == 302
     await eventually(lambda: initial_job(res, alice))
-    jobs.cancel_initial(kit.extras["rq"], user_id=alice)
+    jobs.cancel_initial(kit.resource(consumers.RQ), user_id=alice)
     await deliver()  # connection 1's event, late: connection 2 is the current one
     assert queue.job_ids == []
 

@@ -61,7 +61,7 @@ def create(settings: Settings) -> FastAPI:
         routers=[timeline_routes.router(limits=limits, page_size=settings.page_size)],
         indexes=authors.INDEXES,
         subscriptions=functools.partial(subscriptions, limits=fanout_limits(settings)),
-        tasks=[graph.hold],
+        resources=[graph.CHANNEL],
     )
 
 

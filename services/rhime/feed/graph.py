@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
 
 from rhime.graphview import client
+from rhime.kit.kit import Resource
 
 if TYPE_CHECKING:
     from rhime.kit.kit import Kit
 
-_CHANNEL = "graph_channel"
+
+@contextlib.asynccontextmanager
+async def _open(kit: Kit) -> AsyncIterator[grpc.aio.Channel]:
+    channel = client.channel(kit.settings, tracing=kit.tracing)
+    try:
+        yield channel
+    finally:
+        await channel.close(None)
+
+
+CHANNEL = Resource("graph-channel", open=_open)
 
 
 def _channel(kit: Kit) -> grpc.aio.Channel:
-    found: grpc.aio.Channel | None = kit.extras.get(_CHANNEL)
-    if found is None:
-        found = client.channel(kit.settings, tracing=kit.tracing)
-        kit.extras[_CHANNEL] = found
-    return found
-
-
-async def hold(kit: Kit) -> None:
-    """A kit task: closes the channel when the app stops."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        found: grpc.aio.Channel | None = kit.extras.pop(_CHANNEL, None)
-        if found is not None:
-            await found.close(None)
+    return kit.resource(CHANNEL)
 
 
 def followers(kit: Kit, *, user_id: str, batch_size: int) -> AsyncIterator[list[str]]:

@@ -5,11 +5,11 @@ measurement about 7x faster than httpx for proxying), on one pooled keep-alive s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import jwt
@@ -22,7 +22,7 @@ from rhime.gateway import connected, forwarded, limits, routing
 from rhime.gateway.exchange import Caller, Exchange, refusal
 from rhime.gateway.settings import Settings
 from rhime.kit import access_tokens, client_address, identity, logs, traces
-from rhime.kit.kit import Kit
+from rhime.kit.kit import Kit, Resource
 
 log = logging.getLogger("rhime.gateway")
 
@@ -83,9 +83,17 @@ class BodyTooLarge(Exception):
 
 
 class Gateway:
-    def __init__(self, app: ASGIApp, *, kit: Kit, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        kit: Kit,
+        settings: Settings,
+        upstream: Resource[aiohttp.ClientSession],
+    ) -> None:
         self.app = app
         self.kit = kit
+        self.upstream = upstream
         self.settings = settings
         self.routes = routing.table(settings, settings.upstreams)
         self.access_secret = settings.access_token_secret.get_secret_value()
@@ -354,7 +362,7 @@ class Gateway:
         except BodyTooLarge:
             await ex.refuse(413)
             return
-        session: aiohttp.ClientSession = self.kit.extras["upstream"]
+        session = self.kit.resource(self.upstream)
         started = False
         try:
             async with session.request(
@@ -524,9 +532,10 @@ def _cookie(values: list[str]) -> str:
     return ""
 
 
-async def upstream_pool(kit: Kit, settings: Settings) -> Any:
+@contextlib.asynccontextmanager
+async def upstream_pool(settings: Settings) -> AsyncIterator[aiohttp.ClientSession]:
     """The forwarding session: keep-alive connections reused across requests."""
-    return aiohttp.ClientSession(
+    async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
             limit=settings.pool_size,
             limit_per_host=0,
@@ -536,4 +545,5 @@ async def upstream_pool(kit: Kit, settings: Settings) -> Any:
         auto_decompress=False,  # bodies pass through untouched
         cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-    )
+    ) as session:
+        yield session

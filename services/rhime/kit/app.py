@@ -28,6 +28,7 @@ from rhime.kit import batches, errors, logs, metrics, outbox, stores, traces
 from rhime.kit import bus as bus_module
 from rhime.kit.kit import Kit as Kit
 from rhime.kit.kit import KitDep as KitDep
+from rhime.kit.kit import Resource as Resource
 from rhime.kit.kit import get_kit as get_kit
 from rhime.kit.settings import Settings
 
@@ -52,13 +53,15 @@ def create_app(
     outboxes: Sequence[str] = (),
     tasks: Sequence[Task] = (),
     on_ready: Sequence[Task] = (),
+    resources: Sequence[Resource[Any]] = (),
     description: str = "",
     api_prefix: str | None = None,
     max_body_bytes: int = 1_000_000,
 ) -> FastAPI:
     """Build a component. `subscriptions` returns the event consumers (given the kit);
     `outboxes` are collections whose staged events the kit relays; `tasks` run for the app's
-    lifetime once ready; `on_ready` run once when the dependencies are reachable.
+    lifetime once ready; `on_ready` run once when the dependencies are reachable;
+    `resources` are the component's own clients, opened with the app and closed with it.
     With `api_prefix`, the OpenAPI docs live under it (so they are reachable through the
     gateway, e.g. /api/posts/docs)."""
     kit = Kit(
@@ -77,20 +80,22 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # one "open, then close when the app stops" per resource; closed in reverse order
-        async with contextlib.AsyncExitStack() as resources:
+        async with contextlib.AsyncExitStack() as stack:
             if kit.tracing is not None:  # last: it exports the spans of everything before
-                resources.push_async_callback(asyncio.to_thread, kit.tracing.shutdown)
+                stack.push_async_callback(asyncio.to_thread, kit.tracing.shutdown)
             if database:
                 kit.mongo = stores.mongo(settings, appname=settings.component or title)
-                resources.callback(kit.mongo.close)
+                stack.callback(kit.mongo.close)
             if redis:
                 kit.redis = stores.redis(settings)
-                resources.push_async_callback(kit.redis.aclose)
+                stack.push_async_callback(kit.redis.aclose)
             kit.http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
             )
-            resources.push_async_callback(kit.http.close)
+            stack.push_async_callback(kit.http.close)
+            for resource in resources:
+                kit.opened[resource] = await stack.enter_async_context(resource.open(kit))
 
             async def start() -> None:
                 await _connect(kit, index_map, subscriptions)
@@ -104,7 +109,7 @@ def create_app(
                 log.info("ready")
 
             starter = asyncio.create_task(start(), name="connect")
-            resources.push_async_callback(_stop, kit, starter)
+            stack.push_async_callback(_stop, kit, starter)
             yield
 
     app = FastAPI(

@@ -5,8 +5,10 @@ factory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -15,6 +17,19 @@ from fastapi import Depends, Request
 from rhime.kit import bus as bus_module
 from rhime.kit import errors, metrics, supervisor, traces
 from rhime.kit.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Resource(Generic[T]):
+    """A client of the component's own (a connection pool, a gRPC channel, a metric): given
+    to `create_app(resources=...)`, it is opened with the app by `open(kit)` (an async
+    context manager) and closed when the app stops; code reads it, typed, with
+    `kit.resource(R)`. The object is only a name: nothing is opened at import time."""
+
+    name: str
+    open: Callable[[Kit], contextlib.AbstractAsyncContextManager[T]]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -35,7 +50,7 @@ class Kit:
     ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     # the outbox relay and the component's `tasks`, restarted when they fail
     tasks: supervisor.Supervisor = dataclasses.field(default_factory=supervisor.Supervisor)
-    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    opened: dict[Resource[Any], Any] = dataclasses.field(default_factory=dict)
 
     @property
     def database(self) -> Any:
@@ -51,6 +66,12 @@ class Kit:
 
     def key(self, *parts: str) -> str:
         return self.settings.key(*parts)
+
+    def resource(self, resource: Resource[T]) -> T:
+        if resource not in self.opened:
+            raise RuntimeError(f"{resource.name} is not open in this component")
+        found: T = self.opened[resource]
+        return found
 
 
 def get_kit(request: Request) -> Kit:

@@ -292,6 +292,7 @@ def create(settings: Settings) -> FastAPI:
         title="like-batch-updater",
         database="likes",
         indexes=counts.INDEXES,
+        resources=[counts.WRITES],
         subscriptions=subscriptions,
         tasks=[flusher],
     )

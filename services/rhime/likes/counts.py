@@ -3,11 +3,14 @@ batch updater (and repaired by like-reconcile), read by like-count, like and the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 from pymongo import IndexModel
+
+from rhime.kit.kit import Resource
 
 if TYPE_CHECKING:
     from rhime.kit.kit import Kit
@@ -28,14 +31,19 @@ async def get_many(kit: Kit, *, item_ids: Sequence[str]) -> dict[str, int]:
     return found
 
 
+@contextlib.asynccontextmanager
+async def _open_writes(kit: Kit) -> AsyncIterator[Counter]:
+    yield Counter(
+        "rhime_likes_mongo_writes",
+        "Write operations sent to MongoDB by the like workers",
+        registry=kit.metrics.registry,
+    )
+
+
+# opened by the like workers, which count their writes (what coalescing saves)
+WRITES = Resource("mongo-writes", open=_open_writes)
+
+
 def mongo_writes(kit: Kit) -> Counter:
-    """Write operations the like workers send to Mongo (what coalescing saves)."""
-    existing: Counter | None = kit.extras.get("mongo_writes")
-    if existing is None:
-        existing = Counter(
-            "rhime_likes_mongo_writes",
-            "Write operations sent to MongoDB by the like workers",
-            registry=kit.metrics.registry,
-        )
-        kit.extras["mongo_writes"] = existing
-    return existing
+    """Write operations the like workers send to Mongo."""
+    return kit.resource(WRITES)

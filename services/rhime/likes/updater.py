@@ -17,7 +17,7 @@ from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import batches
 from rhime.kit.settings import Settings as KitSettings
-from rhime.likes import state
+from rhime.likes import counts, state
 
 
 class Settings(KitSettings):
@@ -53,5 +53,6 @@ def create(settings: Settings) -> FastAPI:
         title="like-updater",
         database="likes",
         indexes={state.COLLECTION: state.INDEXES},
+        resources=[counts.WRITES],
         subscriptions=subscriptions,
     )

@@ -4,11 +4,16 @@ of the pair), a new Spotify connection (its first taste fetch) and a deleted acc
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
+
+import redis
 
 from rhime import blocking, events
 from rhime.kit import app as kit_app
 from rhime.kit import bus
+from rhime.kit.kit import Resource
 from rhime.recommendation import deletion, initial, jobs, store
 from rhime.recommendation.settings import Settings
 
@@ -23,10 +28,20 @@ async def blocked(db: Any, event: blocking.Change) -> None:
         await db[store.RECOMMENDATIONS].delete_many({"_id": {"$in": ids_}})
 
 
-def subscriptions(kit: kit_app.Kit, *, settings: Settings) -> list[bus.Subscription[Any]]:
-    # made here, not on ready: consumers start first (no I/O until the first command)
-    rq = kit.extras["rq"] = jobs.connection(settings)
+@contextlib.asynccontextmanager
+async def _open_rq(kit: kit_app.Kit) -> AsyncIterator[redis.Redis]:
+    # no I/O until the first command
+    conn = jobs.connection(kit.settings)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
+
+RQ = Resource("rq", open=_open_rq)  # the job queue's connection, as rq needs it
+
+
+def subscriptions(kit: kit_app.Kit, *, settings: Settings) -> list[bus.Subscription[Any]]:
     async def block_changed(event: blocking.Change) -> None:
         await blocked(kit.database, event)
 
@@ -34,11 +49,11 @@ def subscriptions(kit: kit_app.Kit, *, settings: Settings) -> list[bus.Subscript
         # a new connection: fetch the taste now rather than at the weekly refresh
         if await initial.due(kit.database, user_id=event.user_id, connection=event.connection):
             await asyncio.to_thread(
-                jobs.enqueue_initial, rq, settings=settings, user_id=event.user_id
+                jobs.enqueue_initial, kit.resource(RQ), settings=settings, user_id=event.user_id
             )
 
     async def user_deleted(event: events.UserDeleted) -> None:
-        await deletion.forget(kit.database, rq, user_id=event.user_id)
+        await deletion.forget(kit.database, kit.resource(RQ), user_id=event.user_id)
 
     return [
         bus.Subscription(event=events.UserAuthorized, handler=user_authorized),

@@ -2,6 +2,8 @@
 
 # No ``from __future__ import annotations``: FastAPI reads the route signatures.
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import grpc
@@ -9,11 +11,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from rhime import blocking
+from rhime.graphview import client as graphview
 from rhime.kit import app as kit_app
 from rhime.kit import identity
+from rhime.kit.kit import Resource
 from rhime.recommendation import dismissal, follows, store
 from rhime.recommendation.cursor import decode as decode_cursor
 from rhime.recommendation.cursor import encode as encode_cursor
+from rhime.recommendation.settings import Settings
 
 MAX_ROUNDS = 5  # pages read to fill one page when filtered ones are skipped
 
@@ -114,6 +119,23 @@ async def read_page(
     return shown, position
 
 
+@contextlib.asynccontextmanager
+async def _open_graph_view(kit: kit_app.Kit) -> AsyncIterator[grpc.aio.Channel | None]:
+    assert isinstance(kit.settings, Settings)
+    if not kit.settings.use_graph_view:
+        yield None
+        return
+    channel = graphview.channel(kit.settings, tracing=kit.tracing)
+    try:
+        yield channel
+    finally:
+        await channel.close(grace=None)
+
+
+# the follows a page hides, asked of user-graph-view (None: not deployed)
+GRAPH_VIEW = Resource("graphview", open=_open_graph_view)
+
+
 def router(*, page_size: int) -> APIRouter:
     routes = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
 
@@ -127,7 +149,7 @@ def router(*, page_size: int) -> APIRouter:
         position = decode_cursor(cursor) if cursor else None
         if position is None:  # once per reading, on its first page
             await dismissal.bring_back(kit.database, user_id=user.user_id, now=dismissal.now())
-        channel: grpc.aio.Channel | None = kit.extras.get("graphview")
+        channel = kit.resource(GRAPH_VIEW)
         # a follow or a block made after the computation hides the person at once
         hidden = await follows.followees(channel, user_id=user.user_id)
         hidden |= await blocking.hidden(kit.database, user_id=user.user_id)

@@ -153,7 +153,6 @@ def create(settings: WorkerSettings) -> FastAPI:
     async def run_worker(kit: kit_app.Kit) -> None:
         threads = Threads(settings, metrics=kit.metrics)
         threads.start()
-        kit.extras["rq"] = threads
         try:
             await asyncio.Event().wait()
         finally:

@@ -3,19 +3,34 @@ calls made with it, with Spotify's failures turned into the API's errors."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 from rhime.kit import app as kit_app
 from rhime.kit import errors, outbox
+from rhime.kit.kit import Resource
 from rhime.music import store, tastes
 from rhime.music.spotify import api, tokens
 from rhime.spotify.settings import Settings
 
 
+@contextlib.asynccontextmanager
+async def _open_client(kit: kit_app.Kit) -> AsyncIterator[api.Client]:
+    assert isinstance(kit.settings, Settings)
+    opened = api.Client(kit.settings)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+CLIENT = Resource("spotify", open=_open_client)
+
+
 def client(kit: kit_app.Kit) -> api.Client:
-    found: api.Client = kit.extras["spotify"]
-    return found
+    return kit.resource(CLIENT)
 
 
 async def token(

@@ -3,7 +3,6 @@ a user's top artists / tracks / genres, disconnect, and the gateway's connected 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,21 +11,11 @@ from rhime import events
 from rhime.kit import app as kit_app
 from rhime.kit import bus
 from rhime.music import store
-from rhime.music.spotify import api
-from rhime.spotify import connection, deletion, internal, lookups, top
+from rhime.spotify import access, connection, deletion, internal, lookups, top
 from rhime.spotify.settings import Settings
 
 
 def create(settings: Settings) -> FastAPI:
-    async def on_ready(kit: kit_app.Kit) -> None:
-        kit.extras["spotify"] = api.Client(settings)
-
-    async def close(kit: kit_app.Kit) -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await kit.extras["spotify"].aclose()
-
     def subscriptions(kit: kit_app.Kit) -> list[bus.Subscription[Any]]:
         async def user_deleted(event: events.UserDeleted) -> None:
             await deletion.forget(kit, settings=settings, user_id=event.user_id)
@@ -47,8 +36,7 @@ def create(settings: Settings) -> FastAPI:
         ],
         indexes=indexes,
         outboxes=[store.TOKENS],
-        on_ready=[on_ready],
-        tasks=[close],
+        resources=[access.CLIENT],
         subscriptions=subscriptions,
         description="Spotify OAuth, tokens, top artists, tracks and genres.",
     )
