@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -76,46 +77,19 @@ def create_app(
     for name in outboxes:
         index_map.setdefault(name, [])
         index_map[name] = [*index_map[name], IndexModel([(f"{outbox.FIELD}.id", 1)])]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # one "open, then close when the app stops" per resource; closed in reverse order
-        async with contextlib.AsyncExitStack() as stack:
-            if kit.tracing is not None:  # last: it exports the spans of everything before
-                stack.push_async_callback(asyncio.to_thread, kit.tracing.shutdown)
-            if database:
-                kit.mongo = stores.mongo(settings, appname=settings.component or title)
-                stack.callback(kit.mongo.close)
-            if redis:
-                kit.redis = stores.redis(settings)
-                stack.push_async_callback(kit.redis.aclose)
-            kit.http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-            )
-            stack.push_async_callback(kit.http.close)
-            for resource in resources:
-                kit.opened[resource] = await stack.enter_async_context(resource.open(kit))
-
-            async def start() -> None:
-                await _connect(kit, index_map, subscriptions)
-                for hook in on_ready:
-                    await hook(kit)
-                if outboxes:
-                    kit.tasks.start("outbox-relay", lambda: outbox.relay(kit, collections=outboxes))
-                for task in tasks:
-                    kit.tasks.start(getattr(task, "__name__", "task"), functools.partial(task, kit))
-                kit.ready.set()
-                log.info("ready")
-
-            starter = asyncio.create_task(start(), name="connect")
-            stack.push_async_callback(_stop, kit, starter)
-            yield
-
+    plan = _Plan(
+        title=title,
+        indexes=index_map,
+        subscriptions=subscriptions,
+        outboxes=tuple(outboxes),
+        tasks=tuple(tasks),
+        on_ready=tuple(on_ready),
+        resources=tuple(resources),
+    )
     app = FastAPI(
         title=title,
         description=description,
-        lifespan=lifespan,
+        lifespan=functools.partial(_lifespan, kit=kit, plan=plan),
         version="0.1.0",
         docs_url=f"{api_prefix}/docs" if api_prefix else None,
         redoc_url=None,
@@ -128,12 +102,77 @@ def create_app(
         on_store_down=lambda exc: kit.metrics.store_unavailable.labels(errors.store_of(exc)).inc(),
     )
     app.add_middleware(_Observe, kit=kit, max_body_bytes=max_body_bytes)
+    app.include_router(_probes(kit))
+    for router in routers:
+        app.include_router(router)
+    return app
 
-    @app.get("/healthz", include_in_schema=False)
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Plan:
+    """What a component declared it runs, beside its connections."""
+
+    title: str
+    indexes: Mapping[str, Sequence[IndexModel]]
+    subscriptions: SubscriptionsFactory | None
+    outboxes: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    on_ready: tuple[Task, ...]
+    resources: tuple[Resource[Any], ...]
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI, *, kit: Kit, plan: _Plan) -> AsyncIterator[None]:
+    # one "open, then close when the app stops" per resource; closed in reverse order
+    async with contextlib.AsyncExitStack() as stack:
+        await _open(kit, plan=plan, stack=stack)
+        starter = asyncio.create_task(_start(kit, plan=plan), name="connect")
+        stack.push_async_callback(_stop, kit, starter)
+        yield
+
+
+async def _open(kit: Kit, *, plan: _Plan, stack: contextlib.AsyncExitStack) -> None:
+    """The clients; nothing here waits for a server (connections are made in `_start`)."""
+    settings = kit.settings
+    if kit.tracing is not None:  # closed last: it exports the spans of everything before
+        stack.push_async_callback(asyncio.to_thread, kit.tracing.shutdown)
+    if kit.database_name is not None:
+        kit.mongo = stores.mongo(settings, appname=settings.component or plan.title)
+        stack.callback(kit.mongo.close)
+    if kit.uses_redis:
+        kit.redis = stores.redis(settings)
+        stack.push_async_callback(kit.redis.aclose)
+    kit.http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
+        json_serialize=lambda o: orjson.dumps(o).decode(),
+    )
+    stack.push_async_callback(kit.http.close)
+    for resource in plan.resources:
+        kit.opened[resource] = await stack.enter_async_context(resource.open(kit))
+
+
+async def _start(kit: Kit, *, plan: _Plan) -> None:
+    """In the background: connect, then run what the component declared; ready after."""
+    await _connect(kit, plan.indexes, plan.subscriptions)
+    for hook in plan.on_ready:
+        await hook(kit)
+    if plan.outboxes:
+        kit.tasks.start("outbox-relay", lambda: outbox.relay(kit, collections=plan.outboxes))
+    for task in plan.tasks:
+        kit.tasks.start(getattr(task, "__name__", "task"), functools.partial(task, kit))
+    kit.ready.set()
+    log.info("ready")
+
+
+def _probes(kit: Kit) -> APIRouter:
+    """Liveness, readiness and metrics, outside the API docs."""
+    probes = APIRouter(include_in_schema=False)
+
+    @probes.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "alive"}
 
-    @app.get("/readyz", include_in_schema=False)
+    @probes.get("/readyz")
     async def readyz() -> Response:
         problems = await _check(kit)
         if problems:
@@ -143,13 +182,11 @@ def create_app(
         warnings = kit.bus.warnings() if kit.bus is not None else []
         return JSONResponse({"status": "ready", "warnings": warnings})
 
-    @app.get("/metrics", include_in_schema=False)
+    @probes.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(kit.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in routers:
-        app.include_router(router)
-    return app
+    return probes
 
 
 async def _stop(kit: Kit, starter: asyncio.Task[None]) -> None:
