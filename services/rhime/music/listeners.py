@@ -29,7 +29,7 @@ import itertools
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from rhime.music.taste import TopArtist
 
@@ -150,16 +150,62 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Sources:
+    """Where listeners' artists are drawn from, shared by every listener's draw."""
+
+    scene: list[int]
+    friends: list[set[int]]
+    scene_genres: list[list[str]]
+    catalogue: list[TopArtist]  # global chart rank = index
+    charts: list[float]
+    by_scene: dict[int, list[int]]  # catalogue indices by home scene, chart order
+    scene_charts: dict[int, list[float]]
+    unique_ids: Iterator[int]  # numbers the artists nobody else lists
+
+
 def generate(spec: ListenerSpec) -> Listeners:
+    # one generator throughout: the order of the steps below is the order of draws
     rng = random.Random(f"listeners:{spec.seed}")
     scene_cumulative = _zipf_cumulative(spec.scenes, spec.scene_size_exponent)
     scene = [_pick(rng, scene_cumulative) for _ in range(spec.users)]
     friends = _friendships(spec, rng, scene)
-
-    # artists: global chart rank = index; each has a home scene and tags
     scene_genres = [[f"scene{s} {k}" for k in range(rng.randint(3, 6))] for s in range(spec.scenes)]
+    catalogue, by_scene = _catalogue(
+        rng, spec=spec, scene_cumulative=scene_cumulative, scene_genres=scene_genres
+    )
+    sources = _Sources(
+        scene=scene,
+        friends=friends,
+        scene_genres=scene_genres,
+        catalogue=catalogue,
+        charts=_zipf_cumulative(spec.catalogue, spec.catalogue_exponent),
+        by_scene=by_scene,
+        scene_charts={
+            s: _zipf_cumulative(len(ids), spec.scene_exponent) for s, ids in by_scene.items() if ids
+        },
+        unique_ids=itertools.count(),
+    )
+    # a first round without friends' favourites, so the second has some to pass on
+    first = [
+        _draw(rng, spec=spec, sources=sources, user=u, favourites=None) for u in range(spec.users)
+    ]
+    artists = [
+        _draw(rng, spec=spec, sources=sources, user=u, favourites=first) for u in range(spec.users)
+    ]
+    return Listeners(artists=artists, friends=[frozenset(f) for f in friends], scene=scene)
+
+
+def _catalogue(
+    rng: random.Random,
+    *,
+    spec: ListenerSpec,
+    scene_cumulative: Sequence[float],
+    scene_genres: list[list[str]],
+) -> tuple[list[TopArtist], dict[int, list[int]]]:
+    """The artists in global chart order, each with a home scene and tags; and each scene's
+    artists (their catalogue indices)."""
     catalogue: list[TopArtist] = []
-    home: list[int] = []
     by_scene: dict[int, list[int]] = {s: [] for s in range(spec.scenes)}
     low, high = spec.genres_per_artist
     for a in range(spec.catalogue):
@@ -169,49 +215,75 @@ def generate(spec: ListenerSpec) -> Listeners:
             pool = _GLOBAL_GENRES if rng.random() < spec.global_genre_share else scene_genres[s]
             tags.append(rng.choice(pool))
         catalogue.append(TopArtist(id=f"a{a}", name=f"Artist {a}", genres=_dedupe(tags)))
-        home.append(s)
         by_scene[s].append(a)
-    charts = _zipf_cumulative(spec.catalogue, spec.catalogue_exponent)
-    scene_charts = {
-        s: _zipf_cumulative(len(ids), spec.scene_exponent) for s, ids in by_scene.items() if ids
-    }
-    unique_count = itertools.count()
+    return catalogue, by_scene
 
-    def draw(u: int, favourites: Sequence[Sequence[TopArtist]] | None) -> list[TopArtist]:
-        chosen: dict[str, TopArtist] = {}
-        mainstream = spec.charts * math.exp(rng.gauss(0.0, spec.mainstream_spread))
-        unique = spec.unique * math.exp(rng.gauss(0.0, spec.unique_spread))
-        mates = sorted(friends[u])
-        attempts = 0
-        while len(chosen) < spec.artists_per_user and attempts < 20 * spec.artists_per_user:
-            attempts += 1
-            roll = rng.random()
-            if favourites is not None and mates and roll < spec.from_friends:
-                theirs = favourites[rng.choice(mates)]
-                if not theirs:
-                    continue
-                # friends pass on their favourites more than the 50th
-                artist = theirs[int(len(theirs) * rng.random() ** 2)]
-            elif roll < spec.from_friends + unique:
-                k = next(unique_count)
-                artist = TopArtist(
-                    id=f"u{k}",
-                    name=f"Unsigned {k}",
-                    genres=(rng.choice(scene_genres[scene[u]]),),
-                )
-            elif roll < spec.from_friends + unique + mainstream:
-                artist = catalogue[_pick(rng, charts)]
-            else:
-                ids = by_scene[scene[u]]
-                if not ids:
-                    continue
-                artist = catalogue[ids[_pick(rng, scene_charts[scene[u]])]]
+
+def _draw(
+    rng: random.Random,
+    *,
+    spec: ListenerSpec,
+    sources: _Sources,
+    user: int,
+    favourites: Sequence[Sequence[TopArtist]] | None,
+) -> list[TopArtist]:
+    """One listener's ranked top artists: distinct draws, in the order drawn."""
+    chosen: dict[str, TopArtist] = {}
+    mainstream = spec.charts * math.exp(rng.gauss(0.0, spec.mainstream_spread))
+    unique = spec.unique * math.exp(rng.gauss(0.0, spec.unique_spread))
+    mates = sorted(sources.friends[user])
+    attempts = 0
+    # bounded: a listener with few sources to draw from may never reach the full count
+    while len(chosen) < spec.artists_per_user and attempts < 20 * spec.artists_per_user:
+        attempts += 1
+        artist = _draw_one(
+            rng,
+            spec=spec,
+            sources=sources,
+            user=user,
+            favourites=favourites,
+            mates=mates,
+            unique=unique,
+            mainstream=mainstream,
+        )
+        if artist is not None:
             chosen.setdefault(artist.id, artist)
-        return list(chosen.values())
+    return list(chosen.values())
 
-    first = [draw(u, None) for u in range(spec.users)]
-    artists = [draw(u, first) for u in range(spec.users)]
-    return Listeners(artists=artists, friends=[frozenset(f) for f in friends], scene=scene)
+
+def _draw_one(
+    rng: random.Random,
+    *,
+    spec: ListenerSpec,
+    sources: _Sources,
+    user: int,
+    favourites: Sequence[Sequence[TopArtist]] | None,
+    mates: list[int],
+    unique: float,
+    mainstream: float,
+) -> TopArtist | None:
+    """One draw from a friend's favourites, nowhere else, the charts or the user's scene (by
+    the shares); None when the source drawn has nothing to give."""
+    roll = rng.random()
+    if favourites is not None and mates and roll < spec.from_friends:
+        theirs = favourites[rng.choice(mates)]
+        if not theirs:
+            return None
+        # friends pass on their favourites more than the 50th
+        return theirs[int(len(theirs) * rng.random() ** 2)]
+    if roll < spec.from_friends + unique:
+        k = next(sources.unique_ids)
+        return TopArtist(
+            id=f"u{k}",
+            name=f"Unsigned {k}",
+            genres=(rng.choice(sources.scene_genres[sources.scene[user]]),),
+        )
+    if roll < spec.from_friends + unique + mainstream:
+        return sources.catalogue[_pick(rng, sources.charts)]
+    ids = sources.by_scene[sources.scene[user]]
+    if not ids:
+        return None
+    return sources.catalogue[ids[_pick(rng, sources.scene_charts[sources.scene[user]])]]
 
 
 def _dedupe(tags: Sequence[str]) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import itertools
 import random
+from collections.abc import Iterable
 from typing import Literal
 
 from rhime.music.taste import TopArtist, TopTrack
@@ -206,13 +207,46 @@ def _title(rng: random.Random) -> str:
 @functools.lru_cache(maxsize=8)
 def catalogue(spec: PopulationSpec) -> Catalogue:
     """The shared catalogue; built once per spec (about 0.1 s for the defaults)."""
+    # one generator for the whole catalogue: the order of the steps below is the order of draws
     rng = random.Random(f"catalogue:{spec.seed}")
+    community_genres, tail_genres = _genres(rng, spec=spec)
+    communities = [
+        _community_artists(rng, spec=spec, community=c, genres=community_genres[c])
+        for c in range(spec.communities)
+    ]
+    popular = _popular_artists(rng, spec=spec)
+    tail = _tail_artists(rng, spec=spec, genres=tail_genres)
+    artists = {a.id: a for a in itertools.chain(*communities, popular, tail)}
+    community_artists = tuple(tuple(a.id for a in group) for group in communities)
+    albums, tracks, tracks_by_artist = _discography(
+        rng, spec=spec, artists=artists, community_artists=community_artists
+    )
+    return Catalogue(
+        artists=artists,
+        albums=albums,
+        tracks=tracks,
+        tracks_by_artist=tracks_by_artist,
+        community_artists=community_artists,
+        popular_artists=tuple(a.id for a in popular),
+        tail_artists=tuple(a.id for a in tail),
+        top_artists={
+            a.id: TopArtist(id=a.id, name=a.name, genres=a.genres) for a in artists.values()
+        },
+        top_tracks={
+            t.id: TopTrack(id=t.id, name=t.name, artist_ids=t.artist_ids) for t in tracks.values()
+        },
+    )
+
+
+def _genres(rng: random.Random, *, spec: PopulationSpec) -> tuple[list[list[str]], list[str]]:
+    """Each community's genres, and the genres left over for the long tail."""
     genre_names = [
         f"{modifier} {root}" for root, modifier in itertools.product(_GENRE_ROOTS, _GENRE_MODIFIERS)
     ]
     rng.shuffle(genre_names)
     own = spec.genres_per_community
     needed = spec.communities * own
+    # more communities than the word lists can name: numbered genres make up the rest
     while len(genre_names) < needed:
         genre_names.append(
             f"{rng.choice(_GENRE_MODIFIERS)} {rng.choice(_GENRE_ROOTS)} {len(genre_names)}"
@@ -224,78 +258,136 @@ def catalogue(spec: PopulationSpec) -> Catalogue:
             *community_genres[c],
             community_genres[(c + 1) % spec.communities][0],
         ]
-    tail_genres = genre_names[needed:] or genre_names
+    return community_genres, genre_names[needed:] or genre_names
 
-    artists: dict[str, Artist] = {}
+
+def _community_artists(
+    rng: random.Random, *, spec: PopulationSpec, community: int, genres: list[str]
+) -> list[Artist]:
+    made = []
+    for k in range(spec.artists_per_community):
+        tags = tuple(rng.sample(genres, rng.randint(1, min(3, len(genres)))))
+        # a few community artists also carry a mainstream tag
+        if rng.random() < 0.2:
+            tags = (*tags, rng.choice(_POPULAR_GENRES))
+        made.append(
+            _new_artist(
+                rng,
+                spec=spec,
+                key=f"c{community}:{k}",
+                genres=tags,
+                popularity=rng.randint(30, 75),
+                community=community,
+            )
+        )
+    return made
+
+
+def _popular_artists(rng: random.Random, *, spec: PopulationSpec) -> list[Artist]:
+    """The globally popular artists almost everyone lists, with mainstream genres."""
+    return [
+        _new_artist(
+            rng,
+            spec=spec,
+            key=f"p{k}",
+            genres=tuple(rng.sample(_POPULAR_GENRES, 2)),
+            popularity=rng.randint(80, 100),
+            community=None,
+        )
+        for k in range(spec.popular_artists)
+    ]
+
+
+def _tail_artists(rng: random.Random, *, spec: PopulationSpec, genres: list[str]) -> list[Artist]:
+    """The long tail: obscure artists of one genre each, in no community."""
+    return [
+        _new_artist(
+            rng,
+            spec=spec,
+            key=f"t{k}",
+            genres=(rng.choice(genres),),
+            popularity=rng.randint(0, 35),
+            community=None,
+        )
+        for k in range(spec.long_tail_artists)
+    ]
+
+
+def _new_artist(
+    rng: random.Random,
+    *,
+    spec: PopulationSpec,
+    key: str,
+    genres: tuple[str, ...],
+    popularity: int,
+    community: int | None,
+) -> Artist:
+    artist_id = spotify_id(spec.seed, "artist", key)
+    name = f"The {_title(rng)}" if rng.random() < 0.3 else _title(rng)
+    followers = int(10 ** (2 + popularity / 20) * (0.5 + rng.random()))
+    return Artist(artist_id, name, genres, popularity, followers, community)
+
+
+def _discography(
+    rng: random.Random,
+    *,
+    spec: PopulationSpec,
+    artists: dict[str, Artist],
+    community_artists: tuple[tuple[str, ...], ...],
+) -> tuple[dict[str, Album], dict[str, Track], dict[str, tuple[str, ...]]]:
+    """Every artist's albums and tracks: the albums, the tracks, and each artist's track ids."""
     albums: dict[str, Album] = {}
     tracks: dict[str, Track] = {}
     tracks_by_artist: dict[str, tuple[str, ...]] = {}
-
-    def add_artist(
-        key: str, genres: tuple[str, ...], popularity: int, community: int | None
-    ) -> str:
-        artist_id = spotify_id(spec.seed, "artist", key)
-        name = f"The {_title(rng)}" if rng.random() < 0.3 else _title(rng)
-        followers = int(10 ** (2 + popularity / 20) * (0.5 + rng.random()))
-        artists[artist_id] = Artist(artist_id, name, genres, popularity, followers, community)
-        return artist_id
-
-    community_artists = []
-    for c in range(spec.communities):
-        pool = community_genres[c]
-        ids = []
-        for k in range(spec.artists_per_community):
-            genres = tuple(rng.sample(pool, rng.randint(1, min(3, len(pool)))))
-            if rng.random() < 0.2:
-                genres = (*genres, rng.choice(_POPULAR_GENRES))
-            ids.append(add_artist(f"c{c}:{k}", genres, rng.randint(30, 75), c))
-        community_artists.append(tuple(ids))
-    popular = tuple(
-        add_artist(f"p{k}", tuple(rng.sample(_POPULAR_GENRES, 2)), rng.randint(80, 100), None)
-        for k in range(spec.popular_artists)
-    )
-    tail = tuple(
-        add_artist(f"t{k}", (rng.choice(tail_genres),), rng.randint(0, 35), None)
-        for k in range(spec.long_tail_artists)
-    )
-
-    for artist in list(artists.values()):
+    for artist in artists.values():
         peers = community_artists[artist.community] if artist.community is not None else ()
-        own_tracks = []
-        for k in range(spec.tracks_per_artist):
-            album_no = k // 4
-            album_id = spotify_id(spec.seed, "album", artist.id, album_no)
-            if album_id not in albums:
-                year = 1990 + rng.randint(0, 35)
-                albums[album_id] = Album(album_id, _title(rng), artist.id, f"{year}-01-01")
-            # some community tracks feature a peer, as real collaborations do
-            featured = (rng.choice(peers),) if peers and rng.random() < 0.15 else ()
-            track_id = spotify_id(spec.seed, "track", artist.id, k)
-            tracks[track_id] = Track(
-                id=track_id,
-                name=_title(rng),
-                artist_ids=(artist.id, *(a for a in featured if a != artist.id)),
-                album_id=album_id,
-                popularity=max(0, min(100, artist.popularity + rng.randint(-15, 10))),
-                duration_ms=rng.randint(120_000, 300_000),
-                track_number=k % 4 + 1,
-            )
-            own_tracks.append(track_id)
-        tracks_by_artist[artist.id] = tuple(own_tracks)
-    return Catalogue(
-        artists=artists,
-        albums=albums,
-        tracks=tracks,
-        tracks_by_artist=tracks_by_artist,
-        community_artists=tuple(community_artists),
-        popular_artists=popular,
-        tail_artists=tail,
-        top_artists={
-            a.id: TopArtist(id=a.id, name=a.name, genres=a.genres) for a in artists.values()
-        },
-        top_tracks={
-            t.id: TopTrack(id=t.id, name=t.name, artist_ids=t.artist_ids) for t in tracks.values()
-        },
+        own = _artist_tracks(rng, spec=spec, artist=artist, peers=peers, albums=albums)
+        tracks.update((track.id, track) for track in own)
+        tracks_by_artist[artist.id] = tuple(track.id for track in own)
+    return albums, tracks, tracks_by_artist
+
+
+def _artist_tracks(
+    rng: random.Random,
+    *,
+    spec: PopulationSpec,
+    artist: Artist,
+    peers: tuple[str, ...],
+    albums: dict[str, Album],
+) -> list[Track]:
+    """The artist's tracks, four to an album; adds the albums to `albums`."""
+    made = []
+    for k in range(spec.tracks_per_artist):
+        album_id = spotify_id(spec.seed, "album", artist.id, k // 4)
+        if album_id not in albums:
+            year = 1990 + rng.randint(0, 35)
+            albums[album_id] = Album(album_id, _title(rng), artist.id, f"{year}-01-01")
+        made.append(
+            _new_track(rng, spec=spec, artist=artist, number=k, album_id=album_id, peers=peers)
+        )
+    return made
+
+
+def _new_track(
+    rng: random.Random,
+    *,
+    spec: PopulationSpec,
+    artist: Artist,
+    number: int,
+    album_id: str,
+    peers: tuple[str, ...],
+) -> Track:
+    # some community tracks feature a peer, as real collaborations do
+    featured = (rng.choice(peers),) if peers and rng.random() < 0.15 else ()
+    track_id = spotify_id(spec.seed, "track", artist.id, number)
+    return Track(
+        id=track_id,
+        name=_title(rng),
+        artist_ids=(artist.id, *(a for a in featured if a != artist.id)),
+        album_id=album_id,
+        popularity=max(0, min(100, artist.popularity + rng.randint(-15, 10))),
+        duration_ms=rng.randint(120_000, 300_000),
+        track_number=number % 4 + 1,
     )
 
 
@@ -345,9 +437,35 @@ def user_taste(
     so they overlap but differ, as Spotify's do.
     """
     cat = catalogue(spec)
+    # the user's own draws (same in every time range) come from `rng`, in this order; the
+    # time range's noise from `term_rng`
     rng = random.Random(_seed(spec, index))
     community = rng.randrange(spec.communities)
     size = rng.randint(8, 35)
+    pool, scored = _candidate_artists(rng, spec=spec, cat=cat, community=community, size=size)
+    term_rng = random.Random(_seed(spec, index) * 4 + TIME_RANGES.index(time_range) + 1)
+    jitter = {"short_term": 0.6, "medium_term": 0.0, "long_term": 0.3}[time_range]
+    top = _rerank(scored, rng=term_rng, jitter=jitter)[:size]
+    # tracks: a per-user candidate list, reranked per time range like the artists
+    n_tracks = rng.randint(10, 50)
+    track_scores = _candidate_tracks(rng, cat=cat, top=top, pool=pool, draws=n_tracks * 3 // 2)
+    ranked_tracks = _rerank(
+        ((score, t) for t, score in track_scores.items()), rng=term_rng, jitter=jitter
+    )
+    return UserTaste(
+        index=index,
+        user_id=user_id(index),
+        display_name=_display_name(spec, index),
+        community=community,
+        tracks=[cat.top_tracks[track_id] for track_id in ranked_tracks[:n_tracks]],
+        artists=[cat.top_artists[artist_id] for artist_id in top],
+    )
+
+
+def _candidate_artists(
+    rng: random.Random, *, spec: PopulationSpec, cat: Catalogue, community: int, size: int
+) -> tuple[list[str], list[tuple[float, str]]]:
+    """The user's shuffled community pool, and their candidate artists with base scores."""
     # listeners differ in how niche they are; some are almost all mainstream
     niche = min(0.9, spec.community_share * (0.4 + 1.2 * rng.random()))
     n_community = max(1, round(size * niche * 1.3))
@@ -367,42 +485,38 @@ def user_taste(
         scored.append((rng.random() + 0.4, artist_id))
     for artist_id in rng.sample(cat.tail_artists, min(n_tail, len(cat.tail_artists))):
         scored.append((rng.random(), artist_id))
+    return pool, scored
 
-    term_rng = random.Random(_seed(spec, index) * 4 + TIME_RANGES.index(time_range) + 1)
-    jitter = {"short_term": 0.6, "medium_term": 0.0, "long_term": 0.3}[time_range]
+
+def _rerank(scored: Iterable[tuple[float, str]], *, rng: random.Random, jitter: float) -> list[str]:
+    """Ids best first, each score moved by up to `jitter` (one draw per id, in input order)."""
     ranked = sorted(
-        ((score + term_rng.random() * jitter, artist_id) for score, artist_id in scored),
-        reverse=True,
+        ((score + rng.random() * jitter, item_id) for score, item_id in scored), reverse=True
     )
-    top = [artist_id for _, artist_id in ranked[:size]]
+    return [item_id for _, item_id in ranked]
 
-    # tracks: a per-user candidate list, reranked per time range like the artists
-    n_tracks = rng.randint(10, 50)
+
+def _candidate_tracks(
+    rng: random.Random, *, cat: Catalogue, top: list[str], pool: list[str], draws: int
+) -> dict[str, float]:
+    """Tracks of the user's top artists (mostly the higher ranked, now and then one of the
+    community pool), scored by how often they were drawn."""
     track_scores: dict[str, float] = {}
     artist_cumulative = _zipf_cumulative(len(top))
-    for _ in range(n_tracks * 3 // 2):
+    for _ in range(draws):
         if rng.random() < 0.1:
             source = pool[int(rng.random() * len(pool))]
         else:
             pick = bisect.bisect_left(artist_cumulative, rng.random() * artist_cumulative[-1])
             source = top[pick]
         candidates = cat.tracks_by_artist[source]
+        # an artist's earlier tracks are the likelier
         track_id = candidates[int(len(candidates) * rng.random() ** 2)]
         track_scores[track_id] = track_scores.get(track_id, 0.0) + 1.0 + rng.random()
-    ranked_tracks = sorted(
-        ((score + term_rng.random() * jitter, t) for t, score in track_scores.items()),
-        reverse=True,
-    )
-    track_ids = [t for _, t in ranked_tracks[:n_tracks]]
+    return track_scores
 
-    artists = [cat.top_artists[artist_id] for artist_id in top]
-    tracks = [cat.top_tracks[track_id] for track_id in track_ids]
+
+def _display_name(spec: PopulationSpec, index: int) -> str:
+    # its own generator, so names stay put whatever the taste draws
     name_rng = random.Random(_seed(spec, index) * 4)
-    return UserTaste(
-        index=index,
-        user_id=user_id(index),
-        display_name=f"{name_rng.choice(_WORDS).title()} {name_rng.choice(_NOUNS).title()}",
-        community=community,
-        tracks=tracks,
-        artists=artists,
-    )
+    return f"{name_rng.choice(_WORDS).title()} {name_rng.choice(_NOUNS).title()}"
