@@ -84,13 +84,7 @@ def serve(name: str) -> int:
     return int(result or 0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rhime",
-        description="Rhime: a social network that recommends friends by music taste.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-
+def _add_serve(commands: Any) -> None:
     serve_cmd = commands.add_parser(
         "serve",
         help="run one component of the catalogue (what each container runs)",
@@ -98,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve_cmd.add_argument("component", help="one of: " + ", ".join(catalogue.BY_NAME))
 
+
+def _add_up(commands: Any) -> None:
     up = commands.add_parser(
         "up",
         help="run the whole platform locally (gateway on localhost:8080)",
@@ -108,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--fresh", action="store_true", help="delete previous data first")
     up.add_argument("--gateway-port", type=int, default=8080)
 
+
+def _add_status(commands: Any) -> None:
     status_cmd = commands.add_parser(
         "status",
         help="a live table of the local platform: requests/s, p99, 5xx/s, consumer lag",
@@ -123,12 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--once", action="store_true", help="print one table (over one interval) and exit"
     )
 
+
+def _add_seed(commands: Any) -> None:
     seed = commands.add_parser(
         "seed", help="create demo people, follows, posts, comments and likes (platform running)"
     )
     seed.add_argument("--users", type=int, default=40, help="how many demo people")
     seed.add_argument("--url", default="http://localhost:8080", help="the gateway")
 
+
+def _add_control_plane(commands: Any) -> None:
     control = commands.add_parser(
         "control-plane",
         help="run a Kubernetes control plane on loopback (etcd, API server, controllers)",
@@ -139,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     control.add_argument("action", choices=["up"])
     control.add_argument("--data", default=".rhime/control-plane", help="certificates, data, logs")
 
+
+def _add_cluster(commands: Any) -> None:
     cluster = commands.add_parser(
         "cluster",
         help="run a single-node Kubernetes that runs pods (root; no Docker, no registry)",
@@ -156,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cluster.add_argument("--name", default="rhime", help="roll: the RhimeDeployment")
 
+
+def _add_image(commands: Any) -> None:
     image_cmd = commands.add_parser(
         "image",
         help="build container images without Docker (docker-save archives, as root)",
@@ -175,60 +181,121 @@ def main(argv: Sequence[str] | None = None) -> int:
     image_infra.add_argument("names", nargs="*", help="nats, redis, mongo (default: all)")
     image_infra.add_argument("--output-dir", default=".rhime/images", help="archive folder")
 
+
+def _add_listings(commands: Any) -> None:
     commands.add_parser("components", help="list the catalogue")
     commands.add_parser("config", help="print the configuration reference (markdown)")
 
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        return serve(args.component)
-    if args.command == "components":
-        for c in catalogue.COMPONENTS:
-            print(f"{c.name:22} {c.kind:7} {c.port or '-':>5}  {c.description}")
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rhime",
+        description="Rhime: a social network that recommends friends by music taste.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    # The order here is the order `rhime --help` lists the commands in.
+    for add in (
+        _add_serve,
+        _add_up,
+        _add_status,
+        _add_seed,
+        _add_control_plane,
+        _add_cluster,
+        _add_image,
+        _add_listings,
+    ):
+        add(commands)
+    return parser
+
+
+def _run_serve(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    return serve(args.component)
+
+
+def _run_components(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    for c in catalogue.COMPONENTS:
+        print(f"{c.name:22} {c.kind:7} {c.port or '-':>5}  {c.description}")
+    return 0
+
+
+def _run_status(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from pathlib import Path
+
+    if args.interval <= 0:
+        parser.error("--interval must be positive")
+
+    from rhime.runtime import status
+
+    try:
+        return status.run(data=Path(args.data), interval=args.interval, once=args.once)
+    except KeyboardInterrupt:
         return 0
-    if args.command == "status":
-        from pathlib import Path
 
-        if args.interval <= 0:
-            parser.error("--interval must be positive")
 
-        from rhime.runtime import status
+def _run_seed(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from rhime.runtime import seed as seeding
 
-        try:
-            return status.run(data=Path(args.data), interval=args.interval, once=args.once)
-        except KeyboardInterrupt:
-            return 0
-    if args.command == "seed":
-        from rhime.runtime import seed as seeding
+    return seeding.run(url=args.url, users=args.users)
 
-        return seeding.run(url=args.url, users=args.users)
-    if args.command == "config":
-        from rhime import configuration
 
-        print(configuration.reference(), end="")
-        return 0
-    if args.command == "control-plane":
-        from rhime.runtime import controlplane
+def _run_config(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from rhime import configuration
 
-        return controlplane.up(data=args.data)
-    if args.command == "image" and args.action == "build":
+    print(configuration.reference(), end="")
+    return 0
+
+
+def _run_control_plane(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from rhime.runtime import controlplane
+
+    return controlplane.up(data=args.data)
+
+
+def _run_image(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    if args.action == "build":
         from rhime.runtime import image
 
         return image.cli(target=args.target, output=args.output, tag=args.tag)
-    if args.command == "image":
-        from rhime.runtime import infraimages
+    from rhime.runtime import infraimages
 
-        return infraimages.cli(names=args.names, output_dir=args.output_dir)
-    if args.command == "cluster" and args.action == "roll":
+    return infraimages.cli(names=args.names, output_dir=args.output_dir)
+
+
+def _run_cluster(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    if args.action == "roll":
         from rhime.runtime import devloop
 
         return devloop.cli(data=args.data, namespace=args.namespace, name=args.name)
-    if args.command == "cluster":
-        from rhime.runtime import cluster as node
+    from rhime.runtime import cluster as node
 
-        actions = {"up": node.up, "down": node.down, "status": node.status}
-        return actions[args.action](data=args.data)
-    if args.command == "up":
-        from rhime.runtime import local
+    actions = {"up": node.up, "down": node.down, "status": node.status}
+    return actions[args.action](data=args.data)
 
-        return local.up(data=args.data, fresh=args.fresh, gateway_port=args.gateway_port)
-    return 2
+
+def _run_up(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    from rhime.runtime import local
+
+    return local.up(data=args.data, fresh=args.fresh, gateway_port=args.gateway_port)
+
+
+# Each command's action; the modules behind them are imported only when that command runs.
+_ACTIONS: dict[str, Callable[..., int]] = {
+    "serve": _run_serve,
+    "components": _run_components,
+    "status": _run_status,
+    "seed": _run_seed,
+    "config": _run_config,
+    "control-plane": _run_control_plane,
+    "image": _run_image,
+    "cluster": _run_cluster,
+    "up": _run_up,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    action = _ACTIONS.get(args.command)
+    if action is None:
+        return 2
+    return action(args, parser=parser)
