@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -274,6 +274,71 @@ class Platform:
         return next(p for p in self.supervisor.processes if p.component.name == name)
 
 
+def _ports(
+    components: list[catalogue.Component], *, gateway_port: int, free_ports: bool
+) -> dict[str, int]:
+    """Where each component listens: the gateway on `gateway_port`, the others on the
+    catalogue's ports, or on free ones (several platforms at once)."""
+    return {
+        c.name: gateway_port
+        if c.name == "gateway"
+        else (servers.free_port() if free_ports else c.port)
+        for c in components
+    }
+
+
+def _shared_env(
+    *, urls: dict[str, str], public_url: str, gateway_port: int, ports: dict[str, int]
+) -> dict[str, str]:
+    """What every component gets, with where each of the others listens."""
+    env = component_env(
+        urls=urls,
+        public_url=public_url,
+        gateway_url=f"http://127.0.0.1:{gateway_port}",
+    )
+    env["RHIME_SERVICE_URLS"] = json.dumps(
+        {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    )
+    return env
+
+
+def _processes(
+    components: list[catalogue.Component],
+    *,
+    env: dict[str, str],
+    ports: dict[str, int],
+    secret_values: dict[str, str],
+    access: grants.Access,
+    urls: dict[str, str],
+    log_dir: Path,
+) -> list[Process]:
+    """One process per component: the shared `env`, then only its own secrets and store
+    credentials, and its port."""
+    return [
+        Process(
+            component=c,
+            log=log_dir / f"{c.name}.log",
+            env={
+                **env,
+                **secret_env(c, secret_values=secret_values),
+                **store_env(c, access=access, urls=urls),
+                "RHIME_PORT": str(ports[c.name]),
+            },
+        )
+        for c in components
+    ]
+
+
+def _start_backing(
+    *, data: Path, secret_values: dict[str, str], say: Callable[[str], None]
+) -> tuple[servers.Runtime, grants.Access]:
+    access = grants.Access(seed=secret_values[STORE_SEED], namespace="rhime", admin=True)
+    runtime = servers.Runtime(directory=data / "servers", access=access)
+    say("starting backing servers: " + ", ".join(runtime.servers))
+    runtime.start(on_ready=lambda name: say(f"  {name} ready"))
+    return runtime, access
+
+
 @contextlib.contextmanager
 def platform(
     *,
@@ -294,40 +359,24 @@ def platform(
 
     log_dir.mkdir(parents=True, exist_ok=True)
     secret_values = local_secrets(data) | stand_in_secrets()
-    access = grants.Access(seed=secret_values[STORE_SEED], namespace="rhime", admin=True)
-    runtime = servers.Runtime(directory=data / "servers", access=access)
-    say("starting backing servers: " + ", ".join(runtime.servers))
-    runtime.start(on_ready=lambda name: say(f"  {name} ready"))
+    runtime, access = _start_backing(data=data, secret_values=secret_values, say=say)
     components = [c for c in catalogue.COMPONENTS if c.kind != catalogue.Kind.CRON and available(c)]
-    ports = {
-        c.name: gateway_port
-        if c.name == "gateway"
-        else (servers.free_port() if free_ports else c.port)
-        for c in components
-    }
+    ports = _ports(components, gateway_port=gateway_port, free_ports=free_ports)
     public_url = f"http://{public_host}:{gateway_port}"
-    env = component_env(
-        urls=runtime.urls,
-        public_url=public_url,
-        gateway_url=f"http://127.0.0.1:{gateway_port}",
+    env = _shared_env(
+        urls=runtime.urls, public_url=public_url, gateway_port=gateway_port, ports=ports
     )
-    env["RHIME_SERVICE_URLS"] = json.dumps(
-        {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    )
-    processes = [
-        Process(
-            component=c,
-            log=log_dir / f"{c.name}.log",
-            env={
-                **env,
-                **secret_env(c, secret_values=secret_values),
-                **store_env(c, access=access, urls=runtime.urls),
-                "RHIME_PORT": str(ports[c.name]),
-            },
+    supervisor = Supervisor(
+        _processes(
+            components,
+            env=env,
+            ports=ports,
+            secret_values=secret_values,
+            access=access,
+            urls=runtime.urls,
+            log_dir=log_dir,
         )
-        for c in components
-    ]
-    supervisor = Supervisor(processes)
+    )
     # where `rhime status` finds the components' metrics
     state = status.record(data, ports=ports, kinds={c.name: str(c.kind) for c in components})
     try:
