@@ -117,6 +117,79 @@ def _mount_point(
     return list(reversed(created))
 
 
+def _roots(*, lowers: Sequence[Path], upper: Path | None, scratch: Path) -> tuple[Path, Path]:
+    """(the root the command is chrooted into, the directory its changes go to)."""
+    if upper is None:
+        if len(lowers) != 1:
+            raise RootfsError("without an upper directory, give exactly one root")
+        return lowers[0], lowers[0]
+    root = scratch / "merged"
+    work = scratch / "work"
+    for path in (root, work):
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+    return root, upper
+
+
+def _check_overlay_paths(*, lowers: Sequence[Path], upper: Path | None) -> None:
+    # overlayfs reads ':' and ',' in its options as separators
+    for path in (*lowers, *(p for p in (upper,) if p)):
+        if any(char in str(path) for char in ":,"):
+            raise RootfsError(f"overlay paths may not contain ':' or ',': {path}")
+
+
+def _mounts(
+    *,
+    lowers: Sequence[Path],
+    upper: Path | None,
+    scratch: Path,
+    root: Path,
+    binds: Sequence[tuple[Path, str]],
+) -> list[str]:
+    """The shell lines that mount the overlay (when there is an upper directory), /proc,
+    /dev and the binds under `root`."""
+    lines = []
+    if upper is not None:
+        options = ",".join(
+            [
+                "lowerdir=" + ":".join(str(p) for p in lowers),
+                f"upperdir={upper}",
+                f"workdir={scratch / 'work'}",
+                # whole-file copy-up and plain renames: the upper directory alone is the layer
+                "redirect_dir=off",
+                "metacopy=off",
+            ]
+        )
+        lines.append(f"mount -t overlay overlay -o {shlex.quote(options)} {shlex.quote(str(root))}")
+    lines.append(f"mount -t proc proc {shlex.quote(str(root / 'proc'))}")
+    lines.append(f"mount --rbind /dev {shlex.quote(str(root / 'dev'))}")
+    for source, target in binds:
+        inside = root / target.lstrip("/")
+        lines.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(inside))}")
+    return lines
+
+
+def _chrooted(
+    argv: Sequence[str],
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    workdir: str,
+    userspec: str | None,
+) -> list[str]:
+    """`argv` run in `root` from `workdir`, with exactly `env` and as `userspec`."""
+    chroot = ["chroot", *([f"--userspec={userspec}"] if userspec else []), str(root)]
+    inner = ["/bin/sh", "-c", f"cd {shlex.quote(workdir)} && exec " + shlex.join(argv)]
+    return ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *chroot, *inner]
+
+
+def _remove_mount_points(created: Sequence[Path]) -> None:
+    for path in created:
+        # a mount point the command wrote beside stays; the layers take only what they own
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() else path.unlink()
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -133,55 +206,22 @@ def run(
     `upper` the single lower directory is changed in place. `binds` are (host path, path
     inside) pairs visible only to this command."""
     require_root()
-    if upper is None:
-        if len(lowers) != 1:
-            raise RootfsError("without an upper directory, give exactly one root")
-        root = lowers[0]
-        writable = root
-    else:
-        root = scratch / "merged"
-        work = scratch / "work"
-        for path in (root, work):
-            shutil.rmtree(path, ignore_errors=True)
-            path.mkdir(parents=True)
-        writable = upper
-    for path in (*lowers, *(p for p in (upper,) if p)):
-        if any(char in str(path) for char in ":,"):
-            raise RootfsError(f"overlay paths may not contain ':' or ',': {path}")
+    root, writable = _roots(lowers=lowers, upper=upper, scratch=scratch)
+    _check_overlay_paths(lowers=lowers, upper=upper)
     created: list[Path] = []
     for source, target in binds:
         created += _mount_point(writable, lowers, target, is_file=source.is_file())
-    script = ["set -e", "umask 022"]
-    if upper is not None:
-        options = ",".join(
-            [
-                "lowerdir=" + ":".join(str(p) for p in lowers),
-                f"upperdir={upper}",
-                f"workdir={scratch / 'work'}",
-                # whole-file copy-up and plain renames: the upper directory alone is the layer
-                "redirect_dir=off",
-                "metacopy=off",
-            ]
-        )
-        script.append(
-            f"mount -t overlay overlay -o {shlex.quote(options)} {shlex.quote(str(root))}"
-        )
-    script.append(f"mount -t proc proc {shlex.quote(str(root / 'proc'))}")
-    script.append(f"mount --rbind /dev {shlex.quote(str(root / 'dev'))}")
-    for source, target in binds:
-        inside = root / target.lstrip("/")
-        script.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(inside))}")
-    chroot = ["chroot", *([f"--userspec={userspec}"] if userspec else []), str(root)]
-    inner = ["/bin/sh", "-c", f"cd {shlex.quote(workdir)} && exec " + shlex.join(argv)]
-    command = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *chroot, *inner]
-    script.append("exec " + shlex.join(command))
+    script = [
+        "set -e",
+        "umask 022",
+        *_mounts(lowers=lowers, upper=upper, scratch=scratch, root=root, binds=binds),
+        "exec "
+        + shlex.join(_chrooted(argv, root=root, env=env, workdir=workdir, userspec=userspec)),
+    ]
     try:
         _run_logged(
             ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "\n".join(script)],
             log=log,
         )
     finally:
-        for path in created:
-            # a mount point the command wrote beside stays; the layers take only what they own
-            with contextlib.suppress(OSError):
-                path.rmdir() if path.is_dir() else path.unlink()
+        _remove_mount_points(created)
