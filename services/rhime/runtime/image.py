@@ -156,6 +156,83 @@ def _build_stage(
     return deps, copies, app
 
 
+@dataclasses.dataclass
+class _Reading:
+    """What reading a target's chain of stages has gathered so far."""
+
+    env: dict[str, str] = dataclasses.field(default_factory=lambda: dict(BASE_ENV))
+    workdir: str = "/"
+    user: str = "root"
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    base_runs: list[Run] = dataclasses.field(default_factory=list)
+    target_runs: list[Run] = dataclasses.field(default_factory=list)
+    # the build stage's (deps RUNs, COPYs, app RUNs), once the chain copies from it
+    built: tuple[list[Run], list[Copy], list[Run]] | None = None
+    export: str = ""
+
+
+def _read_run(
+    reading: _Reading, *, stage: df.Stage, ins: df.Instruction, tools: Mapping[str, str]
+) -> None:
+    mounts = df.mounts(ins)
+    flags = {name for name, _ in ins.flags}
+    if flags - {"mount"} or any(m.get("from") not in (None, *tools) for m in mounts):
+        raise _unsupported(stage, ins)
+    run = Run(ins.args, dict(reading.env), reading.workdir, reading.user, tuple(mounts))
+    # RUNs before the build stage's output is copied in are the base layer's
+    (reading.target_runs if reading.built else reading.base_runs).append(run)
+
+
+def _read_build_copy(
+    reading: _Reading,
+    *,
+    recipe: df.Dockerfile,
+    stage: df.Stage,
+    ins: df.Instruction,
+    base_image: str,
+    tools: Mapping[str, str],
+) -> None:
+    build_stage = recipe.stage(ins.flag("from") or "")
+    if build_stage.base != base_image:
+        raise ImageError("the build and runtime stages must share their base image")
+    src, dest = ins.args.split()
+    if os.path.normpath(src) != os.path.normpath(_resolve(reading.workdir, dest)):
+        raise _unsupported(stage, ins)
+    reading.built, reading.export = _build_stage(build_stage, tools), os.path.normpath(src)
+
+
+def _read(
+    reading: _Reading,
+    *,
+    recipe: df.Dockerfile,
+    stage: df.Stage,
+    ins: df.Instruction,
+    base_image: str,
+    tools: Mapping[str, str],
+) -> None:
+    """One instruction of the target's chain, into `reading` (or refused)."""
+    source = ins.flag("from")
+    if ins.keyword == "RUN":
+        _read_run(reading, stage=stage, ins=ins, tools=tools)
+    elif ins.keyword == "COPY" and recipe.has_stage(source or "") and not reading.built:
+        _read_build_copy(
+            reading, recipe=recipe, stage=stage, ins=ins, base_image=base_image, tools=tools
+        )
+    elif ins.keyword == "ENV":
+        reading.env.update((k, df.expand(v, reading.env)) for k, v in df.env_pairs(ins.args))
+    elif ins.keyword == "WORKDIR":
+        reading.workdir = _resolve(reading.workdir, ins.args)
+    elif ins.keyword == "USER":
+        reading.user = ins.args
+    elif ins.keyword == "EXPOSE":
+        ports = reading.config.setdefault("ExposedPorts", {})
+        ports.update({(p if "/" in p else p + "/tcp"): {} for p in ins.args.split()})
+    elif ins.keyword in ("CMD", "ENTRYPOINT"):
+        reading.config["Cmd" if ins.keyword == "CMD" else "Entrypoint"] = df.exec_form(ins.args)
+    else:
+        raise _unsupported(stage, ins)
+
+
 def plan(recipe: df.Dockerfile, target: str) -> Plan:
     """What building `target` from `recipe` takes, read from the Dockerfile."""
     chain = recipe.chain(target)
@@ -164,60 +241,31 @@ def plan(recipe: df.Dockerfile, target: str) -> Plan:
     if not match:
         raise ImageError(f"the runtime stage's base {base_image!r} is not python:X.Y-slim-SUITE")
     tools = {s.name: s.base for s in recipe.stages if s.base.rpartition(":")[0] in TOOL_IMAGES}
-    env = dict(BASE_ENV)
-    workdir, user = "/", "root"
-    config: dict[str, Any] = {}
-    base_runs: list[Run] = []
-    target_runs: list[Run] = []
-    built: tuple[list[Run], list[Copy], list[Run]] | None = None
-    export = ""
+    reading = _Reading()
     for stage in chain:
         for ins in stage.instructions:
-            source = ins.flag("from")
-            if ins.keyword == "RUN":
-                mounts = df.mounts(ins)
-                flags = {name for name, _ in ins.flags}
-                if flags - {"mount"} or any(m.get("from") not in (None, *tools) for m in mounts):
-                    raise _unsupported(stage, ins)
-                run = Run(ins.args, dict(env), workdir, user, tuple(mounts))
-                (target_runs if built else base_runs).append(run)
-            elif ins.keyword == "COPY" and recipe.has_stage(source or "") and not built:
-                build_stage = recipe.stage(source or "")
-                if build_stage.base != base_image:
-                    raise ImageError("the build and runtime stages must share their base image")
-                src, dest = ins.args.split()
-                if os.path.normpath(src) != os.path.normpath(_resolve(workdir, dest)):
-                    raise _unsupported(stage, ins)
-                built, export = _build_stage(build_stage, tools), os.path.normpath(src)
-            elif ins.keyword == "ENV":
-                env.update((k, df.expand(v, env)) for k, v in df.env_pairs(ins.args))
-            elif ins.keyword == "WORKDIR":
-                workdir = _resolve(workdir, ins.args)
-            elif ins.keyword == "USER":
-                user = ins.args
-            elif ins.keyword == "EXPOSE":
-                ports = config.setdefault("ExposedPorts", {})
-                ports.update({(p if "/" in p else p + "/tcp"): {} for p in ins.args.split()})
-            elif ins.keyword in ("CMD", "ENTRYPOINT"):
-                config["Cmd" if ins.keyword == "CMD" else "Entrypoint"] = df.exec_form(ins.args)
-            else:
-                raise _unsupported(stage, ins)
-    if built is None:
+            _read(reading, recipe=recipe, stage=stage, ins=ins, base_image=base_image, tools=tools)
+    if reading.built is None:
         raise ImageError(f"target {target!r} copies nothing from a build stage")
-    config.update(Env=[f"{k}={v}" for k, v in env.items()], WorkingDir=workdir, User=user)
-    deps, copies, app = built
+    config = reading.config
+    config.update(
+        Env=[f"{k}={v}" for k, v in reading.env.items()],
+        WorkingDir=reading.workdir,
+        User=reading.user,
+    )
+    deps, copies, app = reading.built
     return Plan(
         target=target,
         base_image=base_image,
         python=match.group(1),
         suite=match.group(2),
         tools=tools,
-        base_runs=tuple(base_runs),
+        base_runs=tuple(reading.base_runs),
         deps_runs=tuple(deps),
         copies=tuple(copies),
         app_runs=tuple(app),
-        export=export,
-        target_runs=tuple(target_runs),
+        export=reading.export,
+        target_runs=tuple(reading.target_runs),
         config=config,
     )
 
@@ -483,6 +531,89 @@ def _history(plan_: Plan) -> list[str]:
     return lines + ([scripts(plan_.target_runs)] if plan_.target_runs else [])
 
 
+@dataclasses.dataclass(frozen=True)
+class _Layered:
+    """One layer of the image, built or found in the cache."""
+
+    name: str  # base, venv, app or target
+    key: str
+    folder: Path  # its files, a lower of the steps above it
+    layer: imagearchive.Layer
+    hit: bool  # found in the cache
+
+    @property
+    def entry(self) -> str:
+        return f"{self.name}-{self.key}"
+
+
+def _inputs_key(
+    below: str, *extra: object, runs: Sequence[Run], plan_: Plan, machine: _Machine
+) -> str:
+    """A step's cache key: the layer below, what else it takes, its RUNs and what they bind."""
+    return _key(below, *extra, _runs_key(runs), [machine.key(run, plan_.tools) for run in runs])
+
+
+def _base_layer(plan_: Plan, machine: _Machine) -> _Layered:
+    key = _key(
+        plan_.base_image,
+        BASE_VARIANT,
+        BASE_PACKAGES,
+        SLIM_DPKG_OPTIONS,
+        _runs_key(plan_.base_runs),
+    )
+    root, layer, hit = _base(plan_, machine, key)
+    return _Layered("base", key, root, layer, hit)
+
+
+def _venv_layer(plan_: Plan, machine: _Machine, *, base: _Layered) -> _Layered:
+    key = _inputs_key(base.key, runs=plan_.deps_runs, plan_=plan_, machine=machine)
+    upper, layer, hit = _overlay_step(
+        "venv", key, plan_.deps_runs, plan_, machine, lowers=[base.folder], under=plan_.export
+    )
+    return _Layered("venv", key, upper, layer, hit)
+
+
+def _app_layer(plan_: Plan, machine: _Machine, *, repo: Path, below: list[_Layered]) -> _Layered:
+    files = context_files(repo, plan_.copies)
+
+    def copy_sources(upper: Path) -> None:
+        for path, dest in files:
+            inside = upper / dest.lstrip("/")
+            inside.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, inside)
+
+    key = _inputs_key(
+        below[-1].key, _tree_hash(files), runs=plan_.app_runs, plan_=plan_, machine=machine
+    )
+    upper, layer, hit = _overlay_step(
+        "app", key, plan_.app_runs, plan_, machine,
+        lowers=[step.folder for step in reversed(below)], under=plan_.export,
+        prepare=copy_sources,
+    )  # fmt: skip
+    return _Layered("app", key, upper, layer, hit)
+
+
+def _target_layer(plan_: Plan, machine: _Machine, *, below: list[_Layered]) -> _Layered:
+    key = _inputs_key(
+        below[-1].key, plan_.target, runs=plan_.target_runs, plan_=plan_, machine=machine
+    )
+    upper, layer, hit = _overlay_step(
+        "target", key, plan_.target_runs, plan_, machine,
+        lowers=[step.folder for step in reversed(below)], under="",
+    )  # fmt: skip
+    return _Layered("target", key, upper, layer, hit)
+
+
+def _layers(plan_: Plan, machine: _Machine, *, repo: Path) -> list[_Layered]:
+    """The image's layers, bottom first; the target's own only when it has RUNs."""
+    steps = [_base_layer(plan_, machine)]
+    steps.append(_venv_layer(plan_, machine, base=steps[0]))
+    steps.append(_app_layer(plan_, machine, repo=repo, below=steps))
+    if plan_.target_runs:
+        steps.append(_target_layer(plan_, machine, below=steps))
+    return steps
+
+
 def build(
     *,
     target: str = "production",
@@ -501,70 +632,19 @@ def build(
     cache = cache or repo / ".rhime" / "image-cache"
     with _locked(cache), rootfs.standard_umask():
         machine = _Machine.find(repo, cache, say)
-        base_key = _key(
-            plan_.base_image,
-            BASE_VARIANT,
-            BASE_PACKAGES,
-            SLIM_DPKG_OPTIONS,
-            _runs_key(plan_.base_runs),
-        )
-        base_root, base_layer, base_hit = _base(plan_, machine, base_key)
-
-        venv_key = _key(
-            base_key,
-            _runs_key(plan_.deps_runs),
-            [machine.key(run, plan_.tools) for run in plan_.deps_runs],
-        )
-        venv_upper, venv_layer, venv_hit = _overlay_step(
-            "venv", venv_key, plan_.deps_runs, plan_, machine,
-            lowers=[base_root], under=plan_.export,
-        )  # fmt: skip
-
-        files = context_files(repo, plan_.copies)
-
-        def copy_sources(upper: Path) -> None:
-            for path, dest in files:
-                inside = upper / dest.lstrip("/")
-                inside.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, inside)
-
-        app_key = _key(
-            venv_key,
-            _tree_hash(files),
-            _runs_key(plan_.app_runs),
-            [machine.key(run, plan_.tools) for run in plan_.app_runs],
-        )
-        app_upper, app_layer, app_hit = _overlay_step(
-            "app", app_key, plan_.app_runs, plan_, machine,
-            lowers=[venv_upper, base_root], under=plan_.export, prepare=copy_sources,
-        )  # fmt: skip
-        layers = [base_layer, venv_layer, app_layer]
-        hits = {"base": base_hit, "venv": venv_hit, "app": app_hit}
-        keep = {f"base-{base_key}", f"venv-{venv_key}", f"app-{app_key}"}
-        if plan_.target_runs:
-            target_key = _key(
-                app_key,
-                target,
-                _runs_key(plan_.target_runs),
-                [machine.key(run, plan_.tools) for run in plan_.target_runs],
-            )
-            _, target_layer, hits["target"] = _overlay_step(
-                "target", target_key, plan_.target_runs, plan_, machine,
-                lowers=[app_upper, venv_upper, base_root], under="",
-            )  # fmt: skip
-            layers.append(target_layer)
-            keep.add(f"target-{target_key}")
+        steps = _layers(plan_, machine, repo=repo)
+        layers = [step.layer for step in steps]
         machine.say(f"archive: {output}")
         image_id = imagearchive.write_archive(
             output, layers=layers, config=plan_.config, tags=[tag], history=_history(plan_)
         )
-        _prune(cache, keep, targets=bool(plan_.target_runs))
+        _prune(cache, {step.entry for step in steps}, targets=bool(plan_.target_runs))
     return imagearchive.Built(
         path=output,
         tag=tag,
         image_id=image_id,
         layers=tuple(layers),
-        reused=tuple(name for name, hit in hits.items() if hit),
+        reused=tuple(step.name for step in steps if step.hit),
         seconds=time.monotonic() - started,
     )
 
