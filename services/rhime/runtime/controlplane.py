@@ -98,6 +98,103 @@ def _https_ready(url: str, context: ssl.SSLContext) -> Callable[[], bool]:
     return check
 
 
+@dataclasses.dataclass(frozen=True)
+class _Identities:
+    """What the API server and the controller manager authenticate with."""
+
+    serving: pki.Pair
+    admin: pki.Pair
+    kubelet_client: pki.Pair
+    accounts: pki.Pair
+    manager_config: Path
+
+
+def _serving_hosts(*, address: str, hosts: Sequence[str]) -> list[str]:
+    """Names and addresses on the API server's certificate: where it binds, the extra
+    `hosts`, loopback and the in-cluster names of the kubernetes Service."""
+    return list(
+        dict.fromkeys(
+            [
+                address,
+                *hosts,
+                "127.0.0.1",
+                "10.0.0.1",
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ]
+        )
+    )
+
+
+def _etcd_command(*, directory: Path, client_url: str, peer_url: str) -> list[str]:
+    return [
+        binary("etcd"),
+        "--name=rhime",
+        f"--data-dir={directory / 'etcd'}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=rhime={peer_url}",
+        "--unsafe-no-fsync",  # throwaway data: durability is not the point here
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_command(
+    *,
+    directory: Path,
+    address: str,
+    port: int,
+    etcd_url: str,
+    ca: Path,
+    identities: _Identities,
+) -> list[str]:
+    return [
+        binary("kube-apiserver"),
+        f"--etcd-servers={etcd_url}",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
+        f"--secure-port={port}",
+        # The kubernetes Service's endpoints would point at loopback: keep them unmanaged.
+        "--endpoint-reconciler-type=none",
+        f"--cert-dir={directory / 'pki'}",
+        f"--tls-cert-file={identities.serving.cert}",
+        f"--tls-private-key-file={identities.serving.key}",
+        f"--client-ca-file={ca}",
+        f"--service-account-issuer={ISSUER}",
+        f"--service-account-key-file={identities.accounts.cert}",
+        f"--service-account-signing-key-file={identities.accounts.key}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=RBAC",
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={identities.kubelet_client.cert}",
+        f"--kubelet-client-key={identities.kubelet_client.key}",
+    ]
+
+
+def _manager_command(*, port: int, ca: Path, identities: _Identities) -> list[str]:
+    config = identities.manager_config
+    return [
+        binary("kube-controller-manager"),
+        f"--kubeconfig={config}",
+        f"--authentication-kubeconfig={config}",
+        f"--authorization-kubeconfig={config}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--service-account-private-key-file={identities.accounts.key}",
+        f"--root-ca-file={ca}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--use-service-account-credentials=true",
+        # Fast garbage collection and workload sync for a test-sized cluster.
+        "--concurrent-gc-syncs=10",
+    ]
+
+
 @dataclasses.dataclass
 class ControlPlane:
     """etcd + kube-apiserver + kube-controller-manager sharing one directory.
@@ -141,30 +238,41 @@ class ControlPlane:
         return target
 
     def _prepare(self) -> None:
-        pki_dir = self.directory / "pki"
-        authority = pki.Authority.create(pki_dir)
+        authority = pki.Authority.create(self.directory / "pki")
         self._authority = authority
         api_port, etcd_port, peer_port, cm_port = (free_port() for _ in range(4))
         self.server = f"https://{self.address}:{api_port}"
+        identities = self._issue(authority)
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd = _etcd_command(
+            directory=self.directory, client_url=etcd_url, peer_url=f"http://127.0.0.1:{peer_port}"
+        )
+        apiserver = _apiserver_command(
+            directory=self.directory,
+            address=self.address,
+            port=api_port,
+            etcd_url=etcd_url,
+            ca=authority.cert_path,
+            identities=identities,
+        )
+        manager = _manager_command(port=cm_port, ca=authority.cert_path, identities=identities)
+        self.servers = self._servers(
+            admin=identities.admin,
+            etcd_url=etcd_url,
+            manager_url=f"https://127.0.0.1:{cm_port}",
+            etcd=merge_flags(etcd, self.flags.get("etcd", ())),
+            apiserver=merge_flags(apiserver, self.flags.get("kube-apiserver", ())),
+            manager=merge_flags(manager, self.flags.get("kube-controller-manager", ())),
+        )
+
+    def _issue(self, authority: pki.Authority) -> _Identities:
+        """Every certificate and key the servers use, and the admin's and the controller
+        manager's kubeconfigs (which name `self.server`, so it is known by now)."""
         serving = authority.issue(
             "apiserver",
             common_name="kube-apiserver",
             server=True,
-            hosts=list(
-                dict.fromkeys(
-                    [
-                        self.address,
-                        *self.hosts,
-                        "127.0.0.1",
-                        "10.0.0.1",
-                        "localhost",
-                        "kubernetes",
-                        "kubernetes.default",
-                        "kubernetes.default.svc",
-                        "kubernetes.default.svc.cluster.local",
-                    ]
-                )
-            ),
+            hosts=_serving_hosts(address=self.address, hosts=self.hosts),
         )
         self._admin = authority.issue(
             "admin", common_name="rhime-admin", organization="system:masters"
@@ -176,71 +284,37 @@ class ControlPlane:
         kubelet_client = authority.issue(
             "apiserver-kubelet-client", common_name="kube-apiserver-kubelet-client"
         )
-        accounts = pki.signing_key(pki_dir, "service-accounts")
+        accounts = pki.signing_key(self.directory / "pki", "service-accounts")
         self._write(self.admin_kubeconfig, user="rhime-admin", client=self._admin)
         manager_config = self.directory / "controller-manager.kubeconfig"
         self._write(manager_config, user="system:kube-controller-manager", client=manager)
+        return _Identities(
+            serving=serving,
+            admin=self._admin,
+            kubelet_client=kubelet_client,
+            accounts=accounts,
+            manager_config=manager_config,
+        )
 
-        logs = self.directory / "logs"
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
-        peer_url = f"http://127.0.0.1:{peer_port}"
-        etcd = [
-            binary("etcd"),
-            "--name=rhime",
-            f"--data-dir={self.directory / 'etcd'}",
-            f"--listen-client-urls={etcd_url}",
-            f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls={peer_url}",
-            f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=rhime={peer_url}",
-            "--unsafe-no-fsync",  # throwaway data: durability is not the point here
-            "--log-level=warn",
-        ]
-        apiserver = [
-            binary("kube-apiserver"),
-            f"--etcd-servers={etcd_url}",
-            f"--bind-address={self.address}",
-            f"--advertise-address={self.address}",
-            f"--secure-port={api_port}",
-            # The kubernetes Service's endpoints would point at loopback: keep them unmanaged.
-            "--endpoint-reconciler-type=none",
-            f"--cert-dir={self.directory / 'pki'}",
-            f"--tls-cert-file={serving.cert}",
-            f"--tls-private-key-file={serving.key}",
-            f"--client-ca-file={authority.cert_path}",
-            f"--service-account-issuer={ISSUER}",
-            f"--service-account-key-file={accounts.cert}",
-            f"--service-account-signing-key-file={accounts.key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=RBAC",
-            "--kubelet-preferred-address-types=InternalIP",
-            f"--kubelet-client-certificate={kubelet_client.cert}",
-            f"--kubelet-client-key={kubelet_client.key}",
-        ]
-        manager_cmd = [
-            binary("kube-controller-manager"),
-            f"--kubeconfig={manager_config}",
-            f"--authentication-kubeconfig={manager_config}",
-            f"--authorization-kubeconfig={manager_config}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={cm_port}",
-            f"--service-account-private-key-file={accounts.key}",
-            f"--root-ca-file={authority.cert_path}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--use-service-account-credentials=true",
-            # Fast garbage collection and workload sync for a test-sized cluster.
-            "--concurrent-gc-syncs=10",
-        ]
-        etcd = merge_flags(etcd, self.flags.get("etcd", ()))
-        apiserver = merge_flags(apiserver, self.flags.get("kube-apiserver", ()))
-        manager_cmd = merge_flags(manager_cmd, self.flags.get("kube-controller-manager", ()))
-        context = ssl.create_default_context(cafile=str(authority.cert_path))
-        context.load_cert_chain(str(self._admin.cert), str(self._admin.key))
+    def _servers(
+        self,
+        *,
+        admin: pki.Pair,
+        etcd_url: str,
+        manager_url: str,
+        etcd: list[str],
+        apiserver: list[str],
+        manager: list[str],
+    ) -> list[Server]:
+        """The three servers in start order, each with how to tell it is ready."""
+        context = ssl.create_default_context(cafile=str(self.authority.cert_path))
+        context.load_cert_chain(str(admin.cert), str(admin.key))
+        # The controller manager serves /healthz with a self-signed certificate.
         insecure = ssl.create_default_context()
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE
-        self.servers = [
+        logs = self.directory / "logs"
+        return [
             Server("etcd", etcd_url, etcd, _etcd_ready(etcd_url), logs / "etcd.log"),
             Server(
                 "kube-apiserver",
@@ -251,9 +325,9 @@ class ControlPlane:
             ),
             Server(
                 "kube-controller-manager",
-                f"https://127.0.0.1:{cm_port}",
-                manager_cmd,
-                _https_ready(f"https://127.0.0.1:{cm_port}/healthz", insecure),
+                manager_url,
+                manager,
+                _https_ready(f"{manager_url}/healthz", insecure),
                 logs / "kube-controller-manager.log",
             ),
         ]
