@@ -8,6 +8,7 @@ postings read from each) and `max_candidates` ranked profiles, not by the popula
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -178,19 +179,80 @@ async def recommend(
         db, user_id=user_id, profile=tastes.stored_profile(doc), exclude=exclude
     )
     recs = db[store.RECOMMENDATIONS]
-    existing = [
+    existing = await _existing(recs, user_id=user_id)
+    pool = _pool(user_id=user_id, existing=existing, search=search, near=near, exclude=exclude)
+    loaded = await _load_profiles(db, user_ids=pool)
+    scored = _score(mine=mine, loaded=loaded, near=near, weight=weight)
+    top = [(other, s) for other, s in scored.ranked[:KEEP] if s > 0]
+    keep = _keep(top=top, ranked=scored.ranked, existing=existing)
+    theirs = await _their_closeness(recs, user_id=user_id, others=keep)
+    ops: list[UpdateOne | DeleteOne] = []
+    ops += _writes(
+        user_id=user_id,
+        mine=mine,
+        loaded=loaded,
+        scored=scored,
+        keep=keep,
+        theirs=theirs,
+        near=near,
+        names=tastes.names_of(doc),
+        weight=weight,
+    )
+    ops += _deletes(user_id=user_id, existing=existing, ranked=scored.ranked)
+    if ops:
+        await recs.bulk_write(ops, ordered=False)
+    await _trim(recs, user_id=user_id)
+    return top
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Scored:
+    by_taste: dict[str, float]
+    closeness: dict[str, float]
+    ranked: list[tuple[str, float]]  # blended score, best first (ties by id)
+
+
+async def _existing(recs: Any, *, user_id: str) -> list[str]:
+    """The user's current undismissed recommendations, best first."""
+    return [
         r["otherId"]
         async for r in recs.find({"userId": user_id, "dismissed": False}, {"otherId": 1})
         .sort([("similarity", -1), ("otherId", 1)])
         .limit(MAX_STORED)
     ]
+
+
+def _pool(
+    *,
+    user_id: str,
+    existing: Collection[str],
+    search: cand.CandidateSearch,
+    near: Mapping[str, px.Proximity[str]],
+    exclude: Collection[str],
+) -> set[str]:
+    """Everyone to rank: those already recommended (so their scores are refreshed), the taste
+    candidates and the closest in the graph; never the user or the people they follow."""
     closest = sorted(near, key=lambda c: (-near[c].adamic_adar, c))[:MAX_NEAR]
     pool = (set(existing) | {u for u, _ in search.candidates} | set(closest)) - set(exclude)
     pool.discard(user_id)
-    loaded = {
+    return pool
+
+
+async def _load_profiles(db: Any, *, user_ids: Collection[str]) -> dict[str, taste.Profile]:
+    return {
         other["_id"]: tastes.profile_from(other)
-        async for other in db[store.TASTES].find({"_id": {"$in": sorted(pool)}}, {"scored": 1})
+        async for other in db[store.TASTES].find({"_id": {"$in": sorted(user_ids)}}, {"scored": 1})
     }
+
+
+def _score(
+    *,
+    mine: taste.Profile,
+    loaded: Mapping[str, taste.Profile],
+    near: Mapping[str, px.Proximity[str]],
+    weight: float,
+) -> _Scored:
+    """Exact taste similarity to every loaded profile, blended with graph closeness."""
     by_taste = dict(
         cand.rank(
             profile=mine, candidates=loaded, similarity=tastes.scoring_measure(), limit=len(loaded)
@@ -202,43 +264,73 @@ async def recommend(
         for other, t in by_taste.items()
     }
     ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
-    top = [(other, s) for other, s in ranked[:KEEP] if s > 0]
-    keep = {other for other, _ in top} | {
+    return _Scored(by_taste=by_taste, closeness=closeness, ranked=ranked)
+
+
+def _keep(
+    *,
+    top: Sequence[tuple[str, float]],
+    ranked: Sequence[tuple[str, float]],
+    existing: Collection[str],
+) -> set[str]:
+    """The pairs to write: the top ones, and what the user had that still scores, even below
+    the top (so it is refreshed rather than left stale)."""
+    return {other for other, _ in top} | {
         other for other, s in ranked if other in existing and s > 0
     }
-    # the graph part of each reverse entry, as its owner's computation left it
-    theirs = {
+
+
+async def _their_closeness(recs: Any, *, user_id: str, others: Collection[str]) -> dict[str, float]:
+    """The graph part of each reverse entry, as its owner's computation left it."""
+    return {
         r["userId"]: float(r.get("closeness", 0.0))
         async for r in recs.find(
-            {"_id": {"$in": [store.recommendation_id(o, user_id) for o in sorted(keep)]}},
+            {"_id": {"$in": [store.recommendation_id(o, user_id) for o in sorted(others)]}},
             {"userId": 1, "closeness": 1},
         )
     }
-    names = tastes.names_of(doc)
+
+
+def _writes(
+    *,
+    user_id: str,
+    mine: taste.Profile,
+    loaded: Mapping[str, taste.Profile],
+    scored: _Scored,
+    keep: Collection[str],
+    theirs: Mapping[str, float],
+    near: Mapping[str, px.Proximity[str]],
+    names: Mapping[str, str],
+    weight: float,
+) -> list[UpdateOne]:
+    """Both entries of every pair kept, in ranked order, stamped with one time."""
     stamp = datetime.datetime.now(datetime.UTC)
-    ops: list[UpdateOne | DeleteOne] = []
-    for other, _ in ranked:
+    ops: list[UpdateOne] = []
+    for other, _ in scored.ranked:
         if other in keep:
             ops += _both_ways(
                 user_id,
                 other,
-                taste=by_taste[other],
-                closeness=closeness[other],
+                taste=scored.by_taste[other],
+                closeness=scored.closeness[other],
                 theirs=theirs.get(other, 0.0),
                 why=explanation(mine, loaded[other], names=names),
                 graph=graph_explanation(near.get(other)),
                 stamp=stamp,
                 weight=weight,
             )
+    return ops
+
+
+def _deletes(
+    *, user_id: str, existing: Collection[str], ranked: Sequence[tuple[str, float]]
+) -> list[DeleteOne]:
+    """Drop the user's recommendations that no longer score (unless dismissed, which stay)."""
     gone = set(existing) - {other for other, s in ranked if s > 0}
-    ops += [
+    return [
         DeleteOne({"_id": store.recommendation_id(user_id, other), "dismissed": False})
         for other in sorted(gone)
     ]
-    if ops:
-        await recs.bulk_write(ops, ordered=False)
-    await _trim(recs, user_id=user_id)
-    return top
 
 
 async def _trim(recs: Any, *, user_id: str) -> None:
