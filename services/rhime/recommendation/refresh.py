@@ -14,6 +14,8 @@ import datetime
 import logging
 from typing import Any
 
+import redis
+
 from rhime.kit import stores
 from rhime.recommendation import jobs, store
 from rhime.recommendation.settings import RefreshSettings
@@ -36,6 +38,31 @@ async def enqueue_week(
     """Enqueue the week's remaining batches; returns the progress document.
     `max_batches` stops early (a run cut short, as by a crash)."""
     progress = db[store.REFRESHES]
+    await _start(progress, week=week)
+    conn = jobs.connection(settings)
+    enqueued = 0
+    try:
+        while max_batches is None or enqueued < max_batches:
+            # re-read each time: the cursor is the document's, not this run's
+            state = await progress.find_one({"_id": week})
+            if state.get("finishedAt"):
+                break
+            users = await _next_users(db, after=state["after"], limit=settings.refresh_batch)
+            if not users:
+                await _finish(progress, week=week)
+                break
+            await _enqueue_batch(
+                progress, conn, settings=settings, week=week, state=state, users=users
+            )
+            enqueued += 1
+    finally:
+        conn.close()
+    found: dict[str, Any] = await progress.find_one({"_id": week})
+    return found
+
+
+async def _start(progress: Any, *, week: str) -> None:
+    """The week's progress document, unless a run before this one created it."""
     await progress.update_one(
         {"_id": week},
         {
@@ -48,49 +75,55 @@ async def enqueue_week(
         },
         upsert=True,
     )
-    conn = jobs.connection(settings)
-    enqueued = 0
-    try:
-        while max_batches is None or enqueued < max_batches:
-            state = await progress.find_one({"_id": week})
-            if state.get("finishedAt"):
-                break
-            users = [
-                doc["_id"]
-                async for doc in db[store.TOKENS]
-                .find({"connected": True, "_id": {"$gt": state["after"]}}, {"_id": 1})
-                .sort("_id", 1)
-                .limit(settings.refresh_batch)
-            ]
-            if not users:
-                await progress.update_one(
-                    {"_id": week}, {"$set": {"finishedAt": datetime.datetime.now(datetime.UTC)}}
-                )
-                break
-            number = int(state["batches"])
-            await asyncio.to_thread(
-                jobs.enqueue_refresh,
-                conn,
-                settings=settings,
-                week=week,
-                number=number,
-                user_ids=users,
-                retry_intervals=settings.job_retry_intervals,
-                timeout=settings.job_timeout_seconds,
-            )
-            # compare-and-set on the cursor: a second run at the same time cannot skip ahead
-            await progress.update_one(
-                {"_id": week, "after": state["after"]},
-                {
-                    "$set": {"after": users[-1], "batches": number + 1},
-                    "$inc": {"users": len(users)},
-                },
-            )
-            enqueued += 1
-    finally:
-        conn.close()
-    found: dict[str, Any] = await progress.find_one({"_id": week})
-    return found
+
+
+async def _next_users(db: Any, *, after: str, limit: int) -> list[str]:
+    """The next batch: connected users by id, after the last one enqueued."""
+    return [
+        doc["_id"]
+        async for doc in db[store.TOKENS]
+        .find({"connected": True, "_id": {"$gt": after}}, {"_id": 1})
+        .sort("_id", 1)
+        .limit(limit)
+    ]
+
+
+async def _finish(progress: Any, *, week: str) -> None:
+    await progress.update_one(
+        {"_id": week}, {"$set": {"finishedAt": datetime.datetime.now(datetime.UTC)}}
+    )
+
+
+async def _enqueue_batch(
+    progress: Any,
+    conn: redis.Redis,
+    *,
+    settings: RefreshSettings,
+    week: str,
+    state: dict[str, Any],
+    users: list[str],
+) -> None:
+    """Enqueue one batch, then move the week's cursor past it."""
+    number = int(state["batches"])
+    # rq's client blocks; its job id makes a batch enqueued twice run once
+    await asyncio.to_thread(
+        jobs.enqueue_refresh,
+        conn,
+        settings=settings,
+        week=week,
+        number=number,
+        user_ids=users,
+        retry_intervals=settings.job_retry_intervals,
+        timeout=settings.job_timeout_seconds,
+    )
+    # compare-and-set on the cursor: a second run at the same time cannot skip ahead
+    await progress.update_one(
+        {"_id": week, "after": state["after"]},
+        {
+            "$set": {"after": users[-1], "batches": number + 1},
+            "$inc": {"users": len(users)},
+        },
+    )
 
 
 async def run(settings: RefreshSettings) -> int:
