@@ -105,6 +105,9 @@ async def _ensure(kit: Kit, group: Group) -> None:
         )
 
 
+_Attempt = tuple[dict[str, Any], dict[str, Any]]  # (condition, update)
+
+
 async def record(
     kit: Kit,
     *,
@@ -118,58 +121,83 @@ async def record(
     """Apply one fact about a cause (`active`: it happened; else it was undone). Returns the
     group's state, or None when the group is gone."""
     await _ensure(kit, group)
-    coll = kit.database[COLLECTION]
     path = f"actors.{cause}"
-    older = {f"{path}.s": {"$lt": seq}}
-    unknown = {path: {"$exists": False}}
-    attempts: list[tuple[dict[str, Any], dict[str, Any]]]
     if active:
-        attempts = [
-            # a cause never seen active before: counts, and raises the group
-            (
-                {f"{path}.seen": {"$ne": True}, "$or": [older, unknown]},
-                {
-                    "$set": {
-                        path: {"a": actor, "s": seq, "on": True, "seen": True, "t": at},
-                        "key": str(bson.ObjectId()),
-                        "at": at,
-                    },
-                    "$inc": {"count": 1, "rev": 1},
-                    "$addToSet": {ACTORS: actor},
-                },
-            ),
-            # back after an undo: counts again, stays where it was
-            (
-                {f"{path}.on": False, **older},
-                {"$set": {f"{path}.s": seq, f"{path}.on": True}, "$inc": {"count": 1, "rev": 1}},
-            ),
-            ({f"{path}.on": True, **older}, {"$set": {f"{path}.s": seq}}),
-        ]
+        attempts = _done(path=path, actor=actor, seq=seq, at=at)
     else:
-        attempts = [
-            (
-                {f"{path}.on": True, **older},
-                {
-                    "$set": {f"{path}.s": seq, f"{path}.on": False},
-                    "$inc": {"count": -1, "rev": 1},
+        attempts = _undone(path=path, actor=actor, seq=seq)
+    await _apply_first(kit, group_id=group.group_id, attempts=attempts)
+    return await state(kit, group_id=group.group_id)
+
+
+def _older_than(*, path: str, seq: int) -> dict[str, Any]:
+    """The cause's latest fact is older than `seq`."""
+    return {f"{path}.s": {"$lt": seq}}
+
+
+def _unknown(*, path: str) -> dict[str, Any]:
+    """The cause was never recorded."""
+    return {path: {"$exists": False}}
+
+
+def _done(*, path: str, actor: str, seq: int, at: datetime.datetime) -> list[_Attempt]:
+    """The transitions of a cause that happened, in the order to try them."""
+    older = _older_than(path=path, seq=seq)
+    return [
+        # a cause never seen active before: counts, and raises the group
+        (
+            {f"{path}.seen": {"$ne": True}, "$or": [older, _unknown(path=path)]},
+            {
+                "$set": {
+                    path: {"a": actor, "s": seq, "on": True, "seen": True, "t": at},
+                    "key": str(bson.ObjectId()),
+                    "at": at,
                 },
-            ),
-            # undone before (or without) being seen: remember it, so a late "done" of an
-            # older fact cannot count
-            (
-                {"$or": [older, unknown]},
-                {
-                    "$set": {f"{path}.s": seq, f"{path}.on": False, f"{path}.a": actor},
-                    "$addToSet": {ACTORS: actor},
-                },
-            ),
-        ]
+                "$inc": {"count": 1, "rev": 1},
+                "$addToSet": {ACTORS: actor},
+            },
+        ),
+        # back after an undo: counts again, stays where it was
+        (
+            {f"{path}.on": False, **older},
+            {"$set": {f"{path}.s": seq, f"{path}.on": True}, "$inc": {"count": 1, "rev": 1}},
+        ),
+        ({f"{path}.on": True, **older}, {"$set": {f"{path}.s": seq}}),
+    ]
+
+
+def _undone(*, path: str, actor: str, seq: int) -> list[_Attempt]:
+    """The transitions of a cause that was undone, in the order to try them."""
+    older = _older_than(path=path, seq=seq)
+    return [
+        (
+            {f"{path}.on": True, **older},
+            {
+                "$set": {f"{path}.s": seq, f"{path}.on": False},
+                "$inc": {"count": -1, "rev": 1},
+            },
+        ),
+        # undone before (or without) being seen: remember it, so a late "done" of an
+        # older fact cannot count
+        (
+            {"$or": [older, _unknown(path=path)]},
+            {
+                "$set": {f"{path}.s": seq, f"{path}.on": False, f"{path}.a": actor},
+                "$addToSet": {ACTORS: actor},
+            },
+        ),
+    ]
+
+
+async def _apply_first(kit: Kit, *, group_id: str, attempts: list[_Attempt]) -> None:
+    """Try each transition until one matches; a fact no transition fits (stale, or the group
+    tombstoned) changes nothing."""
+    coll = kit.database[COLLECTION]
     for condition, update in attempts:
         update["$inc"] = {**update.get("$inc", {}), WRITES: 1}
-        result = await coll.update_one({"_id": group.group_id, **LIVE, **condition}, update)
+        result = await coll.update_one({"_id": group_id, **LIVE, **condition}, update)
         if result.matched_count:
             break
-    return await state(kit, group_id=group.group_id)
 
 
 async def drop_actor(kit: Kit, *, group_id: str, actor: str) -> State | None:
