@@ -55,8 +55,9 @@ from typing import Any
 
 import yaml
 
-from rhime.runtime import images
+from rhime.runtime import containerdconfig, images, nodeaccess
 from rhime.runtime.controlplane import SERVICE_CIDR, ControlPlane, binary
+from rhime.runtime.kubeletconfig import kubelet_configuration
 from rhime.runtime.servers import REPO, Server, ServerError, free_port
 
 BRIDGE = "cni0"
@@ -434,100 +435,24 @@ class Cluster:
         bin_dir = Path(binary("runc")).parent
         cni = self.directory / "cni"
         (cni / "net.d").mkdir(parents=True, exist_ok=True)
-        network = {
-            "cniVersion": "1.0.0",
-            "name": _NETWORK,
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": BRIDGE,
-                    "isGateway": True,
-                    "ipMasq": False,
-                    "hairpinMode": True,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": POD_CIDR, "gateway": GATEWAY}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": str(cni / "ipam"),
-                    },
-                }
-            ],
-        }
+        network = containerdconfig.network(
+            name=_NETWORK, bridge=BRIDGE, subnet=POD_CIDR, gateway=GATEWAY, ipam_dir=cni / "ipam"
+        )
         (cni / "net.d" / "10-rhime.conflist").write_text(json.dumps(network, indent=2))
         root = self.directory / "containerd"
-
-        def q(value: object) -> str:  # TOML basic strings and arrays read JSON's
-            return json.dumps(value)
-
-        config = f"""\
-version = 4
-root = {q(str(root / "root"))}
-state = {q(str(root / "state"))}
-imports = []
-disabled_plugins = [
-  "io.containerd.nri.v1.nri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.blockfile",
-]
-
-[plugins.'io.containerd.server.v1.grpc']
-  address = {q(str(self.containerd_socket))}
-
-[plugins.'io.containerd.server.v1.ttrpc']
-  address = {q(str(self.containerd_socket) + ".ttrpc")}
-
-[plugins.'io.containerd.server.v1.debug']
-  address = ""
-
-[plugins.'io.containerd.shim.v1.manager']
-  socket_dir = {q(str(self._shim_sockets))}
-
-[plugins.'io.containerd.image-verifier.v1.bindir']
-  bin_dir = {q(str(root / "image-verifiers"))}
-
-[plugins.'io.containerd.cri.v1.images']
-  snapshotter = "overlayfs"
-
-[plugins.'io.containerd.cri.v1.images'.pinned_images]
-  sandbox = {q(images.PAUSE)}
-
-[plugins.'io.containerd.cri.v1.images'.registry]
-  config_path = {q(str(root / "certs.d"))}
-
-[plugins.'io.containerd.cri.v1.runtime']
-  # root here lacks CAP_SYS_RESOURCE: never lower a process's OOM score below ours
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  cdi_spec_dirs = []
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-  runtime_path = {q(str(bin_dir / "containerd-shim-runc-v2"))}
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-  BinaryName = {q(str(bin_dir / "runc"))}
-  Root = {q(str(self._runc_root))}
-  SystemdCgroup = false
-
-[plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dirs = {q([str(bin_dir / "cni")])}
-  conf_dir = {q(str(cni / "net.d"))}
-
-[plugins.'io.containerd.grpc.v1.cri']
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-"""
+        config = containerdconfig.config(
+            root=root,
+            socket=self.containerd_socket,
+            shim_sockets=self._shim_sockets,
+            runc_root=self._runc_root,
+            bin_dir=bin_dir,
+            cni_conf_dir=cni / "net.d",
+            sandbox=images.PAUSE,
+        )
         path = root / "config.toml"
         root.mkdir(parents=True, exist_ok=True)
         path.write_text(config)
-        # Every registry is a closed port on loopback: a pull fails at once, without even
-        # looking the registry's name up (images are imported, never pulled).
-        registries = root / "certs.d" / "_default"
-        registries.mkdir(parents=True)
-        (registries / "hosts.toml").write_text(f'server = "http://{_NO_REGISTRY}"\n')
+        containerdconfig.refuse_pulls(root, registry=_NO_REGISTRY)
         return path
 
     def _spawn(self, server: Server, ready_timeout: float = 60.0) -> None:
@@ -604,91 +529,18 @@ disabled_plugins = [
 
     def _access(self, plane: ControlPlane) -> None:
         """RBAC for the node's clients, and the kube-dns Service in front of host CoreDNS."""
-
-        def binding(name: str, role: str, kind: str, subject: str) -> dict[str, Any]:
-            return {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": name},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": role,
-                },
-                "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": subject}
-                ],
-            }
-
-        rbac = "/apis/rbac.authorization.k8s.io/v1"
-        plane.request(
-            "POST",
-            f"{rbac}/clusterroles",
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRole",
-                "metadata": {"name": "rhime:coredns"},
-                "rules": [
-                    {
-                        "apiGroups": [""],
-                        "resources": ["endpoints", "services", "pods", "namespaces"],
-                        "verbs": ["list", "watch"],
-                    },
-                    {
-                        "apiGroups": ["discovery.k8s.io"],
-                        "resources": ["endpointslices"],
-                        "verbs": ["list", "watch"],
-                    },
-                ],
-            },
-        )
-        for body in (
-            binding("rhime:coredns", "rhime:coredns", "User", "rhime:coredns"),
-            # the kubelet checks who calls it (logs, exec) with the API server's reviews
-            binding("rhime:node-auth-delegator", "system:auth-delegator", "Group", "system:nodes"),
-            # the API server calling kubelets
-            binding(
-                "rhime:apiserver-kubelet",
-                "system:kubelet-api-admin",
-                "User",
-                "kube-apiserver-kubelet-client",
-            ),
-        ):
-            plane.request("POST", f"{rbac}/clusterrolebindings", body)
-        ports = [
-            {"name": "dns", "port": 53, "protocol": "UDP"},
-            {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
-        ]
+        plane.request("POST", f"{nodeaccess.RBAC}/clusterroles", nodeaccess.COREDNS_ROLE)
+        for body in nodeaccess.bindings():
+            plane.request("POST", f"{nodeaccess.RBAC}/clusterrolebindings", body)
         plane.request(
             "POST",
             "/api/v1/namespaces/kube-system/services",
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns"}},
-                "spec": {
-                    "clusterIP": DNS_IP,
-                    "ports": [{**port, "targetPort": 53} for port in ports],
-                },
-            },
+            nodeaccess.dns_service(cluster_ip=DNS_IP),
         )
         plane.request(
             "POST",
             "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices",
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": "kube-dns-host",
-                    "labels": {
-                        "kubernetes.io/service-name": "kube-dns",
-                        "endpointslice.kubernetes.io/managed-by": "cluster.rhime.dev",
-                    },
-                },
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": [GATEWAY], "conditions": {"ready": True}}],
-                "ports": ports,
-            },
+            nodeaccess.dns_endpoints(address=GATEWAY),
         )
 
     def _scheduler(self, plane: ControlPlane) -> Server:
@@ -724,45 +576,18 @@ disabled_plugins = [
         resolv = folder / "resolv.conf"
         resolv.write_text(f"nameserver {GATEWAY}\n")
         port, healthz = free_port(), free_port()
-        config = {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1",
-            "kind": "KubeletConfiguration",
-            "address": GATEWAY,
-            "port": port,
-            "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1",
-            "healthzPort": healthz,
-            "tlsCertFile": str(serving.cert),
-            "tlsPrivateKeyFile": str(serving.key),
-            "authentication": {
-                "anonymous": {"enabled": False},
-                "webhook": {"enabled": True},
-                "x509": {"clientCAFile": str(plane.ca)},
-            },
-            "authorization": {"mode": "Webhook"},
-            # this host: cgroup v1 (kubelet refuses it unless told), no systemd, maybe swap
-            "failCgroupV1": False,
-            "cgroupDriver": "cgroupfs",
-            "failSwapOn": False,
-            "oomScoreAdj": 0,
-            "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
-            "clusterDNS": [DNS_IP],
-            "clusterDomain": "cluster.local",
-            "resolvConf": str(resolv),
-            "podLogsDir": str(folder / "pod-logs"),
-            "registerNode": True,
-            # a test-sized node on a shared disk: evict late, never collect imported images
-            "evictionHard": {
-                "memory.available": "100Mi",
-                "nodefs.available": "1%",
-                "imagefs.available": "1%",
-                "nodefs.inodesFree": "1%",
-            },
-            "imageGCHighThresholdPercent": 100,
-            "imageGCLowThresholdPercent": 99,
-            "nodeStatusUpdateFrequency": "2s",
-            "syncFrequency": "10s",
-        }
+        config = kubelet_configuration(
+            address=GATEWAY,
+            port=port,
+            healthz_port=healthz,
+            serving_cert=serving.cert,
+            serving_key=serving.key,
+            client_ca=plane.ca,
+            runtime_socket=self.containerd_socket,
+            cluster_dns=DNS_IP,
+            resolv_conf=resolv,
+            pod_logs=folder / "pod-logs",
+        )
         path = folder / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         return Server(
