@@ -148,6 +148,7 @@ async def _open(kit: Kit, *, plan: _Plan, stack: contextlib.AsyncExitStack) -> N
     )
     stack.push_async_callback(kit.http.close)
     for resource in plan.resources:
+        stack.callback(kit.opened.pop, resource, None)  # after it closes: no longer handed out
         kit.opened[resource] = await stack.enter_async_context(resource.open(kit))
 
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import nats.errors
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 
 from rhime import events
 from rhime.kit import logs, traces
@@ -114,17 +113,9 @@ class Batches(Generic[E]):
         subject = self.event.SUBJECT
         good: list[tuple[Msg, E]] = []
         for msg in msgs:
-            if (msg.metadata.num_delivered or 1) > 1:
-                bus.metrics.redelivered.labels(subject, name).inc()
-            try:
-                event = self.event.model_validate_json(msg.data)
-            except ValidationError as exc:
-                await bus.dead_letter(msg, subject, name, f"invalid payload: {exc}")
-                continue
-            if (msg.metadata.num_delivered or 1) > bus.max_deliver:
-                await bus.dead_letter(msg, subject, name, "delivered too many times")
-                continue
-            good.append((msg, event))
+            event = await bus.admit(msg, self.event, name)
+            if event is not None:
+                good.append((msg, event))
         if not good:
             return
 
@@ -162,12 +153,7 @@ class Batches(Generic[E]):
             if not await bus.through_outage(attempt, held=[msg], label=name):
                 return
         except Exception as exc:
-            delivered = msg.metadata.num_delivered or 1
-            if delivered >= bus.max_deliver:
-                await bus.dead_letter(msg, self.event.SUBJECT, name, repr(exc))
-            else:
-                bus.metrics.consumed.labels(self.event.SUBJECT, name, "retry").inc()
-                await msg.nak(delay=bus.backoff[min(delivered, len(bus.backoff)) - 1])
+            await bus.retry_or_dead_letter(msg, self.event.SUBJECT, name, exc)
             return
         await msg.ack()
         if self.acked is not None:

@@ -416,15 +416,8 @@ class Bus:
         delivered = msg.metadata.num_delivered or 1
         token = logs.request_id.set((msg.headers or {}).get(logs.HEADER, ""))
         try:
-            if delivered > 1:
-                self.metrics.redelivered.labels(subject, durable).inc()
-            try:
-                event = sub.event.model_validate_json(msg.data)
-            except ValidationError as exc:
-                await self.dead_letter(msg, subject, durable, f"invalid payload: {exc}")
-                return
-            if delivered > self.max_deliver:
-                await self.dead_letter(msg, subject, durable, "delivered too many times")
+            event = await self.admit(msg, sub.event, durable)
+            if event is None:
                 return
             started = time.perf_counter()
 
@@ -444,17 +437,42 @@ class Bus:
                     event.id,
                     exc_info=True,
                 )
-                if delivered >= self.max_deliver:
-                    await self.dead_letter(msg, subject, durable, repr(exc))
-                else:
-                    self._consumed(subject, durable, "retry").inc()
-                    await msg.nak(delay=self.backoff[min(delivered, len(self.backoff)) - 1])
+                await self.retry_or_dead_letter(msg, subject, durable, exc)
                 return
             self._handling(subject).observe(time.perf_counter() - started)
             await msg.ack()
             self._consumed(subject, durable, "ok").inc()
         finally:
             logs.request_id.reset(token)
+
+    async def admit(self, msg: Msg, event: type[E], durable: str) -> E | None:
+        """The message's event, or None when it was dead-lettered instead (a payload that is
+        not the event, or delivered more often than allowed)."""
+        subject = event.SUBJECT
+        delivered = msg.metadata.num_delivered or 1
+        if delivered > 1:
+            self.metrics.redelivered.labels(subject, durable).inc()
+        try:
+            found = event.model_validate_json(msg.data)
+        except ValidationError as exc:
+            await self.dead_letter(msg, subject, durable, f"invalid payload: {exc}")
+            return None
+        if delivered > self.max_deliver:
+            await self.dead_letter(msg, subject, durable, "delivered too many times")
+            return None
+        return found
+
+    async def retry_or_dead_letter(
+        self, msg: Msg, subject: str, durable: str, exc: BaseException
+    ) -> None:
+        """A handler failed on this message: redeliver it after the backoff for its delivery,
+        or dead-letter it on its last allowed one."""
+        delivered = msg.metadata.num_delivered or 1
+        if delivered >= self.max_deliver:
+            await self.dead_letter(msg, subject, durable, repr(exc))
+        else:
+            self._consumed(subject, durable, "retry").inc()
+            await msg.nak(delay=self.backoff[min(delivered, len(self.backoff)) - 1])
 
     def _span(
         self, sub: Subscription[Any], durable: str, msg: Msg
